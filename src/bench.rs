@@ -1,0 +1,194 @@
+//! Speed and memory of the network on this machine, with TensorFlow measured in the same run when
+//! a TensorFlow interpreter is given, so the ratios compare like with like.
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::ModelConfig;
+use crate::engine::gemm::{matmul, Op, Par};
+use crate::error::{Error, Result};
+use crate::model::{Optimizer, Params, Siamese};
+use crate::rng::Rng;
+use crate::OptimizerConfig;
+
+pub struct Options {
+    pub preset: String,
+    pub threads: usize,
+    /// Timed repetitions of each measurement; the median is reported.
+    pub steps: usize,
+    pub tf_python: Option<PathBuf>,
+    pub tf_script: Option<PathBuf>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub config: String,
+    pub threads: usize,
+    pub train_pairs_per_s: f64,
+    pub embed_per_s: f64,
+    pub single_ms: f64,
+    pub peak_rss_mb: f64,
+    /// GFLOP/s of the 2048^3 product on all threads, measured in this run: the machine's peak.
+    pub gemm_peak_gflops: f64,
+    pub train_gflops: f64,
+    pub embed_gflops: f64,
+    pub single_gflops: f64,
+    pub train_peak_fraction: f64,
+    pub embed_peak_fraction: f64,
+    pub single_peak_fraction: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tensorflow: Option<TfReport>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TfReport {
+    pub train_pairs_per_s: f64,
+    pub embed_per_s: f64,
+    pub single_ms: f64,
+    /// siamface / TensorFlow throughput (higher is better for siamface).
+    pub train_ratio: f64,
+    pub embed_ratio: f64,
+    /// siamface / TensorFlow latency (lower is better for siamface).
+    pub single_ratio: f64,
+}
+
+const PAIRS: usize = 32;
+const EMBED_BATCH: usize = 64;
+
+/// Images around ten random prototypes, as the TensorFlow script makes them.
+fn synthetic(cfg: &ModelConfig, n: usize, rng: &mut Rng) -> Vec<f32> {
+    let il = cfg.input_len();
+    let protos: Vec<f32> = (0..10 * il).map(|_| rng.uniform() as f32).collect();
+    (0..n).flat_map(|_| {
+        let p = rng.below(10);
+        (0..il).map(|k| 0.6 * protos[p * il + k] + 0.4 * rng.uniform() as f32).collect::<Vec<_>>()
+    }).collect()
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(|a, b| a.total_cmp(b));
+    xs[xs.len() / 2]
+}
+
+fn time<F: FnMut()>(reps: usize, mut f: F) -> f64 {
+    f();
+    median((0..reps.max(1)).map(|_| {
+        let t = Instant::now();
+        f();
+        t.elapsed().as_secs_f64()
+    }).collect())
+}
+
+pub fn gemm_peak(threads: usize) -> f64 {
+    let n = 2048;
+    let a = vec![0.5f32; n * n];
+    let mut c = vec![0f32; n * n];
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build().expect("thread pool");
+    let s = pool.install(|| time(4, || matmul(Op::n(&a), Op::n(&a), &mut c, n, n, n, n, false, Par::threads(threads))));
+    2.0 * (n * n * n) as f64 / s / 1e9
+}
+
+pub fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok()))
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+pub fn run(opts: &Options) -> Result<Report> {
+    let cfg = ModelConfig::preset(&opts.preset)?;
+    let mut rng = Rng::new(0);
+    let params = Params::init(&cfg, &mut rng)?;
+    let mut net = Siamese::new(cfg.clone(), params, opts.threads)?;
+    let threads = net.threads();
+    let mut opt = Optimizer::new(OptimizerConfig::adam(), &net.params)?;
+
+    let images = synthetic(&cfg, 2 * PAIRS, &mut rng);
+    let pairs: Vec<(u32, u32)> = (0..PAIRS as u32).map(|i| (i, PAIRS as u32 + i)).collect();
+    let labels: Vec<f32> = (0..PAIRS).map(|i| (i % 2) as f32).collect();
+    let train_s = time(opts.steps, || {
+        net.forward_backward(&images, &pairs, &labels).expect("valid batch");
+        let grads = std::mem::take(&mut net.grads);
+        opt_update(&mut net, &mut opt, &grads);
+        net.grads = grads;
+    });
+
+    let batch = synthetic(&cfg, EMBED_BATCH, &mut rng);
+    let mut out = vec![0f32; EMBED_BATCH * cfg.embedding];
+    let embed_s = time(opts.steps, || net.embed(&batch, &mut out).expect("valid batch"));
+    let one = &batch[..cfg.input_len()];
+    let mut out1 = vec![0f32; cfg.embedding];
+    let single_s = time(opts.steps * 4, || net.embed(one, &mut out1).expect("valid image"));
+
+    let fwd = cfg.forward_flops()?;
+    let train_flops = 2.0 * PAIRS as f64 * train_flops_per_image(&cfg)?;
+    let peak = gemm_peak(threads);
+    let mut report = Report {
+        config: opts.preset.clone(),
+        threads,
+        train_pairs_per_s: PAIRS as f64 / train_s,
+        embed_per_s: EMBED_BATCH as f64 / embed_s,
+        single_ms: 1e3 * single_s,
+        peak_rss_mb: peak_rss_mb(),
+        gemm_peak_gflops: peak,
+        train_gflops: train_flops / train_s / 1e9,
+        embed_gflops: EMBED_BATCH as f64 * fwd / embed_s / 1e9,
+        single_gflops: fwd / single_s / 1e9,
+        train_peak_fraction: 0.0,
+        embed_peak_fraction: 0.0,
+        single_peak_fraction: 0.0,
+        tensorflow: None,
+    };
+    report.train_peak_fraction = report.train_gflops / peak;
+    report.embed_peak_fraction = report.embed_gflops / peak;
+    report.single_peak_fraction = report.single_gflops / peak;
+    if let (Some(py), Some(script)) = (&opts.tf_python, &opts.tf_script) {
+        report.tensorflow = Some(tensorflow(py, script, &opts.preset, &report)?);
+    }
+    Ok(report)
+}
+
+fn opt_update(net: &mut Siamese, opt: &mut Optimizer, grads: &[f32]) {
+    let params = &mut net.params;
+    // The update runs on the global pool here; the model's own pool is busy-free between steps.
+    opt.update(params, grads);
+}
+
+/// Forward, weight gradients and input gradients of every layer but the first (whose input
+/// gradient is never needed).
+pub fn train_flops_per_image(cfg: &ModelConfig) -> Result<f64> {
+    let layers = cfg.layers()?;
+    let l0 = &layers[0];
+    let conv1 = 2.0 * (l0.conv_h() * l0.conv_w() * l0.patch() * l0.filters) as f64;
+    Ok(3.0 * cfg.forward_flops()? - conv1)
+}
+
+fn tensorflow(py: &PathBuf, script: &PathBuf, preset: &str, ours: &Report) -> Result<TfReport> {
+    let run = |mode: &str| -> Result<serde_json::Value> {
+        let mut cmd = Command::new(py);
+        cmd.arg(script).arg(mode).arg("8").arg("--json");
+        if preset == "face100" {
+            cmd.arg("face");
+        }
+        let out = cmd.output().map_err(|e| Error::io(py, e))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().rev().find(|l| l.trim_start().starts_with('{')).ok_or_else(|| {
+            Error::shape("TensorFlow baseline output", "a JSON line", format!("{}{}", text, String::from_utf8_lossy(&out.stderr)))
+        })?;
+        serde_json::from_str(line).map_err(|e| Error::shape("TensorFlow baseline output", "JSON", e))
+    };
+    let (t, i) = (run("train")?, run("infer")?);
+    let get = |v: &serde_json::Value, k: &str| v[k].as_f64().ok_or_else(|| Error::shape("TensorFlow baseline output", k, v));
+    let (tp, ep, sm) = (get(&t, "train_pairs_per_s")?, get(&i, "embed_per_s")?, get(&i, "single_ms")?);
+    Ok(TfReport {
+        train_pairs_per_s: tp,
+        embed_per_s: ep,
+        single_ms: sm,
+        train_ratio: ours.train_pairs_per_s / tp,
+        embed_ratio: ours.embed_per_s / ep,
+        single_ratio: ours.single_ms / sm,
+    })
+}

@@ -1,0 +1,56 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::bench::{self, Report};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Network preset: koch105 (105x105 gray, the paper) or face100 (100x100 RGB, the face app).
+    #[arg(long, default_value = "koch105")]
+    config: String,
+    /// Worker threads (0 = every core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Timed repetitions per figure; medians are reported.
+    #[arg(long, default_value_t = 7)]
+    steps: usize,
+    /// Python interpreter with TensorFlow, to measure the same network beside siamface.
+    #[arg(long)]
+    tf_python: Option<PathBuf>,
+    /// The TensorFlow baseline script (keras_baseline.py) that `--tf-python` runs.
+    #[arg(long)]
+    tf_script: Option<PathBuf>,
+    /// Print one JSON object instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if a.tf_python.is_some() != a.tf_script.is_some() {
+        anyhow::bail!("--tf-python and --tf-script go together");
+    }
+    let opts = bench::Options { preset: a.config, threads: a.threads, steps: a.steps.max(1), tf_python: a.tf_python, tf_script: a.tf_script };
+    let r = bench::run(&opts).context("benchmark")?;
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        print_table(&r);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_table(r: &Report) {
+    println!("siamface bench: {} on {} threads (GEMM peak {:.0} GFLOP/s, peak RSS {:.0} MB)", r.config, r.threads, r.gemm_peak_gflops, r.peak_rss_mb);
+    println!("{:<24} {:>12} {:>12} {:>10} {:>8}", "", "siamface", "TensorFlow", "ratio", "of peak");
+    let tf = r.tensorflow.as_ref();
+    let row = |name: &str, ours: f64, theirs: Option<f64>, ratio: Option<f64>, frac: f64| {
+        let t = theirs.map(|v| format!("{v:.2}")).unwrap_or("-".into());
+        let q = ratio.map(|v| format!("{v:.2}x")).unwrap_or("-".into());
+        println!("{name:<24} {ours:>12.2} {t:>12} {q:>10} {:>7.0}%", 100.0 * frac);
+    };
+    row("train pairs/s", r.train_pairs_per_s, tf.map(|t| t.train_pairs_per_s), tf.map(|t| t.train_ratio), r.train_peak_fraction);
+    row("embeddings/s (batch 64)", r.embed_per_s, tf.map(|t| t.embed_per_s), tf.map(|t| t.embed_ratio), r.embed_peak_fraction);
+    row("one image (ms)", r.single_ms, tf.map(|t| t.single_ms), tf.map(|t| t.single_ratio), r.single_peak_fraction);
+}

@@ -1,0 +1,27 @@
+//! The command line: what the user typed (clap) turned into calls of the library.
+mod bench;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// One-shot face verification with Koch's Siamese network, on the CPU.
+#[derive(Parser)]
+#[command(name = "siamface", version)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Measure training and inference speed and memory (optionally beside TensorFlow).
+    Bench(bench::Args),
+}
+
+pub fn run() -> anyhow::Result<ExitCode> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench(a) => bench::run(a),
+    }
+}

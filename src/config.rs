@@ -1,0 +1,248 @@
+//! The model and optimiser configurations. A `ModelConfig` is the only way to build a network and
+//! is stored inside every model file, so a file always says what network it holds.
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub height: usize,
+    pub width: usize,
+    pub channels: usize,
+    /// The convolution layers of one tower, in order; every layer but the last is followed by a
+    /// 2x2 max-pool in Koch's network (`pool`).
+    pub conv: Vec<ConvLayer>,
+    /// Width of the sigmoid embedding that the head compares.
+    pub embedding: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConvLayer {
+    pub filters: usize,
+    pub kernel: usize,
+    pub pool: bool,
+}
+
+/// Spatial shape of one convolution layer's input and output, derived from a config.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerShape {
+    pub in_h: usize,
+    pub in_w: usize,
+    pub in_c: usize,
+    pub kernel: usize,
+    pub filters: usize,
+    pub pool: bool,
+}
+
+impl LayerShape {
+    pub fn conv_h(&self) -> usize {
+        self.in_h + 1 - self.kernel
+    }
+    pub fn conv_w(&self) -> usize {
+        self.in_w + 1 - self.kernel
+    }
+    /// Height after the layer's pool, 'same' (ceil) padding as in Keras.
+    pub fn out_h(&self) -> usize {
+        if self.pool { self.conv_h().div_ceil(2) } else { self.conv_h() }
+    }
+    pub fn out_w(&self) -> usize {
+        if self.pool { self.conv_w().div_ceil(2) } else { self.conv_w() }
+    }
+    pub fn in_len(&self) -> usize {
+        self.in_h * self.in_w * self.in_c
+    }
+    pub fn conv_len(&self) -> usize {
+        self.conv_h() * self.conv_w() * self.filters
+    }
+    pub fn out_len(&self) -> usize {
+        self.out_h() * self.out_w() * self.filters
+    }
+    pub fn patch(&self) -> usize {
+        self.kernel * self.kernel * self.in_c
+    }
+}
+
+const KOCH_CONV: [ConvLayer; 4] = [
+    ConvLayer { filters: 64, kernel: 10, pool: true },
+    ConvLayer { filters: 128, kernel: 7, pool: true },
+    ConvLayer { filters: 128, kernel: 4, pool: true },
+    ConvLayer { filters: 256, kernel: 4, pool: false },
+];
+
+impl ModelConfig {
+    /// The paper's network: 105x105 grayscale Omniglot characters.
+    pub fn koch105() -> Self {
+        ModelConfig { height: 105, width: 105, channels: 1, conv: KOCH_CONV.to_vec(), embedding: 4096 }
+    }
+
+    /// The original face app's network: 100x100 RGB face crops.
+    pub fn face100() -> Self {
+        ModelConfig { height: 100, width: 100, channels: 3, conv: KOCH_CONV.to_vec(), embedding: 4096 }
+    }
+
+    pub fn preset(name: &str) -> Result<Self> {
+        match name {
+            "koch105" => Ok(Self::koch105()),
+            "face100" => Ok(Self::face100()),
+            other => Err(Error::config("config", format!("unknown preset `{other}` (known: koch105, face100)"))),
+        }
+    }
+
+    /// Checks every size and returns the per-layer shapes; an input too small for the kernels is
+    /// reported with the layer where it runs out.
+    pub fn layers(&self) -> Result<Vec<LayerShape>> {
+        for (field, v) in [("height", self.height), ("width", self.width), ("channels", self.channels), ("embedding", self.embedding)] {
+            if v == 0 {
+                return Err(Error::config(field, "must be positive"));
+            }
+        }
+        if self.conv.is_empty() {
+            return Err(Error::config("conv", "needs at least one layer"));
+        }
+        let (mut h, mut w, mut c) = (self.height, self.width, self.channels);
+        let mut out = Vec::with_capacity(self.conv.len());
+        for (i, l) in self.conv.iter().enumerate() {
+            if l.filters == 0 || l.kernel == 0 {
+                return Err(Error::config(&format!("conv[{i}]"), "filters and kernel must be positive"));
+            }
+            if l.kernel > h || l.kernel > w {
+                return Err(Error::config(
+                    &format!("conv[{i}].kernel"),
+                    format!("kernel {} does not fit its {h}x{w} input", l.kernel),
+                ));
+            }
+            let s = LayerShape { in_h: h, in_w: w, in_c: c, kernel: l.kernel, filters: l.filters, pool: l.pool };
+            (h, w, c) = (s.out_h(), s.out_w(), s.filters);
+            out.push(s);
+        }
+        Ok(out)
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        self.layers().map(|_| ())
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.height * self.width * self.channels
+    }
+
+    /// Length of the flattened last feature map, the dense layer's input.
+    pub fn flat_len(&self) -> Result<usize> {
+        Ok(self.layers()?.last().map(|l| l.out_len()).unwrap_or(0))
+    }
+
+    /// Multiply-adds times two of one tower's forward pass for one image.
+    pub fn forward_flops(&self) -> Result<f64> {
+        let layers = self.layers()?;
+        let conv: f64 = layers.iter().map(|l| 2.0 * (l.conv_h() * l.conv_w() * l.patch() * l.filters) as f64).sum();
+        Ok(conv + 2.0 * (self.flat_len()? * self.embedding) as f64)
+    }
+}
+
+/// How the weights are updated. Adam is the original face app's choice; `Sgd` is the paper's
+/// recipe: per-layer learning rate, momentum and L2, a 1% learning-rate decay per epoch and a
+/// momentum that starts at 0.5 and rises linearly to each layer's final value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum OptimizerConfig {
+    Adam { lr: f32, beta1: f32, beta2: f32, epsilon: f32 },
+    Sgd { layers: Vec<SgdLayer>, lr_decay: f32, momentum_start: f32, momentum_ramp_epochs: usize },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SgdLayer {
+    pub lr: f32,
+    pub momentum: f32,
+    pub l2: f32,
+}
+
+impl OptimizerConfig {
+    /// Adam with the original app's learning rate and Keras's defaults for the rest.
+    pub fn adam() -> Self {
+        OptimizerConfig::Adam { lr: 1e-4, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }
+    }
+
+    /// The paper's SGD for a network with `groups` parameter groups (each conv layer, the dense
+    /// layer, the head). The paper tuned these per layer by Bayesian optimisation within
+    /// lr in [1e-4, 1e-1], momentum in [0, 1], L2 in [0, 0.1]; these defaults sit inside it.
+    pub fn sgd(groups: usize) -> Self {
+        OptimizerConfig::Sgd {
+            layers: vec![SgdLayer { lr: 0.01, momentum: 0.9, l2: 2e-4 }; groups],
+            lr_decay: 0.99,
+            momentum_start: 0.5,
+            momentum_ramp_epochs: 50,
+        }
+    }
+
+    pub fn validate(&self, groups: usize) -> Result<()> {
+        match self {
+            OptimizerConfig::Adam { lr, beta1, beta2, epsilon } => {
+                positive("optimizer.lr", *lr)?;
+                positive("optimizer.epsilon", *epsilon)?;
+                unit("optimizer.beta1", *beta1)?;
+                unit("optimizer.beta2", *beta2)
+            }
+            OptimizerConfig::Sgd { layers, lr_decay, momentum_start, .. } => {
+                if layers.len() != groups {
+                    return Err(Error::config(
+                        "optimizer.layers",
+                        format!("expected {groups} entries (one per layer), found {}", layers.len()),
+                    ));
+                }
+                for (i, l) in layers.iter().enumerate() {
+                    positive(&format!("optimizer.layers[{i}].lr"), l.lr)?;
+                    unit(&format!("optimizer.layers[{i}].momentum"), l.momentum)?;
+                    if !(l.l2 >= 0.0) {
+                        return Err(Error::config(&format!("optimizer.layers[{i}].l2"), "must be >= 0"));
+                    }
+                }
+                positive("optimizer.lr_decay", *lr_decay)?;
+                unit("optimizer.momentum_start", *momentum_start)
+            }
+        }
+    }
+}
+
+fn positive(field: &str, v: f32) -> Result<()> {
+    if v > 0.0 && v.is_finite() { Ok(()) } else { Err(Error::config(field, format!("must be positive, found {v}"))) }
+}
+
+fn unit(field: &str, v: f32) -> Result<()> {
+    if (0.0..1.0).contains(&v) { Ok(()) } else { Err(Error::config(field, format!("must be in [0, 1), found {v}"))) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_end_at_6x6x256_like_the_paper_and_the_app() {
+        for cfg in [ModelConfig::koch105(), ModelConfig::face100()] {
+            let l = cfg.layers().unwrap();
+            let last = l.last().unwrap();
+            assert_eq!((last.out_h(), last.out_w(), last.filters), (6, 6, 256));
+            assert_eq!(cfg.flat_len().unwrap(), 9216);
+        }
+    }
+
+    #[test]
+    fn koch105_forward_is_1_82_gflop() {
+        // 2 * (96^2*100*64 + 42^2*3136*128 + 18^2*2048*128 + 6^2*2048*256 + 9216*4096)
+        let f = ModelConfig::koch105().forward_flops().unwrap();
+        assert!((f - 1.817_247_744e9).abs() < 1.0, "{f}");
+    }
+
+    #[test]
+    fn too_small_input_names_the_layer() {
+        let mut cfg = ModelConfig::koch105();
+        cfg.height = 30;
+        let err = cfg.validate().unwrap_err().to_string();
+        assert!(err.contains("conv[2].kernel") || err.contains("conv[3].kernel"), "{err}");
+    }
+
+    #[test]
+    fn sgd_with_wrong_layer_count_is_rejected() {
+        let err = OptimizerConfig::sgd(3).validate(6).unwrap_err().to_string();
+        assert!(err.contains("optimizer.layers"), "{err}");
+    }
+}

@@ -1,0 +1,236 @@
+//! Valid, stride-1 convolution as im2col + one GEMM, forward and backward.
+//!
+//! The im2col matrix is built a chunk of output pixels at a time into a scratch buffer the caller
+//! sizes, so memory stays bounded whatever the image size and the chunk can stay in cache between
+//! being written and being multiplied.
+use rayon::prelude::*;
+
+use super::gemm::{matmul, Op, Par};
+
+/// One convolution: input `h x w x c` (NHWC, one image), `k` filters of `kh x kw`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub kh: usize,
+    pub kw: usize,
+    pub k: usize,
+}
+
+impl Shape {
+    pub fn oh(&self) -> usize {
+        self.h + 1 - self.kh
+    }
+    pub fn ow(&self) -> usize {
+        self.w + 1 - self.kw
+    }
+    pub fn pixels(&self) -> usize {
+        self.oh() * self.ow()
+    }
+    pub fn patch(&self) -> usize {
+        self.kh * self.kw * self.c
+    }
+    pub fn weights(&self) -> usize {
+        self.patch() * self.k
+    }
+    /// Output pixels per im2col chunk for a scratch buffer of `scratch` floats.
+    fn chunk_rows(&self, scratch: usize) -> usize {
+        let rows = scratch / self.patch();
+        assert!(rows > 0, "conv scratch of {scratch} floats is smaller than one patch ({})", self.patch());
+        rows.min(self.pixels())
+    }
+}
+
+/// Copies the patches of output pixels `row0..row0 + rows` into `col` (`rows x patch`).
+pub fn im2col(x: &[f32], s: &Shape, row0: usize, rows: usize, col: &mut [f32]) {
+    let (ow, run, patch) = (s.ow(), s.kw * s.c, s.patch());
+    for (r, dst) in col[..rows * patch].chunks_exact_mut(patch).enumerate() {
+        let (oy, ox) = ((row0 + r) / ow, (row0 + r) % ow);
+        for (ky, d) in dst.chunks_exact_mut(run).enumerate() {
+            let src = ((oy + ky) * s.w + ox) * s.c;
+            d.copy_from_slice(&x[src..src + run]);
+        }
+    }
+}
+
+/// The adjoint of `im2col`: adds each patch row of `dcol` back onto the pixels it came from.
+pub fn col2im_add(dcol: &[f32], s: &Shape, row0: usize, rows: usize, dx: &mut [f32]) {
+    let (ow, run, patch) = (s.ow(), s.kw * s.c, s.patch());
+    for (r, src) in dcol[..rows * patch].chunks_exact(patch).enumerate() {
+        let (oy, ox) = ((row0 + r) / ow, (row0 + r) % ow);
+        for (ky, d) in src.chunks_exact(run).enumerate() {
+            let dst = ((oy + ky) * s.w + ox) * s.c;
+            for (o, v) in dx[dst..dst + run].iter_mut().zip(d) {
+                *o += v;
+            }
+        }
+    }
+}
+
+/// `out[pixel, k] = sum patch(x, pixel) . w[.., k]`, without the bias: the bias is added by the
+/// pass that reads `out` next (`pool::bias_relu_max_forward` or `act::bias_relu`), which saves
+/// the GEMM a read of its destination.
+///
+/// With `Par::Many(t)` the output pixels are split into `t` bands, each built and multiplied by
+/// one thread with its share of `col`: a single image then uses every core for the im2col as well
+/// as for the products, and each product keeps the chunk size that runs near peak.
+///
+/// # Shapes
+/// `x: h*w*c`, `w: kh*kw*c*k` (HWIO), `out: oh*ow*k`, `col`: at least one patch per thread.
+pub fn forward(x: &[f32], w: &[f32], s: &Shape, out: &mut [f32], col: &mut [f32], par: Par) {
+    assert_eq!(x.len(), s.h * s.w * s.c, "conv input length");
+    assert_eq!(w.len(), s.weights(), "conv weight length");
+    assert_eq!(out.len(), s.pixels() * s.k, "conv output length");
+    let threads = match par {
+        Par::Many(t) if t > 1 => t.min(s.pixels()),
+        _ => 1,
+    };
+    if threads == 1 {
+        return forward_band(x, w, s, 0, out, col);
+    }
+    let band = s.pixels().div_ceil(threads);
+    let scratch = col.len() / threads;
+    out.par_chunks_mut(band * s.k)
+        .zip(col.par_chunks_mut(scratch))
+        .enumerate()
+        .for_each(|(i, (o, c))| forward_band(x, w, s, i * band, o, c));
+}
+
+/// Output pixels `row0..row0 + out.len() / k`, in chunks that fit `col`.
+fn forward_band(x: &[f32], w: &[f32], s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32]) {
+    let (patch, step, end) = (s.patch(), s.chunk_rows(col.len()), row0 + out.len() / s.k);
+    for r in (row0..end).step_by(step) {
+        let rows = step.min(end - r);
+        im2col(x, s, r, rows, col);
+        matmul(Op::n(col), Op::n(w), &mut out[(r - row0) * s.k..], s.k, rows, s.k, patch, false, Par::One);
+    }
+}
+
+/// Gradients of `forward`: adds into `dw` and `db`, and writes `dx` when asked for (the first
+/// layer's input needs none).
+///
+/// # Shapes
+/// As `forward`, with `dout` shaped like `out`, `dw` like `w`, `db` like `b`, `dx` like `x`.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    x: &[f32],
+    w: &[f32],
+    dout: &[f32],
+    s: &Shape,
+    dw: &mut [f32],
+    db: &mut [f32],
+    mut dx: Option<&mut [f32]>,
+    col: &mut [f32],
+    par: Par,
+) {
+    assert_eq!(dout.len(), s.pixels() * s.k, "conv output gradient length");
+    assert_eq!(dw.len(), s.weights(), "conv weight gradient length");
+    for row in dout.chunks_exact(s.k) {
+        for (g, d) in db.iter_mut().zip(row) {
+            *g += d;
+        }
+    }
+    if let Some(dx) = dx.as_deref_mut() {
+        assert_eq!(dx.len(), x.len(), "conv input gradient length");
+        dx.fill(0.0);
+    }
+    let (patch, step) = (s.patch(), s.chunk_rows(col.len()));
+    for row0 in (0..s.pixels()).step_by(step) {
+        let rows = step.min(s.pixels() - row0);
+        let dchunk = &dout[row0 * s.k..(row0 + rows) * s.k];
+        im2col(x, s, row0, rows, col);
+        matmul(Op::t(col), Op::n(dchunk), dw, s.k, patch, s.k, rows, true, par);
+        if let Some(dx) = dx.as_deref_mut() {
+            matmul(Op::n(dchunk), Op::t(w), col, patch, rows, patch, s.k, false, par);
+            col2im_add(col, s, row0, rows, dx);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::gradcheck;
+    use crate::engine::reference;
+    use crate::rng::Rng;
+
+    fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+        (0..n).map(|_| rng.normal() as f32).collect()
+    }
+
+    const SHAPES: &[Shape] = &[
+        Shape { h: 1, w: 1, c: 1, kh: 1, kw: 1, k: 1 },
+        Shape { h: 5, w: 7, c: 1, kh: 3, kw: 2, k: 3 },
+        Shape { h: 7, w: 3, c: 3, kh: 7, kw: 1, k: 2 },
+        Shape { h: 9, w: 8, c: 4, kh: 4, kw: 4, k: 5 },
+        Shape { h: 12, w: 11, c: 2, kh: 10, kw: 10, k: 7 },
+    ];
+
+    #[test]
+    fn forward_matches_reference_for_every_chunking() {
+        let mut rng = Rng::new(1);
+        for s in SHAPES {
+            let (x, w, b) = (random(s.h * s.w * s.c, &mut rng), random(s.weights(), &mut rng), random(s.k, &mut rng));
+            let want = reference::conv_forward(&x, &w, &b, s);
+            for (rows, par) in [(1, Par::One), (2, Par::One), (s.pixels(), Par::One), (2, Par::Many(2)), (1, Par::Many(3))] {
+                let mut col = vec![0f32; 3 * rows * s.patch()];
+                let mut out = vec![f32::NAN; s.pixels() * s.k];
+                forward(&x, &w, s, &mut out, &mut col, par);
+                for row in out.chunks_exact_mut(s.k) {
+                    row.iter_mut().zip(&b).for_each(|(o, b)| *o += b);
+                }
+                gradcheck::assert_close(&out, &want, 1e-5, &format!("{s:?} rows {rows} {par:?}"));
+            }
+        }
+    }
+
+    #[test]
+    fn backward_matches_reference() {
+        let mut rng = Rng::new(2);
+        for s in SHAPES {
+            let (x, w, dout) = (random(s.h * s.w * s.c, &mut rng), random(s.weights(), &mut rng), random(s.pixels() * s.k, &mut rng));
+            let (want_dx, want_dw, want_db) = reference::conv_backward(&x, &w, &dout, s);
+            for rows in [1, 3, s.pixels()] {
+                let mut col = vec![0f32; rows * s.patch()];
+                let (mut dw, mut db, mut dx) = (vec![0f32; s.weights()], vec![0f32; s.k], vec![f32::NAN; x.len()]);
+                backward(&x, &w, &dout, s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::Many(2));
+                gradcheck::assert_close(&dx, &want_dx, 1e-5, "dx");
+                gradcheck::assert_close(&dw, &want_dw, 1e-5, "dw");
+                gradcheck::assert_close(&db, &want_db, 1e-5, "db");
+            }
+        }
+    }
+
+    #[test]
+    fn backward_passes_central_difference_check() {
+        // Loss L = sum(out * r) for a fixed random r, so dL/dout = r.
+        let mut rng = Rng::new(3);
+        let s = Shape { h: 6, w: 5, c: 2, kh: 3, kw: 2, k: 3 };
+        let (x, w, b, r) = (random(60, &mut rng), random(s.weights(), &mut rng), random(3, &mut rng), random(s.pixels() * 3, &mut rng));
+        let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
+            let out = reference::conv_forward(x, w, b, &s);
+            out.iter().zip(&r).map(|(o, r)| (*o as f64) * (*r as f64)).sum()
+        };
+        let mut col = vec![0f32; s.pixels() * s.patch()];
+        let (mut dw, mut db, mut dx) = (vec![0f32; s.weights()], vec![0f32; 3], vec![0f32; 60]);
+        backward(&x, &w, &r, &s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::One);
+        gradcheck::check(&x, &dx, |v| loss(v, &w, &b), "dx");
+        gradcheck::check(&w, &dw, |v| loss(&x, v, &b), "dw");
+        gradcheck::check(&b, &db, |v| loss(&x, &w, v), "db");
+    }
+
+    #[test]
+    fn backward_accumulates_into_dw_and_db() {
+        let mut rng = Rng::new(4);
+        let s = SHAPES[1];
+        let (x, w, dout) = (random(s.h * s.w * s.c, &mut rng), random(s.weights(), &mut rng), random(s.pixels() * s.k, &mut rng));
+        let mut col = vec![0f32; 64];
+        let (mut dw, mut db) = (vec![1f32; s.weights()], vec![1f32; s.k]);
+        backward(&x, &w, &dout, &s, &mut dw, &mut db, None, &mut col, Par::One);
+        let (_, want_dw, want_db) = reference::conv_backward(&x, &w, &dout, &s);
+        let plus1 = |v: Vec<f32>| v.into_iter().map(|x| x + 1.0).collect::<Vec<_>>();
+        gradcheck::assert_close(&dw, &plus1(want_dw), 1e-5, "dw");
+        gradcheck::assert_close(&db, &plus1(want_db), 1e-5, "db");
+    }
+}

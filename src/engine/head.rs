@@ -1,0 +1,119 @@
+//! Koch's head: `logit = b + sum_j a_j |e1_j - e2_j|`, the learned weighted L1 distance between
+//! two embeddings. Scoring one query against many cached embeddings reuses the same kernel, so
+//! identification is exactly the pair score, only batched.
+use rayon::prelude::*;
+
+use super::act::sigmoid1;
+
+/// One logit per pair; a pair is two row indices into the embedding matrix `e` (`rows x d`).
+pub fn forward(e: &[f32], d: usize, pairs: &[(u32, u32)], a: &[f32], b: f32, logits: &mut [f32]) {
+    assert_eq!(a.len(), d, "head weight length");
+    assert_eq!(logits.len(), pairs.len(), "one logit per pair");
+    for (l, &(i, j)) in logits.iter_mut().zip(pairs) {
+        *l = b + weighted_l1(row(e, d, i), row(e, d, j), a);
+    }
+}
+
+/// Given `dlogits`, writes `da`, `db` and adds into `de` (`rows x d`, zeroed by the caller).
+#[allow(clippy::too_many_arguments)]
+pub fn backward(e: &[f32], d: usize, pairs: &[(u32, u32)], a: &[f32], dlogits: &[f32], da: &mut [f32], db: &mut f32, de: &mut [f32]) {
+    da.fill(0.0);
+    *db = dlogits.iter().sum();
+    for (&g, &(i, j)) in dlogits.iter().zip(pairs) {
+        let (i, j) = (i as usize * d, j as usize * d);
+        for k in 0..d {
+            let diff = e[i + k] - e[j + k];
+            da[k] += g * diff.abs();
+            // d|u|/du = sign(u), taken as 0 at u = 0.
+            let s = if diff > 0.0 { g * a[k] } else if diff < 0.0 { -g * a[k] } else { 0.0 };
+            de[i + k] += s;
+            de[j + k] -= s;
+        }
+    }
+}
+
+fn row(e: &[f32], d: usize, i: u32) -> &[f32] {
+    &e[i as usize * d..(i as usize + 1) * d]
+}
+
+pub fn weighted_l1(u: &[f32], v: &[f32], a: &[f32]) -> f32 {
+    // Eight independent accumulators let the compiler vectorise without reassociation rules.
+    let mut acc = [0f32; 8];
+    let (uc, vc, ac) = (u.chunks_exact(8), v.chunks_exact(8), a.chunks_exact(8));
+    let tail: f32 = uc.remainder().iter().zip(vc.remainder()).zip(ac.remainder()).map(|((x, y), w)| w * (x - y).abs()).sum();
+    for ((x, y), w) in uc.zip(vc).zip(ac) {
+        for k in 0..8 {
+            acc[k] += w[k] * (x[k] - y[k]).abs();
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
+/// Probability that `query` shows the same identity as each row of `gallery` (`n x d`).
+pub fn score_many(query: &[f32], gallery: &[f32], a: &[f32], b: f32, out: &mut [f32]) {
+    let d = query.len();
+    assert_eq!(gallery.len(), out.len() * d, "gallery length");
+    out.par_iter_mut()
+        .zip(gallery.par_chunks_exact(d))
+        .with_min_len(256)
+        .for_each(|(o, g)| *o = sigmoid1(b + weighted_l1(query, g, a)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::gradcheck;
+
+    #[test]
+    fn forward_is_the_weighted_l1_plus_bias() {
+        // e0 = [1, 2, 3], e1 = [0, 4, 3]: |diff| = [1, 2, 0]; a = [0.5, -1, 7] -> 0.5 - 2 + 0 + b.
+        let e = [1.0f32, 2.0, 3.0, 0.0, 4.0, 3.0];
+        let mut l = [0f32; 1];
+        forward(&e, 3, &[(0, 1)], &[0.5, -1.0, 7.0], 0.25, &mut l);
+        assert_eq!(l[0], -1.25);
+    }
+
+    #[test]
+    fn weighted_l1_handles_lengths_around_the_unroll() {
+        for n in [0usize, 1, 7, 8, 9, 17] {
+            let u: Vec<f32> = (0..n).map(|i| i as f32).collect();
+            let v: Vec<f32> = (0..n).map(|i| (i * i) as f32 * 0.5).collect();
+            let a: Vec<f32> = (0..n).map(|i| 1.0 + i as f32).collect();
+            let want: f32 = (0..n).map(|i| a[i] * (u[i] - v[i]).abs()).sum();
+            assert!((weighted_l1(&u, &v, &a) - want).abs() <= 1e-3 * want.max(1.0), "n {n}");
+        }
+    }
+
+    #[test]
+    fn backward_passes_central_difference_check() {
+        let d = 4;
+        let e = [0.1f32, 0.9, 0.4, 0.3, 0.7, 0.2, 0.45, 0.8, 0.5, 0.5, 0.1, 0.05];
+        let a = [0.3f32, -0.2, 1.5, 0.7];
+        let pairs = [(0u32, 1u32), (2, 0), (1, 2)];
+        let r = [0.5f32, -1.0, 2.0];
+        let loss = |e: &[f32], a: &[f32], b: f32| -> f64 {
+            let mut l = [0f32; 3];
+            forward(e, d, &pairs, a, b, &mut l);
+            l.iter().zip(&r).map(|(l, r)| (*l as f64) * (*r as f64)).sum()
+        };
+        let (mut da, mut db, mut de) = ([0f32; 4], 0f32, [0f32; 12]);
+        backward(&e, d, &pairs, &a, &r, &mut da, &mut db, &mut de);
+        gradcheck::check(&e, &de, |v| loss(v, &a, 0.1), "de");
+        gradcheck::check(&a, &da, |v| loss(&e, v, 0.1), "da");
+        gradcheck::check(&[0.1], &[db], |v| loss(&e, &a, v[0]), "db");
+    }
+
+    #[test]
+    fn score_many_matches_pairwise_forward() {
+        let d = 5;
+        let gallery: Vec<f32> = (0..1000 * d).map(|i| ((i * 37) % 101) as f32 / 101.0).collect();
+        let query: Vec<f32> = (0..d).map(|i| i as f32 / 5.0).collect();
+        let a = [0.2f32, -0.4, 0.9, 0.1, -0.3];
+        let mut out = vec![0f32; 1000];
+        score_many(&query, &gallery, &a, 0.3, &mut out);
+        for (k, o) in out.iter().enumerate().step_by(97) {
+            let want = sigmoid1(0.3 + weighted_l1(&query, &gallery[k * d..(k + 1) * d], &a));
+            assert_eq!(*o, want);
+        }
+    }
+}

@@ -1,0 +1,13 @@
+//! siamface: one-shot face verification with Koch et al.'s Siamese network, computed on the CPU
+//! by a small engine of its own (see `engine`) so that training and inference run at the speed of
+//! the mainstream frameworks without their weight.
+pub mod bench;
+pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod model;
+pub mod rng;
+
+pub use config::{ModelConfig, OptimizerConfig};
+pub use error::{Error, Result};

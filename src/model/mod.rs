@@ -1,0 +1,11 @@
+//! Koch's Siamese network built from a `ModelConfig`: parameters, the batched forward and
+//! backward passes, the optimisers, and model files.
+pub mod io;
+pub mod optimizer;
+pub mod params;
+pub mod siamese;
+mod work;
+
+pub use optimizer::Optimizer;
+pub use params::{ParamSpec, Params};
+pub use siamese::{Siamese, StepOutput};

@@ -1,0 +1,102 @@
+//! All weights of a network in one flat vector, with a named, shaped view of each tensor.
+//!
+//! One vector makes the optimiser a single pass and a checkpoint a single write; the order is
+//! conv1..convN (weight, bias), dense, head, so the convolution part is a prefix that each
+//! thread can accumulate its own gradients for.
+use serde::{Deserialize, Serialize};
+
+use crate::config::ModelConfig;
+use crate::error::Result;
+use crate::rng::Rng;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParamSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    pub offset: usize,
+    /// Which layer the tensor belongs to (conv layers, then dense, then head): the paper's SGD
+    /// sets learning rate, momentum and L2 per layer.
+    pub group: usize,
+}
+
+impl ParamSpec {
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn range(&self) -> std::ops::Range<usize> {
+        self.offset..self.offset + self.len()
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Params {
+    pub data: Vec<f32>,
+    pub specs: Vec<ParamSpec>,
+}
+
+impl Params {
+    pub fn layout(cfg: &ModelConfig) -> Result<Vec<ParamSpec>> {
+        let layers = cfg.layers()?;
+        let mut specs = Vec::new();
+        let mut offset = 0;
+        let mut push = |name: String, shape: Vec<usize>, group: usize| {
+            let len: usize = shape.iter().product();
+            specs.push(ParamSpec { name, shape, offset, group });
+            offset += len;
+        };
+        for (i, l) in layers.iter().enumerate() {
+            push(format!("conv{}.weight", i + 1), vec![l.kernel, l.kernel, l.in_c, l.filters], i);
+            push(format!("conv{}.bias", i + 1), vec![l.filters], i);
+        }
+        let n = layers.len();
+        push("dense.weight".into(), vec![cfg.flat_len()?, cfg.embedding], n);
+        push("dense.bias".into(), vec![cfg.embedding], n);
+        push("head.weight".into(), vec![cfg.embedding], n + 1);
+        push("head.bias".into(), vec![1], n + 1);
+        Ok(specs)
+    }
+
+    pub fn zeros(cfg: &ModelConfig) -> Result<Self> {
+        let specs = Self::layout(cfg)?;
+        let len = specs.last().map(|s| s.offset + s.len()).unwrap_or(0);
+        Ok(Params { data: vec![0.0; len], specs })
+    }
+
+    /// The paper's initialisation: conv weights N(0, 0.01), every bias N(0.5, 0.01), dense and
+    /// head weights N(0, 0.2).
+    pub fn init(cfg: &ModelConfig, rng: &mut Rng) -> Result<Self> {
+        let mut p = Self::zeros(cfg)?;
+        for s in p.specs.clone() {
+            let (mean, sd) = if s.name.ends_with(".bias") {
+                (0.5, 0.01)
+            } else if s.name.starts_with("conv") {
+                (0.0, 0.01)
+            } else {
+                (0.0, 0.2)
+            };
+            rng.fill_normal(&mut p.data[s.range()], mean, sd);
+        }
+        Ok(p)
+    }
+
+    pub fn groups(&self) -> usize {
+        self.specs.iter().map(|s| s.group + 1).max().unwrap_or(0)
+    }
+
+    /// The tensor at position `i` of the layout.
+    pub fn at(&self, i: usize) -> &[f32] {
+        &self.data[self.specs[i].range()]
+    }
+
+    pub fn get(&self, name: &str) -> Option<&[f32]> {
+        self.specs.iter().find(|s| s.name == name).map(|s| &self.data[s.range()])
+    }
+
+    /// Length of the convolution prefix (everything before `dense.weight`).
+    pub fn conv_len(&self) -> usize {
+        self.specs.iter().find(|s| s.name == "dense.weight").map(|s| s.offset).unwrap_or(0)
+    }
+}

@@ -1,0 +1,396 @@
+//! The twin network: one tower applied to both images, and the weighted-L1 head.
+//!
+//! A batch is a set of images plus a list of pairs among them. Each image goes through the tower
+//! once however many pairs it is in, so the classic batch (`left ++ right`, pairs `(i, n + i)`)
+//! and the all-pairs batch share one code path. Images are spread over the threads, one image per
+//! thread at a time with single-threaded GEMMs; a batch smaller than the thread count runs its
+//! GEMMs multi-threaded instead.
+use rayon::prelude::*;
+
+use super::params::Params;
+use super::work::{conv_shape, ImageTrace, ThreadWork};
+use crate::config::{LayerShape, ModelConfig};
+use crate::engine::{act, conv, head, linear, loss, pool, Par};
+use crate::error::{Error, Result};
+
+/// Images per forward chunk when embedding many: bounds the trace memory of inference.
+const EMBED_CHUNK: usize = 64;
+
+pub struct Siamese {
+    config: ModelConfig,
+    pub params: Params,
+    /// Gradients of the last `forward_backward`, laid out like `params.data`.
+    pub grads: Vec<f32>,
+    layers: Vec<LayerShape>,
+    flat_len: usize,
+    threads: usize,
+    pool: rayon::ThreadPool,
+    works: Vec<ThreadWork>,
+    traces: Vec<ImageTrace>,
+    flat: Vec<f32>,
+    emb: Vec<f32>,
+    demb: Vec<f32>,
+    dflat: Vec<f32>,
+    logits: Vec<f32>,
+    dlogits: Vec<f32>,
+    /// The dense layer's per-thread blocks.
+    scratch: Vec<f32>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepOutput {
+    /// Mean binary cross-entropy over the batch's pairs.
+    pub loss: f64,
+}
+
+impl Siamese {
+    /// `threads = 0` means every core.
+    pub fn new(config: ModelConfig, params: Params, threads: usize) -> Result<Self> {
+        let layers = config.layers()?;
+        let want = Params::layout(&config)?;
+        if want != params.specs || params.data.len() != want.last().map(|s| s.offset + s.len()).unwrap_or(0) {
+            return Err(Error::shape("parameters", "the layout of the config", "another layout"));
+        }
+        let threads = if threads == 0 { std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) } else { threads };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| Error::config("threads", e.to_string()))?;
+        let works = (0..threads).map(|t| ThreadWork::new(&layers, if t == 0 { threads } else { 1 })).collect();
+        let flat_len = config.flat_len()?;
+        Ok(Siamese {
+            config,
+            params,
+            grads: Vec::new(),
+            layers,
+            flat_len,
+            threads,
+            pool,
+            works,
+            traces: Vec::new(),
+            flat: Vec::new(),
+            emb: Vec::new(),
+            demb: Vec::new(),
+            dflat: Vec::new(),
+            logits: Vec::new(),
+            dlogits: Vec::new(),
+            scratch: Vec::new(),
+        })
+    }
+
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    pub fn threads(&self) -> usize {
+        self.threads
+    }
+
+    pub fn embedding_len(&self) -> usize {
+        self.config.embedding
+    }
+
+    /// Runs `f` on this model's thread pool (the optimiser uses it for its update pass).
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
+
+    fn check_images(&self, images: &[f32]) -> Result<usize> {
+        let il = self.config.input_len();
+        if images.len() % il != 0 {
+            return Err(Error::shape(
+                "image batch",
+                format!("a multiple of {} floats ({}x{}x{})", il, self.config.height, self.config.width, self.config.channels),
+                images.len(),
+            ));
+        }
+        Ok(images.len() / il)
+    }
+
+    fn ensure_batch(&mut self, n: usize) {
+        while self.traces.len() < n {
+            self.traces.push(ImageTrace::new(&self.layers));
+        }
+        let (f, d) = (self.flat_len, self.config.embedding);
+        for (buf, len) in [(&mut self.flat, n * f), (&mut self.emb, n * d)] {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+        }
+    }
+
+    /// Embeddings of `images` (NHWC, values in [0, 1]) into `out` (`n x embedding`).
+    pub fn embed(&mut self, images: &[f32], out: &mut [f32]) -> Result<()> {
+        let n = self.check_images(images)?;
+        let (il, d) = (self.config.input_len(), self.config.embedding);
+        if out.len() != n * d {
+            return Err(Error::shape("embedding output", n * d, out.len()));
+        }
+        for (imgs, o) in images.chunks(EMBED_CHUNK * il).zip(out.chunks_mut(EMBED_CHUNK * d)) {
+            let m = imgs.len() / il;
+            self.forward(imgs, m);
+            o.copy_from_slice(&self.emb[..m * d]);
+        }
+        Ok(())
+    }
+
+    /// Probability that two embeddings show the same identity.
+    pub fn score(&self, e1: &[f32], e2: &[f32]) -> f32 {
+        let (a, b) = self.head();
+        act::sigmoid1(b + head::weighted_l1(e1, e2, a))
+    }
+
+    /// Scores `query` against every row of `gallery` (`n x embedding`), on this model's threads.
+    pub fn score_many(&self, query: &[f32], gallery: &[f32], out: &mut [f32]) -> Result<()> {
+        let d = self.config.embedding;
+        if query.len() != d || gallery.len() != out.len() * d {
+            return Err(Error::shape("gallery", format!("{} rows of {d}", out.len()), gallery.len()));
+        }
+        let (a, b) = self.head();
+        self.pool.install(|| head::score_many(query, gallery, a, b, out));
+        Ok(())
+    }
+
+    fn head(&self) -> (&[f32], f32) {
+        let n = self.params.specs.len();
+        (self.params.at(n - 2), self.params.at(n - 1)[0])
+    }
+
+    /// Logits of the last `forward_backward`, one per pair.
+    pub fn last_logits(&self) -> &[f32] {
+        &self.logits
+    }
+
+    /// Forward and backward over `images` (`n` images) and `pairs` among them with `labels`
+    /// (1 = same); leaves the gradient of the mean BCE in `self.grads`.
+    pub fn forward_backward(&mut self, images: &[f32], pairs: &[(u32, u32)], labels: &[f32]) -> Result<StepOutput> {
+        let n = self.check_images(images)?;
+        if labels.len() != pairs.len() {
+            return Err(Error::shape("labels", pairs.len(), labels.len()));
+        }
+        if let Some(&(i, j)) = pairs.iter().find(|&&(i, j)| i as usize >= n || j as usize >= n) {
+            return Err(Error::shape("pair", format!("indices below {n}"), format!("({i}, {j})")));
+        }
+        self.forward(images, n);
+        let d = self.config.embedding;
+        self.logits.resize(pairs.len(), 0.0);
+        self.dlogits.resize(pairs.len(), 0.0);
+        let nspec = self.params.specs.len();
+        let (a, b) = (&self.params.data[self.params.specs[nspec - 2].range()], self.params.at(nspec - 1)[0]);
+        head::forward(&self.emb[..n * d], d, pairs, a, b, &mut self.logits);
+        let out = StepOutput { loss: loss::bce_logits(&self.logits, labels) };
+        loss::bce_logits_backward(&self.logits, labels, &mut self.dlogits);
+        self.backward(images, n, pairs);
+        Ok(out)
+    }
+
+    /// Splits the batch over the threads; returns how many thread workspaces took part.
+    fn per_image<F>(&mut self, n: usize, f: F) -> usize
+    where
+        F: Fn(usize, &mut ImageTrace, &mut ThreadWork, Par) + Sync,
+    {
+        let (threads, traces, works) = (self.threads, &mut self.traces[..n], &mut self.works);
+        if n >= threads && threads > 1 {
+            let per = n.div_ceil(threads);
+            self.pool.install(|| {
+                traces.par_chunks_mut(per).zip(works.par_iter_mut()).enumerate().for_each(|(c, (tr, w))| {
+                    for (j, t) in tr.iter_mut().enumerate() {
+                        f(c * per + j, t, w, Par::One);
+                    }
+                })
+            });
+            n.div_ceil(per)
+        } else {
+            self.pool.install(|| {
+                for (i, t) in traces.iter_mut().enumerate() {
+                    f(i, t, &mut works[0], Par::threads(threads));
+                }
+            });
+            1
+        }
+    }
+
+    fn forward(&mut self, images: &[f32], n: usize) {
+        self.ensure_batch(n);
+        let il = self.config.input_len();
+        let (layers, params) = (std::mem::take(&mut self.layers), std::mem::take(&mut self.params));
+        self.per_image(n, |i, t, w, par| tower_forward(&images[i * il..(i + 1) * il], &layers, &params, t, w, par));
+        let (f, d, li) = (self.flat_len, self.config.embedding, 2 * layers.len());
+        for (dst, t) in self.flat.chunks_exact_mut(f).zip(&self.traces[..n]) {
+            dst.copy_from_slice(t.acts.last().expect("at least one layer"));
+        }
+        let (flat, emb, scratch, par) = (&self.flat[..n * f], &mut self.emb[..n * d], &mut self.scratch, Par::threads(self.threads));
+        self.pool.install(|| linear::forward(flat, params.at(li), params.at(li + 1), n, f, d, emb, scratch, par));
+        act::sigmoid(emb);
+        (self.layers, self.params) = (layers, params);
+    }
+
+    fn backward(&mut self, images: &[f32], n: usize, pairs: &[(u32, u32)]) {
+        let (f, d, il) = (self.flat_len, self.config.embedding, self.config.input_len());
+        let specs = &self.params.specs;
+        let nl = self.layers.len();
+        if self.grads.len() != self.params.data.len() {
+            self.grads = vec![0.0; self.params.data.len()];
+        }
+        let conv_len = self.params.conv_len();
+        for w in &mut self.works {
+            w.grads.resize(conv_len, 0.0);
+            w.grads.fill(0.0);
+        }
+        self.demb.resize(n * d, 0.0);
+        self.dflat.resize(n * f, 0.0);
+        self.demb.fill(0.0);
+
+        let (dense_w, dense_b, head_w) = (&specs[2 * nl], &specs[2 * nl + 1], &specs[2 * nl + 2]);
+        let (dense_g, head_g) = self.grads[dense_w.offset..].split_at_mut(head_w.offset - dense_w.offset);
+        let (dwd, dbd) = dense_g.split_at_mut(dense_b.offset - dense_w.offset);
+        let (da, db) = head_g.split_at_mut(d);
+        let emb = &self.emb[..n * d];
+        let a = &self.params.data[head_w.range()];
+        head::backward(emb, d, pairs, a, &self.dlogits, da, &mut db[0], &mut self.demb);
+        act::sigmoid_backward(emb, &mut self.demb);
+        let (flat, demb, dflat, scratch, par) = (&self.flat[..n * f], &self.demb[..], &mut self.dflat[..], &mut self.scratch, Par::threads(self.threads));
+        let wd = &self.params.data[dense_w.range()];
+        self.pool.install(|| linear::backward(flat, wd, demb, n, f, d, dwd, &mut dbd[..d], Some(dflat), scratch, par));
+
+        let (layers, params, dflat) = (std::mem::take(&mut self.layers), std::mem::take(&mut self.params), std::mem::take(&mut self.dflat));
+        let used = self.per_image(n, |i, t, w, par| {
+            tower_backward(&images[i * il..(i + 1) * il], &dflat[i * f..(i + 1) * f], &layers, &params, t, w, par)
+        });
+        (self.layers, self.params, self.dflat) = (layers, params, dflat);
+        let (first, rest) = self.works.split_at(1);
+        let g = &mut self.grads[..conv_len];
+        g.copy_from_slice(&first[0].grads);
+        for w in &rest[..used - 1] {
+            for (a, b) in g.iter_mut().zip(&w.grads) {
+                *a += b;
+            }
+        }
+    }
+}
+
+fn tower_forward(x: &[f32], layers: &[LayerShape], params: &Params, t: &mut ImageTrace, w: &mut ThreadWork, par: Par) {
+    for (l, s) in layers.iter().enumerate() {
+        let (weight, bias) = (params.at(2 * l), params.at(2 * l + 1));
+        let (before, after) = t.acts.split_at_mut(l);
+        let input = if l == 0 { x } else { &before[l - 1] };
+        let out = &mut after[0];
+        if s.pool {
+            let c = &mut w.conv[..s.conv_len()];
+            conv::forward(input, weight, &conv_shape(s), c, &mut w.col, par);
+            pool::bias_relu_max_forward(c, bias, s.conv_h(), s.conv_w(), out, &mut t.args[l]);
+        } else {
+            conv::forward(input, weight, &conv_shape(s), out, &mut w.col, par);
+            act::bias_relu(out, bias);
+        }
+    }
+}
+
+fn tower_backward(x: &[f32], dflat: &[f32], layers: &[LayerShape], params: &Params, t: &ImageTrace, w: &mut ThreadWork, par: Par) {
+    let ThreadWork { col, conv: dconv, d, dnext, grads } = w;
+    d[..dflat.len()].copy_from_slice(dflat);
+    for (l, s) in layers.iter().enumerate().rev() {
+        let dc = &mut dconv[..s.conv_len()];
+        if s.pool {
+            pool::relu_max_backward(&d[..s.out_len()], &t.args[l], s.conv_h(), s.conv_w(), s.filters, dc);
+        } else {
+            dc.copy_from_slice(&d[..s.out_len()]);
+            act::relu_backward(&t.acts[l], dc);
+        }
+        let input = if l == 0 { x } else { &t.acts[l - 1] };
+        let (ws, bs) = (&params.specs[2 * l], &params.specs[2 * l + 1]);
+        let (gw, gb) = grads[ws.offset..bs.offset + bs.len()].split_at_mut(ws.len());
+        let dx = if l > 0 { Some(&mut dnext[..s.in_len()]) } else { None };
+        conv::backward(input, params.at(2 * l), dc, &conv_shape(s), gw, gb, dx, col, par);
+        std::mem::swap(d, dnext);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConvLayer;
+    use crate::engine::gradcheck;
+    use crate::rng::Rng;
+
+    fn tiny() -> ModelConfig {
+        ModelConfig {
+            height: 13,
+            width: 12,
+            channels: 2,
+            conv: vec![
+                ConvLayer { filters: 3, kernel: 3, pool: true },
+                ConvLayer { filters: 4, kernel: 2, pool: true },
+                ConvLayer { filters: 3, kernel: 2, pool: false },
+            ],
+            embedding: 5,
+        }
+    }
+
+    fn random_params(cfg: &ModelConfig, rng: &mut Rng) -> Params {
+        let mut p = Params::zeros(cfg).unwrap();
+        for s in p.specs.clone() {
+            let sd = if s.name.ends_with("bias") { 0.1 } else { 0.4 };
+            rng.fill_normal(&mut p.data[s.range()], 0.05, sd);
+        }
+        p
+    }
+
+    #[test]
+    fn whole_model_gradient_passes_central_difference_check() {
+        let cfg = tiny();
+        let mut rng = Rng::new(11);
+        let params = random_params(&cfg, &mut rng);
+        let images: Vec<f32> = (0..4 * cfg.input_len()).map(|_| rng.uniform() as f32).collect();
+        let pairs = [(0u32, 1u32), (2, 3), (1, 2), (3, 0)];
+        let labels = [1.0f32, 0.0, 1.0, 0.0];
+        for threads in [1, 2] {
+            let mut net = Siamese::new(cfg.clone(), params.clone(), threads).unwrap();
+            net.forward_backward(&images, &pairs, &labels).unwrap();
+            let grads = net.grads.clone();
+            let mut probe = Siamese::new(cfg.clone(), params.clone(), 1).unwrap();
+            for spec in params.specs.clone() {
+                let r = spec.range();
+                assert!(grads[r.clone()].iter().any(|g| g.abs() > 1e-4), "{}: gradient vanished", spec.name);
+                let mut loss = |v: &[f32]| -> f64 {
+                    probe.params.data[r.clone()].copy_from_slice(v);
+                    probe.forward_backward(&images, &pairs, &labels).unwrap().loss
+                };
+                gradcheck::check(&params.data[r.clone()], &grads[r.clone()], &mut loss, &spec.name);
+                probe.params.data[r.clone()].copy_from_slice(&params.data[r.clone()]);
+            }
+        }
+    }
+
+    #[test]
+    fn batch_split_over_threads_gives_the_same_embeddings() {
+        let cfg = tiny();
+        let mut rng = Rng::new(12);
+        let params = random_params(&cfg, &mut rng);
+        let images: Vec<f32> = (0..7 * cfg.input_len()).map(|_| rng.uniform() as f32).collect();
+        let mut outs = Vec::new();
+        for threads in [1, 2, 3] {
+            let mut net = Siamese::new(cfg.clone(), params.clone(), threads).unwrap();
+            let mut out = vec![0f32; 7 * cfg.embedding];
+            net.embed(&images, &mut out).unwrap();
+            // One image at a time takes the multi-threaded-GEMM path.
+            let mut one = vec![0f32; cfg.embedding];
+            net.embed(&images[..cfg.input_len()], &mut one).unwrap();
+            gradcheck::assert_close(&one, &out[..cfg.embedding], 1e-5, "single vs batch");
+            outs.push(out);
+        }
+        gradcheck::assert_close(&outs[1], &outs[0], 1e-5, "2 threads");
+        gradcheck::assert_close(&outs[2], &outs[0], 1e-5, "3 threads");
+    }
+
+    #[test]
+    fn wrong_batch_length_is_an_error_not_a_panic() {
+        let cfg = tiny();
+        let mut net = Siamese::new(cfg.clone(), Params::zeros(&cfg).unwrap(), 1).unwrap();
+        let err = net.embed(&[0.0; 10], &mut []).unwrap_err().to_string();
+        assert!(err.contains("image batch") && err.contains("13x12x2"), "{err}");
+        let images = vec![0f32; 2 * cfg.input_len()];
+        let err = net.forward_backward(&images, &[(0, 2)], &[1.0]).unwrap_err().to_string();
+        assert!(err.contains("pair"), "{err}");
+    }
+}
