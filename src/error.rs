@@ -26,6 +26,9 @@ pub enum Error {
         found: String,
     },
 
+    #[error("{}: {reason}", location(path, *line))]
+    Data { path: PathBuf, line: Option<usize>, reason: String },
+
     #[error("{what}: expected {expected}, found {found}")]
     Shape {
         what: String,
@@ -34,11 +37,22 @@ pub enum Error {
     },
 }
 
+fn location(path: &std::path::Path, line: Option<usize>) -> String {
+    match line {
+        Some(l) => format!("{}:{l}", path.display()),
+        None => path.display().to_string(),
+    }
+}
+
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }
+    }
+
+    pub(crate) fn data(path: impl Into<PathBuf>, line: Option<usize>, reason: impl Into<String>) -> Self {
+        Error::Data { path: path.into(), line, reason: reason.into() }
     }
 
     pub(crate) fn config(field: &str, reason: impl Into<String>) -> Self {

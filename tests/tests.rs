@@ -1,3 +1,4 @@
 //! Integration tests, built as one binary.
 mod model_files;
 mod parity;
+mod training;

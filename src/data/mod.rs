@@ -1,0 +1,4 @@
+//! Datasets: readers for the files as they are distributed, turned into network inputs.
+pub mod npy;
+pub mod omniglot;
+pub mod sampler;
