@@ -1,6 +1,7 @@
 //! Element-wise activations and their gradients, written in terms of the activation's output so
 //! the backward pass needs no stored pre-activation.
 
+super::multiversion! {
 /// `x = max(0, x + b)` with `b` repeated along the channels (NHWC rows of `b.len()`).
 pub fn bias_relu(x: &mut [f32], b: &[f32]) {
     for row in x.chunks_exact_mut(b.len()) {
@@ -9,7 +10,9 @@ pub fn bias_relu(x: &mut [f32], b: &[f32]) {
         }
     }
 }
+}
 
+super::multiversion! {
 /// `dy *= (y > 0)`, with `y` the ReLU's output.
 pub fn relu_backward(y: &[f32], dy: &mut [f32]) {
     for (d, y) in dy.iter_mut().zip(y) {
@@ -17,6 +20,7 @@ pub fn relu_backward(y: &[f32], dy: &mut [f32]) {
             *d = 0.0;
         }
     }
+}
 }
 
 /// Logistic function, without overflow for large |x|.
@@ -29,17 +33,21 @@ pub fn sigmoid1(x: f32) -> f32 {
     }
 }
 
+super::multiversion! {
 pub fn sigmoid(x: &mut [f32]) {
     for v in x {
         *v = sigmoid1(*v);
     }
 }
+}
 
+super::multiversion! {
 /// `dy *= y (1 - y)`, with `y` the sigmoid's output.
 pub fn sigmoid_backward(y: &[f32], dy: &mut [f32]) {
     for (d, y) in dy.iter_mut().zip(y) {
         *d *= y * (1.0 - y);
     }
+}
 }
 
 #[cfg(test)]

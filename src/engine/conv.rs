@@ -54,6 +54,7 @@ pub fn im2col(x: &[f32], s: &Shape, row0: usize, rows: usize, col: &mut [f32]) {
     }
 }
 
+super::multiversion! {
 /// The adjoint of `im2col`: adds each patch row of `dcol` back onto the pixels it came from.
 pub fn col2im_add(dcol: &[f32], s: &Shape, row0: usize, rows: usize, dx: &mut [f32]) {
     let (ow, run, patch) = (s.ow(), s.kw * s.c, s.patch());
@@ -66,6 +67,7 @@ pub fn col2im_add(dcol: &[f32], s: &Shape, row0: usize, rows: usize, dx: &mut [f
             }
         }
     }
+}
 }
 
 /// `out[pixel, k] = sum patch(x, pixel) . w[.., k]`, without the bias: the bias is added by the

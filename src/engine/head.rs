@@ -36,6 +36,8 @@ fn row(e: &[f32], d: usize, i: u32) -> &[f32] {
     &e[i as usize * d..(i as usize + 1) * d]
 }
 
+super::multiversion! {
+/// `sum_j a_j |u_j - v_j|`.
 pub fn weighted_l1(u: &[f32], v: &[f32], a: &[f32]) -> f32 {
     // Eight independent accumulators let the compiler vectorise without reassociation rules.
     let mut acc = [0f32; 8];
@@ -47,6 +49,7 @@ pub fn weighted_l1(u: &[f32], v: &[f32], a: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + tail
+}
 }
 
 /// Probability that `query` shows the same identity as each row of `gallery` (`n x d`).

@@ -70,38 +70,10 @@ fn gemv_rows_split(x: &[f32], w: &[f32], b: &[f32], output: usize, y: &mut [f32]
     }
 }
 
+super::multiversion! {
 /// `acc += xs W` over the rows of `ws`. Four rows per pass keep `acc` in registers for four
-/// products instead of one; on AVX-512 machines the same loop is compiled 16 lanes wide, which
-/// is what lets it keep up with memory.
+/// products instead of one.
 fn gemv_acc(xs: &[f32], ws: &[f32], acc: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx512f") {
-            // SAFETY: the CPU supports the features the function is compiled for.
-            return unsafe { gemv_acc_avx512(xs, ws, acc) };
-        }
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-            // SAFETY: as above.
-            return unsafe { gemv_acc_avx2(xs, ws, acc) };
-        }
-    }
-    gemv_acc_portable(xs, ws, acc)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn gemv_acc_avx512(xs: &[f32], ws: &[f32], acc: &mut [f32]) {
-    gemv_acc_portable(xs, ws, acc)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma")]
-unsafe fn gemv_acc_avx2(xs: &[f32], ws: &[f32], acc: &mut [f32]) {
-    gemv_acc_portable(xs, ws, acc)
-}
-
-#[inline(always)]
-fn gemv_acc_portable(xs: &[f32], ws: &[f32], acc: &mut [f32]) {
     let n = acc.len();
     let mut rows = ws.chunks_exact(4 * n);
     let mut xq = xs.chunks_exact(4);
@@ -118,6 +90,7 @@ fn gemv_acc_portable(xs: &[f32], ws: &[f32], acc: &mut [f32]) {
             *a += xi * v;
         }
     }
+}
 }
 
 /// Writes `dw = x^T dy`, `db = sum_rows dy` and, when asked for, `dx = dy W^T`; `scratch` grows

@@ -9,6 +9,42 @@
 //! - dense weights are `[in, out]`, and the flattening before the dense layer follows NHWC.
 //!
 //! These are also TensorFlow/Keras's layouts, so weights move between the two without reordering.
+
+#[cfg(test)]
+pub mod gradcheck;
+#[cfg(test)]
+pub mod reference;
+
+pub use gemm::Par;
+
+/// Defines `$name` as a function that runs `$body` compiled for AVX-512 when the CPU has it, and
+/// as portable code otherwise. The element-wise loops of the engine are memory-light and
+/// instruction-bound, and the portable x86-64 target only vectorises them four lanes wide.
+macro_rules! multiversion {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) $body:block) => {
+        $crate::engine::multiversion! { $(#[$m])* $vis fn $name($($arg: $ty),*) -> () $body }
+    };
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),* $(,)?) -> $ret:ty $body:block) => {
+        $(#[$m])*
+        $vis fn $name($($arg: $ty),*) -> $ret {
+            #[inline(always)]
+            fn portable($($arg: $ty),*) -> $ret $body
+            #[cfg(target_arch = "x86_64")]
+            #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
+            unsafe fn avx512($($arg: $ty),*) -> $ret {
+                portable($($arg),*)
+            }
+            #[cfg(target_arch = "x86_64")]
+            if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") {
+                // SAFETY: the CPU has every feature `avx512` is compiled for.
+                return unsafe { avx512($($arg),*) };
+            }
+            portable($($arg),*)
+        }
+    };
+}
+pub(crate) use multiversion;
+
 pub mod act;
 pub mod conv;
 pub mod gemm;
@@ -17,10 +53,3 @@ pub mod linear;
 pub mod loss;
 pub mod optim;
 pub mod pool;
-
-#[cfg(test)]
-pub mod gradcheck;
-#[cfg(test)]
-pub mod reference;
-
-pub use gemm::Par;

@@ -1,5 +1,6 @@
 //! Update rules over flat slices; the model applies them per parameter group and in parallel.
 
+super::multiversion! {
 /// One Adam step (Kingma & Ba, as Keras computes it): the bias correction is folded into the step
 /// size `lr_t = lr * sqrt(1 - beta2^t) / (1 - beta1^t)` so the update itself is one pass.
 #[allow(clippy::too_many_arguments)]
@@ -10,18 +11,21 @@ pub fn adam(p: &mut [f32], g: &[f32], m: &mut [f32], v: &mut [f32], lr_t: f32, b
         *p -= lr_t * *m / (v.sqrt() + eps);
     }
 }
+}
 
 pub fn adam_lr(lr: f32, beta1: f32, beta2: f32, t: u64) -> f32 {
     let t = t as i32;
     lr * (1.0 - beta2.powi(t)).sqrt() / (1.0 - beta1.powi(t))
 }
 
+super::multiversion! {
 /// SGD with momentum and L2 weight decay: `vel = mu vel - lr (g + l2 p)`, `p += vel`.
 pub fn sgd(p: &mut [f32], g: &[f32], vel: &mut [f32], lr: f32, momentum: f32, l2: f32) {
     for ((p, g), v) in p.iter_mut().zip(g).zip(vel.iter_mut()) {
         *v = momentum * *v - lr * (g + l2 * *p);
         *p += *v;
     }
+}
 }
 
 #[cfg(test)]

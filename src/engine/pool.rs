@@ -11,6 +11,7 @@ pub fn out_size(n: usize) -> usize {
     n.div_ceil(2)
 }
 
+super::multiversion! {
 /// `out[py, px, c] = max(0, b[c] + max x[2py..2py+2, 2px..2px+2, c])`, windows clipped at the
 /// border; `arg` records the winning position (`dy * 2 + dx`, the first one on ties) or `NONE`.
 ///
@@ -45,7 +46,9 @@ pub fn bias_relu_max_forward(x: &[f32], b: &[f32], h: usize, w: usize, out: &mut
         }
     }
 }
+}
 
+super::multiversion! {
 /// Routes `dout` to the winning input of each window; every other input gets zero.
 pub fn relu_max_backward(dout: &[f32], arg: &[u8], h: usize, w: usize, c: usize, dx: &mut [f32]) {
     let (ph, pw) = (out_size(h), out_size(w));
@@ -64,6 +67,7 @@ pub fn relu_max_backward(dout: &[f32], arg: &[u8], h: usize, w: usize, c: usize,
             }
         }
     }
+}
 }
 
 #[cfg(test)]
