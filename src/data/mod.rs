@@ -2,3 +2,4 @@
 pub mod npy;
 pub mod omniglot;
 pub mod sampler;
+pub mod augment;
