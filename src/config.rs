@@ -80,11 +80,29 @@ impl ModelConfig {
         ModelConfig { height: 100, width: 100, channels: 3, conv: KOCH_CONV.to_vec(), embedding: 4096 }
     }
 
+    /// A reduced Koch network on Omniglot shrunk 3x (35x35): the same architecture at about 1/60
+    /// of the work, for quick experiments and the tests.
+    pub fn small35() -> Self {
+        ModelConfig {
+            height: 35,
+            width: 35,
+            channels: 1,
+            conv: vec![
+                ConvLayer { filters: 16, kernel: 5, pool: true },
+                ConvLayer { filters: 32, kernel: 3, pool: true },
+                ConvLayer { filters: 32, kernel: 3, pool: true },
+                ConvLayer { filters: 64, kernel: 2, pool: false },
+            ],
+            embedding: 128,
+        }
+    }
+
     pub fn preset(name: &str) -> Result<Self> {
         match name {
             "koch105" => Ok(Self::koch105()),
             "face100" => Ok(Self::face100()),
-            other => Err(Error::config("config", format!("unknown preset `{other}` (known: koch105, face100)"))),
+            "small35" => Ok(Self::small35()),
+            other => Err(Error::config("config", format!("unknown preset `{other}` (known: koch105, face100, small35)"))),
         }
     }
 

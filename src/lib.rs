@@ -6,9 +6,11 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod engine;
+pub mod eval;
 pub mod error;
 pub mod model;
 pub mod rng;
+pub mod train;
 
 pub use config::{ModelConfig, OptimizerConfig};
 pub use error::{Error, Result};

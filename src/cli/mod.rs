@@ -1,5 +1,7 @@
 //! The command line: what the user typed (clap) turned into calls of the library.
 mod bench;
+mod eval;
+mod train;
 
 use std::process::ExitCode;
 
@@ -17,11 +19,18 @@ pub struct Cli {
 enum Command {
     /// Measure training and inference speed and memory (optionally beside TensorFlow).
     Bench(bench::Args),
+    /// Train a network on Omniglot (Koch's split), with validation, checkpoints and resume.
+    Train(train::Args),
+    /// Evaluate a model: one-shot runs, verification pairs.
+    #[command(subcommand)]
+    Eval(eval::Command),
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(a) => bench::run(a),
+        Command::Train(a) => train::run(a),
+        Command::Eval(c) => eval::run(c),
     }
 }

@@ -3,3 +3,4 @@ pub mod npy;
 pub mod omniglot;
 pub mod sampler;
 pub mod augment;
+pub mod imageset;

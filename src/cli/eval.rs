@@ -1,0 +1,174 @@
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde::Serialize;
+
+use crate::data::omniglot::{self, Split};
+use crate::eval::oneshot::{self, Trial};
+use crate::eval::verification;
+use crate::model::{io, Siamese};
+use crate::rng::Rng;
+use crate::train::plot::{self, Chart, Series};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// N-way one-shot accuracy: Lake's 20 runs (--runs) or random tasks on held-out alphabets.
+    Oneshot(OneshotArgs),
+    /// Verification on held-out pairs: accuracy, precision, recall, ROC AUC, EER, TAR at FAR.
+    Verify(VerifyArgs),
+}
+
+#[derive(clap::Args)]
+pub struct OneshotArgs {
+    /// Model directory or .safetensors file.
+    #[arg(long)]
+    model: PathBuf,
+    /// Lake et al.'s all_runs folder (20 runs x 20 trials).
+    #[arg(long, conflicts_with = "omniglot")]
+    runs: Option<PathBuf>,
+    /// Omniglot folder: random tasks on the test alphabets (Lake's 10), drawers 17-20.
+    #[arg(long)]
+    omniglot: Option<PathBuf>,
+    #[arg(long, default_value_t = 20)]
+    way: usize,
+    #[arg(long, default_value_t = 400)]
+    trials: usize,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct VerifyArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// Omniglot folder: pairs within the test alphabets (Lake's 10), drawers 17-20.
+    #[arg(long)]
+    omniglot: PathBuf,
+    /// Number of pairs, half same and half different.
+    #[arg(long, default_value_t = 10000)]
+    pairs: usize,
+    /// Decision threshold on the probability.
+    #[arg(long, default_value_t = 0.5)]
+    threshold: f64,
+    /// Write the ROC curve here as a PNG.
+    #[arg(long)]
+    roc: Option<PathBuf>,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(c: Command) -> anyhow::Result<ExitCode> {
+    match c {
+        Command::Oneshot(a) => oneshot_cmd(a),
+        Command::Verify(a) => verify_cmd(a),
+    }
+}
+
+fn load(model: &PathBuf, threads: usize) -> anyhow::Result<(Siamese, usize)> {
+    let ck = io::load(model).with_context(|| format!("loading {}", model.display()))?;
+    let c = &ck.config;
+    if c.channels != 1 || c.height != c.width || omniglot::SIZE % c.height != 0 {
+        anyhow::bail!("{}: a {}x{}x{} model cannot read Omniglot's 105x105 characters", model.display(), c.height, c.width, c.channels);
+    }
+    let scale = omniglot::SIZE / c.height;
+    Ok((Siamese::new(ck.config, ck.params, threads)?, scale))
+}
+
+#[derive(Serialize)]
+struct OneshotOut {
+    accuracy: f64,
+    trials: usize,
+    way: usize,
+    ci95: f64,
+    source: String,
+}
+
+fn oneshot_cmd(a: OneshotArgs) -> anyhow::Result<ExitCode> {
+    let (mut net, scale) = load(&a.model, a.threads)?;
+    let il = net.config().input_len();
+    let (report, source) = if let Some(dir) = &a.runs {
+        let runs = omniglot::lake_runs(dir)?;
+        let mut images = Vec::new();
+        let mut trials = Vec::new();
+        for run in &runs {
+            let base = images.len() / il;
+            for img in run.classes.iter().chain(&run.items) {
+                images.extend(omniglot::shrink(img, scale).iter().map(|v| *v as f32 / 255.0));
+            }
+            let items0 = base + run.classes.len();
+            for (k, &ans) in run.answers.iter().enumerate() {
+                trials.push(Trial { query: items0 + k, candidates: (base..base + run.classes.len()).collect(), answer: ans });
+            }
+        }
+        (oneshot::evaluate(&mut net, &images, &trials)?, format!("Lake's runs in {}", dir.display()))
+    } else if let Some(dir) = &a.omniglot {
+        let set = omniglot::load_split(dir, Split::Test, scale)?;
+        let trials = oneshot::random_trials(&set, a.way, a.trials, &mut Rng::new(a.seed));
+        (oneshot::evaluate_set(&mut net, &set, &trials)?, format!("random {}-way tasks, test alphabets of {}", a.way, dir.display()))
+    } else {
+        anyhow::bail!("give --runs DIR (Lake's runs) or --omniglot DIR");
+    };
+    let out = OneshotOut { accuracy: report.accuracy, trials: report.trials, way: report.way, ci95: report.ci95, source };
+    if a.json {
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        println!("{}-way one-shot accuracy {:.1}% +- {:.1}% over {} trials ({})", out.way, 100.0 * out.accuracy, 100.0 * out.ci95, out.trials, out.source);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    let (mut net, scale) = load(&a.model, a.threads)?;
+    let set = omniglot::load_split(&a.omniglot, Split::Test, scale)?;
+    let mut batch = crate::train::batch::Batch::default();
+    let mut rng = Rng::new(a.seed);
+    batch.fill(&set, crate::train::batch::Mode::Pairs, a.pairs.max(2), crate::train::batch::Augment::None, &mut rng);
+    let d = net.embedding_len();
+    let mut emb = vec![0f32; batch.images.len() / net.config().input_len() * d];
+    net.embed(&batch.images, &mut emb)?;
+    let scores: Vec<f64> = batch
+        .pairs
+        .iter()
+        .map(|&(i, j)| net.score(&emb[i as usize * d..(i as usize + 1) * d], &emb[j as usize * d..(j as usize + 1) * d]) as f64)
+        .collect();
+    let same: Vec<bool> = batch.labels.iter().map(|y| *y > 0.5).collect();
+    let r = verification::report(&scores, &same, a.threshold);
+    if let Some(path) = &a.roc {
+        let curve = verification::roc(&scores, &same);
+        let chart = Chart {
+            title: format!("ROC, AUC {:.3}", r.auc),
+            x_label: "false accept rate".into(),
+            series: vec![Series { name: "model".into(), points: curve.iter().map(|p| (p.far, p.tar)).collect(), color: plot::BLUE }],
+            y_range: Some((0.0, 1.0)),
+        };
+        plot::render(&[chart], 1, path)?;
+    }
+    if a.json {
+        println!("{}", serde_json::to_string(&r)?);
+    } else {
+        println!(
+            "{} pairs: accuracy {:.1}% at {:.2} (best {:.1}% at {:.3}), precision {:.3}, recall {:.3}, AUC {:.4}, EER {:.1}%, TAR@FAR=1e-2 {:.3}, TAR@FAR=1e-3 {:.3}",
+            r.pairs,
+            100.0 * r.accuracy,
+            r.threshold,
+            100.0 * r.best_accuracy,
+            r.best_threshold,
+            r.precision,
+            r.recall,
+            r.auc,
+            100.0 * r.eer,
+            r.tar_at_far_1e2,
+            r.tar_at_far_1e3
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

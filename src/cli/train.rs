@@ -1,0 +1,189 @@
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+
+use crate::config::{ModelConfig, OptimizerConfig};
+use crate::data::omniglot::{self, Split};
+use crate::train::batch::{Augment, Mode};
+use crate::train::{Progress, TrainConfig, Trainer};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Omniglot folder (images_background.npz, images_evaluation.npz, alphabets.tsv).
+    #[arg(long)]
+    data: PathBuf,
+    /// Run folder: checkpoints, best model, history.csv/json, curves.png.
+    #[arg(long)]
+    out: PathBuf,
+    /// Continue the run in --out from its last checkpoint (other settings come from it).
+    #[arg(long)]
+    resume: bool,
+    /// Network: a preset (koch105, small35) or a JSON ModelConfig file.
+    #[arg(long, default_value = "koch105")]
+    config: String,
+    /// adam (the face app's, lr 1e-4) or sgd (the paper's per-layer recipe).
+    #[arg(long, default_value = "adam")]
+    optimizer: String,
+    /// Learning rate (Adam), or of every layer (SGD).
+    #[arg(long)]
+    lr: Option<f32>,
+    /// Epochs to train to (default 200; with --resume, extends the run to this many).
+    #[arg(long)]
+    epochs: Option<usize>,
+    #[arg(long, default_value_t = 300)]
+    steps: usize,
+    /// Pairs per step (--mode pairs) or images per step (--mode images).
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// pairs: independent pairs; images: embed each image once, score every same pair in the batch
+    /// and as many different pairs.
+    #[arg(long, default_value = "pairs")]
+    mode: String,
+    /// Images of each class in a batch of --mode images.
+    #[arg(long, default_value_t = 4)]
+    per_class: usize,
+    /// none, affine (Koch's distortions) or photo.
+    #[arg(long, default_value = "affine")]
+    augment: String,
+    #[arg(long, default_value_t = 20)]
+    patience: usize,
+    #[arg(long, default_value_t = 20)]
+    val_way: usize,
+    #[arg(long, default_value_t = 320)]
+    val_trials: usize,
+    #[arg(long, default_value_t = 2015)]
+    seed: u64,
+    /// Worker threads (0 = every core).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Stop (after saving) once this many minutes have passed.
+    #[arg(long)]
+    minutes: Option<f64>,
+}
+
+fn model_config(spec: &str) -> anyhow::Result<ModelConfig> {
+    if spec.ends_with(".json") {
+        let text = std::fs::read_to_string(spec).with_context(|| format!("reading {spec}"))?;
+        let c: ModelConfig = serde_json::from_str(&text).with_context(|| format!("{spec}: not a model config"))?;
+        c.validate().with_context(|| spec.to_string())?;
+        Ok(c)
+    } else {
+        Ok(ModelConfig::preset(spec)?)
+    }
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let cfg = if a.resume {
+        let ck = crate::model::io::load(&a.out.join(crate::train::trainer::LAST)).context("--resume")?;
+        ck.config
+    } else {
+        model_config(&a.config)?
+    };
+    if omniglot::SIZE % cfg.height != 0 || cfg.height != cfg.width || cfg.channels != 1 {
+        anyhow::bail!("--config: Omniglot needs a square 1-channel input dividing 105 (found {}x{}x{})", cfg.height, cfg.width, cfg.channels);
+    }
+    let scale = omniglot::SIZE / cfg.height;
+    let train = omniglot::load_split(&a.data, Split::Train, scale).context("loading the training alphabets")?;
+    let val = omniglot::load_split(&a.data, Split::Validation, scale).context("loading the validation alphabets")?;
+    eprintln!("training set: {} characters, {} images; validation: {} characters", train.classes.len(), train.len(), val.classes.len());
+    let mut trainer = if a.resume {
+        let mut t = Trainer::resume(&a.out, &train, &val, a.threads)?;
+        if let Some(e) = a.epochs {
+            t.set_epochs(e);
+        }
+        t
+    } else {
+        let groups = cfg.conv.len() + 2;
+        let optimizer = match a.optimizer.as_str() {
+            "adam" => match OptimizerConfig::adam() {
+                OptimizerConfig::Adam { beta1, beta2, epsilon, lr } => OptimizerConfig::Adam { lr: a.lr.unwrap_or(lr), beta1, beta2, epsilon },
+                other => other,
+            },
+            "sgd" => match OptimizerConfig::sgd(groups) {
+                OptimizerConfig::Sgd { mut layers, lr_decay, momentum_start, momentum_ramp_epochs } => {
+                    if let Some(lr) = a.lr {
+                        layers.iter_mut().for_each(|l| l.lr = lr);
+                    }
+                    OptimizerConfig::Sgd { layers, lr_decay, momentum_start, momentum_ramp_epochs }
+                }
+                other => other,
+            },
+            other => anyhow::bail!("--optimizer: expected adam or sgd, found `{other}`"),
+        };
+        let mode = match a.mode.as_str() {
+            "pairs" => Mode::Pairs,
+            "images" => Mode::Images { per_class: a.per_class },
+            other => anyhow::bail!("--mode: expected pairs or images, found `{other}`"),
+        };
+        let augment = match a.augment.as_str() {
+            "none" => Augment::None,
+            "affine" => Augment::Affine,
+            "photo" => Augment::Photo,
+            other => anyhow::bail!("--augment: expected none, affine or photo, found `{other}`"),
+        };
+        let config = TrainConfig {
+            model: cfg,
+            optimizer,
+            seed: a.seed,
+            epochs: a.epochs.unwrap_or(200),
+            steps_per_epoch: a.steps.max(1),
+            batch: a.batch.max(2),
+            mode,
+            augment,
+            patience: a.patience,
+            val_way: a.val_way,
+            val_trials: a.val_trials,
+        };
+        Trainer::new(config, &train, &val, &a.out, a.threads)?
+    };
+    let deadline = a.minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
+    let tty = std::io::stderr().is_terminal();
+    let why = trainer.run(deadline, &mut |p: &Progress| report(p, tty))?;
+    eprintln!("{why}; run folder {}", a.out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(p: &Progress, tty: bool) {
+    let mut err = std::io::stderr();
+    if let Some(r) = p.record {
+        let _ = writeln!(
+            err,
+            "{}epoch {:>3}: loss {:.4}  precision {:.3}  recall {:.3}  accuracy {:.3}  val one-shot {:.3}  ({:.0} s, {} pairs)",
+            if tty { "\r\x1b[2K" } else { "" },
+            r.epoch,
+            r.loss,
+            r.precision,
+            r.recall,
+            r.accuracy,
+            r.val_oneshot,
+            r.train_seconds,
+            r.pairs
+        );
+        return;
+    }
+    let every = (p.steps / 10).max(1);
+    if tty || p.step % every == 0 {
+        let width = 30;
+        let done = width * p.step / p.steps.max(1);
+        let bar: String = "=".repeat(done) + &" ".repeat(width - done);
+        let line = format!(
+            "epoch {}/{} [{bar}] {}/{}  {:.1} pairs/s  ETA {}  loss {:.4}",
+            p.epoch,
+            p.epochs,
+            p.step,
+            p.steps,
+            p.pairs_per_s,
+            clock(p.eta_s),
+            p.loss
+        );
+        let _ = if tty { write!(err, "\r\x1b[2K{line}") } else { writeln!(err, "{line}") };
+    }
+}
+
+fn clock(s: f64) -> String {
+    let s = s.max(0.0) as u64;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}

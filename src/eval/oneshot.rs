@@ -1,0 +1,148 @@
+//! N-way one-shot classification: a query image and N candidates, one of each class; the
+//! network's answer is the candidate it scores highest. Every distinct image is embedded once.
+use serde::Serialize;
+
+use crate::data::imageset::ImageSet;
+use crate::error::Result;
+use crate::model::Siamese;
+use crate::rng::Rng;
+
+/// One trial: the query and the candidate images (indices into an image list) and which
+/// candidate is of the query's class.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Trial {
+    pub query: usize,
+    pub candidates: Vec<usize>,
+    pub answer: usize,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub accuracy: f64,
+    pub trials: usize,
+    pub way: usize,
+    /// Half-width of the 95% confidence interval (normal approximation).
+    pub ci95: f64,
+}
+
+/// `trials` random `way`-way tasks from `set`: each picks a group with at least `way` classes
+/// (any class when groups are too small), `way` classes, a query item of the first and one
+/// other item of each class as candidates. The answer's position is random.
+pub fn random_trials(set: &ImageSet, way: usize, trials: usize, rng: &mut Rng) -> Vec<Trial> {
+    let usable: Vec<usize> = (0..set.classes.len()).filter(|&c| set.classes[c].items.len() >= 2).collect();
+    assert!(usable.len() >= way && way >= 2, "{way}-way trials need {way} classes with two images each; the set has {}", usable.len());
+    let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); set.groups.len().max(1)];
+    let last = by_group.len() - 1;
+    for &c in &usable {
+        by_group[set.classes[c].group.min(last)].push(c);
+    }
+    let big: Vec<&Vec<usize>> = by_group.iter().filter(|g| g.len() >= way).collect();
+    (0..trials)
+        .map(|_| {
+            let pool: &Vec<usize> = if big.is_empty() { &usable } else { big[rng.below(big.len())] };
+            let chosen = choose(pool, way, rng);
+            let answer = rng.below(way);
+            let target = &set.classes[chosen[answer]].items;
+            let qi = rng.below(target.len());
+            let candidates = chosen
+                .iter()
+                .enumerate()
+                .map(|(k, &c)| {
+                    let items = &set.classes[c].items;
+                    if k == answer { items[(qi + 1 + rng.below(items.len() - 1)) % items.len()] } else { items[rng.below(items.len())] }
+                })
+                .collect();
+            Trial { query: target[qi], candidates, answer }
+        })
+        .collect()
+}
+
+fn choose(pool: &[usize], k: usize, rng: &mut Rng) -> Vec<usize> {
+    let mut v = pool.to_vec();
+    for i in 0..k {
+        let j = i + rng.below(v.len() - i);
+        v.swap(i, j);
+    }
+    v.truncate(k);
+    v
+}
+
+/// Scores the trials over `images` (each `input_len` floats, network input).
+pub fn evaluate(net: &mut Siamese, images: &[f32], trials: &[Trial]) -> Result<Report> {
+    let d = net.embedding_len();
+    let mut emb = vec![0f32; images.len() / net.config().input_len() * d];
+    net.embed(images, &mut emb)?;
+    let row = |i: usize| &emb[i * d..(i + 1) * d];
+    let right = trials
+        .iter()
+        .filter(|t| {
+            let scores: Vec<f32> = t.candidates.iter().map(|&c| net.score(row(t.query), row(c))).collect();
+            argmax(&scores) == t.answer
+        })
+        .count();
+    let n = trials.len().max(1) as f64;
+    let p = right as f64 / n;
+    Ok(Report { accuracy: p, trials: trials.len(), way: trials.first().map(|t| t.candidates.len()).unwrap_or(0), ci95: 1.96 * (p * (1.0 - p) / n).sqrt() })
+}
+
+/// Embeds only the images the trials use, then scores them.
+pub fn evaluate_set(net: &mut Siamese, set: &ImageSet, trials: &[Trial]) -> Result<Report> {
+    let mut used: Vec<usize> = trials.iter().flat_map(|t| std::iter::once(t.query).chain(t.candidates.iter().copied())).collect();
+    used.sort_unstable();
+    used.dedup();
+    let il = set.image_len();
+    let mut images = vec![0f32; used.len() * il];
+    for (k, &i) in used.iter().enumerate() {
+        set.input(i, &mut images[k * il..(k + 1) * il]);
+    }
+    let pos = |i: usize| used.binary_search(&i).expect("image of a trial");
+    let local: Vec<Trial> = trials
+        .iter()
+        .map(|t| Trial { query: pos(t.query), candidates: t.candidates.iter().map(|&c| pos(c)).collect(), answer: t.answer })
+        .collect();
+    evaluate(net, &images, &local)
+}
+
+/// First index of the largest value.
+pub fn argmax(xs: &[f32]) -> usize {
+    xs.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &v)| if v > b.1 { (i, v) } else { b }).0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::imageset::Class;
+
+    fn toy() -> ImageSet {
+        let mut s = ImageSet::new(1, 1, 1);
+        for g in 0..2 {
+            let gi = s.group(&format!("g{g}"));
+            for c in 0..5 {
+                let items = (0..3).map(|k| s.push_image(&[(g * 50 + c * 10 + k) as u8]).unwrap()).collect();
+                s.classes.push(Class { name: format!("{g}/{c}"), group: gi, items });
+            }
+        }
+        s
+    }
+
+    #[test]
+    fn trials_stay_in_one_group_and_hold_one_of_each_class() {
+        let s = toy();
+        let owner = |i: usize| s.classes.iter().position(|c| c.items.contains(&i)).unwrap();
+        for t in random_trials(&s, 4, 200, &mut Rng::new(1)) {
+            let classes: Vec<usize> = t.candidates.iter().map(|&c| owner(c)).collect();
+            let mut distinct = classes.clone();
+            distinct.sort();
+            distinct.dedup();
+            assert_eq!(distinct.len(), 4);
+            assert!(classes.iter().all(|&c| s.classes[c].group == s.classes[classes[0]].group));
+            assert_eq!(owner(t.query), classes[t.answer]);
+            assert_ne!(t.query, t.candidates[t.answer], "the query is not its own candidate");
+        }
+    }
+
+    #[test]
+    fn argmax_takes_the_first_of_ties() {
+        assert_eq!(argmax(&[0.1, 0.7, 0.7, 0.2]), 1);
+    }
+}

@@ -1,0 +1,8 @@
+//! Training: batches of pairs from an `ImageSet`, the epoch loop with validation, early stopping,
+//! checkpoints and resume, the per-epoch history and its picture.
+pub mod batch;
+pub mod metrics;
+pub mod plot;
+pub mod trainer;
+
+pub use trainer::{EpochRecord, Progress, TrainConfig, Trainer};

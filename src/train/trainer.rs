@@ -1,0 +1,252 @@
+//! The epoch loop. Each epoch trains `steps_per_epoch` batches, then measures one-shot accuracy on
+//! a fixed set of validation trials, writes the history (CSV, JSON, PNG) and a checkpoint, keeps
+//! the best model, and stops early when validation has not improved for `patience` epochs.
+//!
+//! The checkpoint holds the weights, the optimiser state and this trainer's `State` (epoch, RNG,
+//! history), so `resume` continues exactly where the last finished epoch left off.
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::batch::{Augment, Batch, Mode};
+use super::metrics::Confusion;
+use super::plot::{self, Chart, Series};
+use crate::config::{ModelConfig, OptimizerConfig};
+use crate::data::imageset::ImageSet;
+use crate::error::{Error, Result};
+use crate::eval::oneshot::{self, Trial};
+use crate::model::{io, Optimizer, Params, Siamese};
+use crate::rng::Rng;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub model: ModelConfig,
+    pub optimizer: OptimizerConfig,
+    pub seed: u64,
+    pub epochs: usize,
+    pub steps_per_epoch: usize,
+    /// Pairs per step (`Mode::Pairs`) or images per step (`Mode::Images`).
+    pub batch: usize,
+    pub mode: Mode,
+    pub augment: Augment,
+    /// Epochs without a better validation accuracy before stopping.
+    pub patience: usize,
+    pub val_way: usize,
+    pub val_trials: usize,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    pub epoch: usize,
+    pub loss: f64,
+    pub precision: f64,
+    pub recall: f64,
+    pub accuracy: f64,
+    pub val_oneshot: f64,
+    /// Cumulative training seconds (validation excluded) and pairs scored so far.
+    pub train_seconds: f64,
+    pub pairs: u64,
+    pub images: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct State {
+    config: TrainConfig,
+    epoch: usize,
+    rng: Rng,
+    best: f64,
+    bad_epochs: usize,
+    history: Vec<EpochRecord>,
+}
+
+/// What the loop reports after every step, for a progress bar.
+pub struct Progress<'a> {
+    pub epoch: usize,
+    pub epochs: usize,
+    pub step: usize,
+    pub steps: usize,
+    pub pairs_per_s: f64,
+    pub eta_s: f64,
+    pub loss: f64,
+    /// Set once per epoch, after validation.
+    pub record: Option<&'a EpochRecord>,
+}
+
+pub struct Trainer<'a> {
+    state: State,
+    net: Siamese,
+    opt: Optimizer,
+    train: &'a ImageSet,
+    val: &'a ImageSet,
+    trials: Vec<Trial>,
+    out: PathBuf,
+    batch: Batch,
+}
+
+pub const LAST: &str = "last.safetensors";
+pub const BEST: &str = "best";
+
+impl<'a> Trainer<'a> {
+    /// A fresh run: the paper's initialisation from `config.seed`.
+    pub fn new(config: TrainConfig, train: &'a ImageSet, val: &'a ImageSet, out: &Path, threads: usize) -> Result<Self> {
+        check_sets(&config.model, train, val)?;
+        let mut rng = Rng::new(config.seed);
+        let params = Params::init(&config.model, &mut rng)?;
+        let net = Siamese::new(config.model.clone(), params, threads)?;
+        let opt = Optimizer::new(config.optimizer.clone(), &net.params)?;
+        std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+        let path = out.join("train_config.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&config).expect("config serialises")).map_err(|e| Error::io(&path, e))?;
+        let trials = oneshot::random_trials(val, config.val_way, config.val_trials, &mut Rng::new(config.seed ^ 0x5EED));
+        let state = State { config, epoch: 0, rng, best: f64::NEG_INFINITY, bad_epochs: 0, history: Vec::new() };
+        Ok(Trainer { state, net, opt, train, val, trials, out: out.to_path_buf(), batch: Batch::default() })
+    }
+
+    /// Continues the run saved in `out` (its `last.safetensors`).
+    pub fn resume(out: &Path, train: &'a ImageSet, val: &'a ImageSet, threads: usize) -> Result<Self> {
+        let file = out.join(LAST);
+        let ck = io::load(&file)?;
+        let text = ck.trainer.ok_or_else(|| Error::ModelFile { path: file.clone(), reason: "no trainer state: not a training checkpoint".into() })?;
+        let state: State = serde_json::from_str(&text).map_err(|e| Error::ModelFile { path: file.clone(), reason: format!("trainer state: {e}") })?;
+        check_sets(&state.config.model, train, val)?;
+        let opt = ck.optimizer.ok_or_else(|| Error::ModelFile { path: file.clone(), reason: "no optimizer state".into() })?;
+        let net = Siamese::new(ck.config, ck.params, threads)?;
+        let c = &state.config;
+        let trials = oneshot::random_trials(val, c.val_way, c.val_trials, &mut Rng::new(c.seed ^ 0x5EED));
+        Ok(Trainer { state, net, opt, train, val, trials, out: out.to_path_buf(), batch: Batch::default() })
+    }
+
+    /// Changes how many epochs the run goes to (to extend a finished run on resume).
+    pub fn set_epochs(&mut self, epochs: usize) {
+        self.state.config.epochs = epochs;
+    }
+
+    pub fn history(&self) -> &[EpochRecord] {
+        &self.state.history
+    }
+
+    pub fn model(&self) -> &Siamese {
+        &self.net
+    }
+
+    /// Runs epochs until `epochs`, early stopping, or `deadline` (checked after each step; the
+    /// epoch then ends early but is still validated and saved). Returns why it stopped.
+    pub fn run(&mut self, deadline: Option<Instant>, progress: &mut dyn FnMut(&Progress)) -> Result<String> {
+        let c = self.state.config.clone();
+        while self.state.epoch < c.epochs {
+            let epoch = self.state.epoch + 1;
+            let (mut loss_sum, mut conf, mut steps_done) = (0.0, Confusion::default(), 0);
+            let (mut pairs, mut images) = (0u64, 0u64);
+            let started = Instant::now();
+            for step in 1..=c.steps_per_epoch {
+                self.batch.fill(self.train, c.mode, c.batch, c.augment, &mut self.state.rng);
+                let out = self.net.forward_backward(&self.batch.images, &self.batch.pairs, &self.batch.labels)?;
+                self.opt.update(&mut self.net.params, &self.net.grads);
+                conf.add(self.net.last_logits(), &self.batch.labels);
+                loss_sum += out.loss;
+                steps_done = step;
+                pairs += self.batch.pairs.len() as u64;
+                images += (self.batch.images.len() / c.model.input_len()) as u64;
+                let secs = started.elapsed().as_secs_f64();
+                progress(&Progress {
+                    epoch,
+                    epochs: c.epochs,
+                    step,
+                    steps: c.steps_per_epoch,
+                    pairs_per_s: pairs as f64 / secs,
+                    eta_s: secs / step as f64 * (c.steps_per_epoch - step) as f64,
+                    loss: loss_sum / step as f64,
+                    record: None,
+                });
+                if deadline.is_some_and(|d| Instant::now() >= d) {
+                    break;
+                }
+            }
+            let train_secs = started.elapsed().as_secs_f64();
+            let val = oneshot::evaluate_set(&mut self.net, self.val, &self.trials)?.accuracy;
+            let prev = self.state.history.last();
+            let record = EpochRecord {
+                epoch,
+                loss: loss_sum / steps_done.max(1) as f64,
+                precision: conf.precision(),
+                recall: conf.recall(),
+                accuracy: conf.accuracy(),
+                val_oneshot: val,
+                train_seconds: prev.map_or(0.0, |p| p.train_seconds) + train_secs,
+                pairs: prev.map_or(0, |p| p.pairs) + pairs,
+                images: prev.map_or(0, |p| p.images) + images,
+            };
+            self.state.history.push(record.clone());
+            self.state.epoch = epoch;
+            self.opt.end_epoch();
+            if val > self.state.best {
+                self.state.best = val;
+                self.state.bad_epochs = 0;
+                io::save(&self.out.join(BEST), &c.model, &self.net.params, None, None)?;
+            } else {
+                self.state.bad_epochs += 1;
+            }
+            self.save()?;
+            progress(&Progress { epoch, epochs: c.epochs, step: steps_done, steps: c.steps_per_epoch, pairs_per_s: 0.0, eta_s: 0.0, loss: record.loss, record: Some(&record) });
+            if self.state.bad_epochs >= c.patience.max(1) {
+                return Ok(format!("early stop: no better validation accuracy for {} epochs", self.state.bad_epochs));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(format!("time budget reached after epoch {epoch}"));
+            }
+        }
+        Ok(format!("finished {} epochs", c.epochs))
+    }
+
+    fn save(&self) -> Result<()> {
+        let state = serde_json::to_string(&self.state).expect("state serialises");
+        io::save(&self.out.join(LAST), &self.state.config.model, &self.net.params, Some(&self.opt), Some(&state))?;
+        write_history(&self.out, &self.state.history)
+    }
+}
+
+fn check_sets(model: &ModelConfig, train: &ImageSet, val: &ImageSet) -> Result<()> {
+    for (name, s) in [("training set", train), ("validation set", val)] {
+        if (s.height, s.width, s.channels) != (model.height, model.width, model.channels) {
+            return Err(Error::shape(
+                name,
+                format!("{}x{}x{} images for this model", model.height, model.width, model.channels),
+                format!("{}x{}x{}", s.height, s.width, s.channels),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `history.csv`, `history.json` and `curves.png` in `out`.
+pub fn write_history(out: &Path, history: &[EpochRecord]) -> Result<()> {
+    let mut csv = String::from("epoch,loss,precision,recall,accuracy,val_oneshot,train_seconds,pairs,images\n");
+    for r in history {
+        csv += &format!(
+            "{},{:.6},{:.6},{:.6},{:.6},{:.6},{:.1},{},{}\n",
+            r.epoch, r.loss, r.precision, r.recall, r.accuracy, r.val_oneshot, r.train_seconds, r.pairs, r.images
+        );
+    }
+    let p = out.join("history.csv");
+    std::fs::write(&p, csv).map_err(|e| Error::io(&p, e))?;
+    let p = out.join("history.json");
+    std::fs::write(&p, serde_json::to_string_pretty(history).expect("history serialises")).map_err(|e| Error::io(&p, e))?;
+    let series = |name: &str, color, f: &dyn Fn(&EpochRecord) -> f64| Series { name: name.into(), points: history.iter().map(|r| (r.epoch as f64, f(r))).collect(), color };
+    let charts = [
+        Chart { title: "Loss".into(), x_label: "epoch".into(), series: vec![series("train", plot::BLUE, &|r| r.loss)], y_range: None },
+        Chart {
+            title: "Precision and recall".into(),
+            x_label: "epoch".into(),
+            series: vec![series("precision", plot::BLUE, &|r| r.precision), series("recall", plot::ORANGE, &|r| r.recall)],
+            y_range: Some((0.0, 1.0)),
+        },
+        Chart {
+            title: "Accuracy".into(),
+            x_label: "epoch".into(),
+            series: vec![series("train pairs", plot::BLUE, &|r| r.accuracy), series("val one-shot", plot::GREEN, &|r| r.val_oneshot)],
+            y_range: Some((0.0, 1.0)),
+        },
+    ];
+    plot::render(&charts, 3, &out.join("curves.png"))
+}
