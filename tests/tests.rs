@@ -1,4 +1,5 @@
 //! Integration tests, built as one binary.
+mod data;
 mod model_files;
 mod parity;
 mod train_eval;

@@ -4,3 +4,4 @@ pub mod omniglot;
 pub mod sampler;
 pub mod augment;
 pub mod imageset;
+pub mod lfw;
