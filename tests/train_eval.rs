@@ -31,6 +31,7 @@ fn config(epochs: usize) -> TrainConfig {
         patience: 10,
         val_way: 5,
         val_trials: 20,
+        init: siamface::train::Init::Paper,
     }
 }
 

@@ -5,6 +5,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::data::omniglot::{self, Split};
+use crate::data::{lfw, photo};
+use crate::eval::lfw_folds;
 use crate::eval::oneshot::{self, Trial};
 use crate::eval::verification;
 use crate::model::{io, Siamese};
@@ -17,6 +19,24 @@ pub enum Command {
     Oneshot(OneshotArgs),
     /// Verification on held-out pairs: accuracy, precision, recall, ROC AUC, EER, TAR at FAR.
     Verify(VerifyArgs),
+    /// LFW View 2: per fold, threshold from the other nine folds; mean accuracy +- SE.
+    Lfw(LfwArgs),
+}
+
+#[derive(clap::Args)]
+pub struct LfwArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// LFW folder: pairs.txt and images_deepfunneled/NAME/NAME_NNNN.jpg.
+    #[arg(long)]
+    lfw: PathBuf,
+    /// Report this fold (1-10) at the top level; all ten are computed.
+    #[arg(long)]
+    fold: Option<usize>,
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -70,6 +90,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     match c {
         Command::Oneshot(a) => oneshot_cmd(a),
         Command::Verify(a) => verify_cmd(a),
+        Command::Lfw(a) => lfw_cmd(a),
     }
 }
 
@@ -169,6 +190,81 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
             r.tar_at_far_1e2,
             r.tar_at_far_1e3
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Embeds faces a chunk at a time (decoding is the slow part; memory stays bounded).
+fn embed_faces(net: &mut Siamese, root: &std::path::Path, faces: &[lfw::Face]) -> anyhow::Result<Vec<f32>> {
+    let c = net.config().clone();
+    let (il, d) = (c.input_len(), c.embedding);
+    let mut out = vec![0f32; faces.len() * d];
+    let mut images = Vec::with_capacity(256 * il);
+    for (chunk, o) in faces.chunks(256).zip(out.chunks_mut(256 * d)) {
+        images.clear();
+        for f in chunk {
+            let bytes = photo::load(&f.path(root), lfw::FACE_CROP, c.width, c.height, c.channels)?;
+            images.extend(bytes.iter().map(|v| *v as f32 / 255.0));
+        }
+        net.embed(&images, o)?;
+    }
+    Ok(out)
+}
+
+#[derive(Serialize)]
+struct LfwOut {
+    fold: Option<usize>,
+    accuracy: f64,
+    threshold: Option<f64>,
+    auc: f64,
+    eer: f64,
+    pairs: usize,
+    mean_accuracy: f64,
+    standard_error: f64,
+    setting: &'static str,
+    folds: Vec<lfw_folds::Fold>,
+}
+
+fn lfw_cmd(a: LfwArgs) -> anyhow::Result<ExitCode> {
+    let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+    let mut net = Siamese::new(ck.config, ck.params, a.threads)?;
+    let pairs = lfw::Pairs::parse(&a.lfw.join("pairs.txt"))?;
+    if let Some(f) = a.fold.filter(|&f| f == 0 || f > pairs.folds.len()) {
+        anyhow::bail!("--fold {f}: pairs.txt has folds 1 to {}", pairs.folds.len());
+    }
+    let mut faces: Vec<lfw::Face> = pairs.folds.iter().flatten().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
+    faces.sort_by(|x, y| (&x.name, x.number).cmp(&(&y.name, y.number)));
+    faces.dedup();
+    let images = a.lfw.join("images_deepfunneled");
+    let emb = embed_faces(&mut net, &images, &faces)?;
+    let d = net.embedding_len();
+    let row = |f: &lfw::Face| {
+        let i = faces.binary_search_by(|x| (&x.name, x.number).cmp(&(&f.name, f.number))).expect("face was embedded");
+        &emb[i * d..(i + 1) * d]
+    };
+    let scores: Vec<Vec<f64>> = pairs.folds.iter().map(|fold| fold.iter().map(|p| net.score(row(&p.a), row(&p.b)) as f64).collect()).collect();
+    let same: Vec<Vec<bool>> = pairs.folds.iter().map(|fold| fold.iter().map(|p| p.same).collect()).collect();
+    let proto = lfw_folds::run(&scores, &same);
+    let chosen = a.fold.map(|f| proto.folds[f - 1].clone());
+    let out = LfwOut {
+        fold: a.fold,
+        accuracy: chosen.as_ref().map_or(proto.mean_accuracy, |f| f.accuracy),
+        threshold: chosen.as_ref().map(|f| f.threshold),
+        auc: chosen.as_ref().map_or_else(|| proto.folds.iter().map(|f| f.auc).sum::<f64>() / proto.folds.len() as f64, |f| f.auc),
+        eer: chosen.as_ref().map_or_else(|| proto.folds.iter().map(|f| f.eer).sum::<f64>() / proto.folds.len() as f64, |f| f.eer),
+        pairs: chosen.as_ref().map_or(scores.iter().map(Vec::len).sum(), |f| f.pairs),
+        mean_accuracy: proto.mean_accuracy,
+        standard_error: proto.standard_error,
+        setting: "threshold from the other nine folds; one network for all folds",
+        folds: proto.folds,
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&out)?);
+    } else {
+        for f in &out.folds {
+            println!("fold {:>2}: accuracy {:.1}% at {:.3}, AUC {:.4}, EER {:.1}%", f.fold, 100.0 * f.accuracy, f.threshold, f.auc, 100.0 * f.eer);
+        }
+        println!("mean accuracy {:.1}% +- {:.1}% (standard error, {} folds)", 100.0 * out.mean_accuracy, 100.0 * out.standard_error, out.folds.len());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -6,15 +6,29 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 
 use crate::config::{ModelConfig, OptimizerConfig};
+use crate::data::imageset::ImageSet;
 use crate::data::omniglot::{self, Split};
+use crate::data::photo::Crop;
+use crate::data::{folder, lfw};
 use crate::train::batch::{Augment, Mode};
-use crate::train::{Progress, TrainConfig, Trainer};
+use crate::train::{Init, Progress, TrainConfig, Trainer};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Omniglot folder (images_background.npz, images_evaluation.npz, alphabets.tsv).
+    /// Dataset folder: Omniglot (images_background.npz, images_evaluation.npz, alphabets.tsv),
+    /// LFW (people.txt, images_deepfunneled/), identity folders (PERSON/*.jpg) or the face
+    /// app's anchor/ positive/ negative/.
     #[arg(long)]
     data: PathBuf,
+    /// omniglot, lfw, folder or app.
+    #[arg(long, default_value = "omniglot")]
+    dataset: String,
+    /// LFW: people.txt fold used for validation (model selection).
+    #[arg(long, default_value_t = 9)]
+    lfw_val_fold: usize,
+    /// LFW: people.txt fold held out entirely (never loaded for training or validation).
+    #[arg(long, default_value_t = 10)]
+    lfw_test_fold: usize,
     /// Run folder: checkpoints, best model, history.csv/json, curves.png.
     #[arg(long)]
     out: PathBuf,
@@ -56,6 +70,9 @@ pub struct Args {
     val_trials: usize,
     #[arg(long, default_value_t = 2015)]
     seed: u64,
+    /// Weight initialisation: paper (Koch et al.'s normals) or keras (Glorot-uniform, zero bias).
+    #[arg(long, default_value = "paper")]
+    init: String,
     /// Worker threads (0 = every core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -82,13 +99,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     } else {
         model_config(&a.config)?
     };
-    if omniglot::SIZE % cfg.height != 0 || cfg.height != cfg.width || cfg.channels != 1 {
-        anyhow::bail!("--config: Omniglot needs a square 1-channel input dividing 105 (found {}x{}x{})", cfg.height, cfg.width, cfg.channels);
-    }
-    let scale = omniglot::SIZE / cfg.height;
-    let train = omniglot::load_split(&a.data, Split::Train, scale).context("loading the training alphabets")?;
-    let val = omniglot::load_split(&a.data, Split::Validation, scale).context("loading the validation alphabets")?;
-    eprintln!("training set: {} characters, {} images; validation: {} characters", train.classes.len(), train.len(), val.classes.len());
+    let (train, val) = load_sets(&a, &cfg)?;
+    eprintln!(
+        "training set: {} classes, {} images; validation: {} classes, {} images",
+        train.classes.len(),
+        train.len(),
+        val.classes.len(),
+        val.len()
+    );
     let mut trainer = if a.resume {
         let mut t = Trainer::resume(&a.out, &train, &val, a.threads)?;
         if let Some(e) = a.epochs {
@@ -136,6 +154,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             patience: a.patience,
             val_way: a.val_way,
             val_trials: a.val_trials,
+            init: match a.init.as_str() {
+                "paper" => Init::Paper,
+                "keras" => Init::Keras,
+                other => anyhow::bail!("--init: expected paper or keras, found `{other}`"),
+            },
         };
         Trainer::new(config, &train, &val, &a.out, a.threads)?
     };
@@ -144,6 +167,68 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let why = trainer.run(deadline, &mut |p: &Progress| report(p, tty))?;
     eprintln!("{why}; run folder {}", a.out.display());
     Ok(ExitCode::SUCCESS)
+}
+
+fn load_sets(a: &Args, cfg: &ModelConfig) -> anyhow::Result<(ImageSet, ImageSet)> {
+    let (w, h, c) = (cfg.width, cfg.height, cfg.channels);
+    match a.dataset.as_str() {
+        "omniglot" => {
+            if omniglot::SIZE % h != 0 || h != w || c != 1 {
+                anyhow::bail!("--config: Omniglot needs a square 1-channel input dividing 105 (found {h}x{w}x{c})");
+            }
+            let scale = omniglot::SIZE / h;
+            let train = omniglot::load_split(&a.data, Split::Train, scale).context("loading the training alphabets")?;
+            let val = omniglot::load_split(&a.data, Split::Validation, scale).context("loading the validation alphabets")?;
+            Ok((train, val))
+        }
+        "lfw" => {
+            let folds = lfw::people(&a.data.join("people.txt"))?;
+            let (v, t) = (a.lfw_val_fold, a.lfw_test_fold);
+            if v == t || v == 0 || t == 0 || v > folds.len() || t > folds.len() {
+                anyhow::bail!("--lfw-val-fold {v} and --lfw-test-fold {t} must be different folds in 1..={}", folds.len());
+            }
+            let root = a.data.join("images_deepfunneled");
+            let train_people: Vec<(String, usize)> =
+                folds.iter().enumerate().filter(|(k, _)| k + 1 != v && k + 1 != t).flat_map(|(_, f)| f.clone()).collect();
+            let (train, _) = lfw::load_faces(&root, &lfw::people_faces(&train_people), lfw::FACE_CROP, w, h, c)?;
+            let (val, _) = lfw::load_faces(&root, &lfw::people_faces(&folds[v - 1]), lfw::FACE_CROP, w, h, c)?;
+            Ok((train, val))
+        }
+        "folder" | "app" => {
+            let set = if a.dataset == "folder" {
+                folder::identities(&a.data, Crop::FULL, w, h, c)?
+            } else {
+                folder::app_layout(&a.data, Crop::FULL, w, h, c)?
+            };
+            Ok(split_classes(set))
+        }
+        other => anyhow::bail!("--dataset: expected omniglot, lfw, folder or app, found `{other}`"),
+    }
+}
+
+/// Every fifth class (with two images or more) goes to validation when there are enough classes;
+/// otherwise validation reuses the training set, and says so.
+fn split_classes(set: ImageSet) -> (ImageSet, ImageSet) {
+    let multi = set.classes.iter().filter(|c| c.items.len() >= 2).count();
+    if multi < 10 {
+        eprintln!("warning: too few identities to hold some out; validation uses the training images");
+        return (set.clone(), set);
+    }
+    let (mut train, mut val) = (set.clone(), set);
+    let mut k = 0;
+    let (mut tc, mut vc) = (Vec::new(), Vec::new());
+    for c in train.classes.drain(..) {
+        if c.items.len() >= 2 {
+            k += 1;
+            if k % 5 == 0 {
+                vc.push(c);
+                continue;
+            }
+        }
+        tc.push(c);
+    }
+    (train.classes, val.classes) = (tc, vc);
+    (train, val)
 }
 
 fn report(p: &Progress, tty: bool) {

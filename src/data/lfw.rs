@@ -3,6 +3,10 @@
 //! strictly: a malformed line is an error that names the file and the line.
 use std::path::{Path, PathBuf};
 
+use std::collections::HashMap;
+
+use super::imageset::{Class, ImageSet};
+use super::photo::{self, Crop};
 use crate::error::{Error, Result};
 
 /// One image: a person and the 1-based image number.
@@ -130,6 +134,40 @@ pub fn people(path: &Path) -> Result<Vec<Vec<(String, usize)>>> {
         return Err(Error::data(path, Some(ln), format!("unexpected line `{}`", f.join(" "))));
     }
     Ok(out)
+}
+
+/// The part of a deep-funneled 250x250 image that is face: the aligned face sits in the middle,
+/// and its central half (125x125) holds eyes to chin with little background.
+pub const FACE_CROP: Crop = Crop::center(0.5);
+
+/// Loads the given faces into an image set (one class per person, in order of first appearance),
+/// returning the set and each face's image index.
+pub fn load_faces(root: &Path, faces: &[Face], crop: Crop, w: usize, h: usize, channels: usize) -> Result<(ImageSet, Vec<usize>)> {
+    let mut set = ImageSet::new(h, w, channels);
+    let g = set.group("lfw");
+    let mut seen: HashMap<&Face, usize> = HashMap::new();
+    let mut by_name: HashMap<&str, usize> = HashMap::new();
+    let mut index = Vec::with_capacity(faces.len());
+    for f in faces {
+        if let Some(&i) = seen.get(f) {
+            index.push(i);
+            continue;
+        }
+        let i = set.push_image(&photo::load(&f.path(root), crop, w, h, channels)?)?;
+        let c = *by_name.entry(f.name.as_str()).or_insert_with(|| {
+            set.classes.push(Class { name: f.name.clone(), group: g, items: Vec::new() });
+            set.classes.len() - 1
+        });
+        set.classes[c].items.push(i);
+        seen.insert(f, i);
+        index.push(i);
+    }
+    Ok((set, index))
+}
+
+/// Every image of the listed people (`name`, image count), e.g. one fold of `people.txt`.
+pub fn people_faces(people: &[(String, usize)]) -> Vec<Face> {
+    people.iter().flat_map(|(name, n)| (1..=*n).map(move |k| Face { name: name.clone(), number: k })).collect()
 }
 
 #[cfg(test)]

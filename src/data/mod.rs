@@ -1,6 +1,8 @@
 //! Datasets: readers for the files as they are distributed, turned into network inputs.
 pub mod npy;
+pub mod folder;
 pub mod omniglot;
+pub mod photo;
 pub mod sampler;
 pub mod augment;
 pub mod imageset;

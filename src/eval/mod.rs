@@ -1,3 +1,4 @@
 //! Evaluation: verification metrics over scored pairs, and N-way one-shot accuracy.
+pub mod lfw_folds;
 pub mod oneshot;
 pub mod verification;

@@ -82,6 +82,28 @@ impl Params {
         Ok(p)
     }
 
+    /// Keras's defaults, which the original face app trained with: Glorot-uniform weights
+    /// (`U(-l, l)`, `l = sqrt(6 / (fan_in + fan_out))`) and zero biases.
+    pub fn init_keras(cfg: &ModelConfig, rng: &mut Rng) -> Result<Self> {
+        let mut p = Self::zeros(cfg)?;
+        for s in p.specs.clone() {
+            if s.name.ends_with(".bias") {
+                continue;
+            }
+            let (fan_in, fan_out) = match s.shape[..] {
+                [kh, kw, ci, co] => (kh * kw * ci, kh * kw * co),
+                [i, o] => (i, o),
+                [i] => (i, 1),
+                _ => (1, 1),
+            };
+            let l = (6.0 / (fan_in + fan_out) as f64).sqrt();
+            for v in &mut p.data[s.range()] {
+                *v = (l * (2.0 * rng.uniform() - 1.0)) as f32;
+            }
+        }
+        Ok(p)
+    }
+
     pub fn groups(&self) -> usize {
         self.specs.iter().map(|s| s.group + 1).max().unwrap_or(0)
     }

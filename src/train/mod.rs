@@ -5,4 +5,4 @@ pub mod metrics;
 pub mod plot;
 pub mod trainer;
 
-pub use trainer::{EpochRecord, Progress, TrainConfig, Trainer};
+pub use trainer::{EpochRecord, Init, Progress, TrainConfig, Trainer};

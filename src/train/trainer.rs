@@ -34,6 +34,19 @@ pub struct TrainConfig {
     pub patience: usize,
     pub val_way: usize,
     pub val_trials: usize,
+    #[serde(default)]
+    pub init: Init,
+}
+
+/// How the weights start.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Init {
+    /// Koch et al.'s normal distributions (`Params::init`).
+    #[default]
+    Paper,
+    /// Keras's Glorot-uniform weights and zero biases (`Params::init_keras`).
+    Keras,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -92,7 +105,10 @@ impl<'a> Trainer<'a> {
     pub fn new(config: TrainConfig, train: &'a ImageSet, val: &'a ImageSet, out: &Path, threads: usize) -> Result<Self> {
         check_sets(&config.model, train, val)?;
         let mut rng = Rng::new(config.seed);
-        let params = Params::init(&config.model, &mut rng)?;
+        let params = match config.init {
+            Init::Paper => Params::init(&config.model, &mut rng)?,
+            Init::Keras => Params::init_keras(&config.model, &mut rng)?,
+        };
         let net = Siamese::new(config.model.clone(), params, threads)?;
         let opt = Optimizer::new(config.optimizer.clone(), &net.params)?;
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
