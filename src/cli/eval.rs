@@ -48,8 +48,14 @@ pub struct OneshotArgs {
     #[arg(long, conflicts_with = "omniglot")]
     runs: Option<PathBuf>,
     /// Omniglot folder: random tasks on the test alphabets (Lake's 10), drawers 17-20.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "lfw")]
     omniglot: Option<PathBuf>,
+    /// LFW folder: random tasks among the people of one people.txt fold (--fold).
+    #[arg(long)]
+    lfw: Option<PathBuf>,
+    /// The people.txt fold whose people the LFW tasks use (held out from training).
+    #[arg(long, default_value_t = 10)]
+    fold: usize,
     #[arg(long, default_value_t = 20)]
     way: usize,
     #[arg(long, default_value_t = 400)]
@@ -114,6 +120,21 @@ struct OneshotOut {
 }
 
 fn oneshot_cmd(a: OneshotArgs) -> anyhow::Result<ExitCode> {
+    if let Some(root) = &a.lfw {
+        let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+        let c = ck.config.clone();
+        let mut net = Siamese::new(ck.config, ck.params, a.threads)?;
+        let folds = lfw::people(&root.join("people.txt"))?;
+        if a.fold == 0 || a.fold > folds.len() {
+            anyhow::bail!("--fold {}: people.txt has folds 1 to {}", a.fold, folds.len());
+        }
+        let people: Vec<(String, usize)> = folds[a.fold - 1].iter().filter(|(_, n)| *n >= 2).cloned().collect();
+        let (set, _) = lfw::load_faces(&root.join("images_deepfunneled"), &lfw::people_faces(&people), lfw::FACE_CROP, c.width, c.height, c.channels)?;
+        let trials = oneshot::random_trials(&set, a.way, a.trials, &mut Rng::new(a.seed));
+        let report = oneshot::evaluate_set(&mut net, &set, &trials)?;
+        let source = format!("random {}-way tasks among the {} people of LFW people.txt fold {} with two or more images", a.way, people.len(), a.fold);
+        return print_oneshot(OneshotOut { accuracy: report.accuracy, trials: report.trials, way: report.way, ci95: report.ci95, source }, a.json);
+    }
     let (mut net, scale) = load(&a.model, a.threads)?;
     let il = net.config().input_len();
     let (report, source) = if let Some(dir) = &a.runs {
@@ -136,10 +157,13 @@ fn oneshot_cmd(a: OneshotArgs) -> anyhow::Result<ExitCode> {
         let trials = oneshot::random_trials(&set, a.way, a.trials, &mut Rng::new(a.seed));
         (oneshot::evaluate_set(&mut net, &set, &trials)?, format!("random {}-way tasks, test alphabets of {}", a.way, dir.display()))
     } else {
-        anyhow::bail!("give --runs DIR (Lake's runs) or --omniglot DIR");
+        anyhow::bail!("give --runs DIR (Lake's runs), --omniglot DIR or --lfw DIR");
     };
-    let out = OneshotOut { accuracy: report.accuracy, trials: report.trials, way: report.way, ci95: report.ci95, source };
-    if a.json {
+    print_oneshot(OneshotOut { accuracy: report.accuracy, trials: report.trials, way: report.way, ci95: report.ci95, source }, a.json)
+}
+
+fn print_oneshot(out: OneshotOut, json: bool) -> anyhow::Result<ExitCode> {
+    if json {
         println!("{}", serde_json::to_string(&out)?);
     } else {
         println!("{}-way one-shot accuracy {:.1}% +- {:.1}% over {} trials ({})", out.way, 100.0 * out.accuracy, 100.0 * out.ci95, out.trials, out.source);

@@ -1,3 +1,5 @@
+//! Per-kernel timings of one image through the network: where the time goes.
+//! `cargo run --release --example kernels -- koch105 [COL_SCRATCH_FLOATS] [par]`
 use siamface::engine::{conv, gemm::Par, linear, pool};
 use std::time::Instant;
 fn t<F: FnMut()>(name: &str, reps: usize, mut f: F) -> f64 {
@@ -58,5 +60,3 @@ fn main() {
     let pool2 = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     pool2.install(|| t("dense bwd batch 64 Many(2)", 3, || linear::backward(&x, &w, &dy, bn, f, d, &mut dw, &mut db, Some(&mut dx), &mut Vec::new(), Par::Many(2))));
 }
-#[allow(dead_code)]
-fn unused() {}

@@ -1,3 +1,5 @@
+//! GEMM throughput of the gemm crate on the products the network runs, one thread: the numbers
+//! behind the orientation each layer uses. `cargo run --release --example gemm_shapes`
 use std::time::Instant;
 fn run(m: usize, n: usize, k: usize, at: bool, bt: bool, acc: bool, par: gemm::Parallelism) -> f64 {
     let a = vec![0.5f32; m * k]; let b = vec![0.25f32; k * n]; let mut c = vec![0f32; m * n];
