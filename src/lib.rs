@@ -7,6 +7,7 @@ pub mod config;
 pub mod data;
 pub mod engine;
 pub mod eval;
+pub mod face;
 pub mod error;
 pub mod model;
 pub mod rng;

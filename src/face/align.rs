@@ -1,0 +1,102 @@
+//! The canonical face crop. LFW's deep-funneled images are the training geometry: 250x250 with
+//! the face aligned in the middle. A face found in any photo is mapped into that same frame by
+//! the similarity transform (rotation, scale, shift) that best puts its five landmarks where LFW's
+//! average landmarks are; from the frame on, training images and live faces take one path:
+//! `to_input` crops `lfw::FACE_CROP` and resizes to the network's input.
+use image::{DynamicImage, Rgb, RgbImage};
+
+use super::detect::Face;
+use crate::config::ModelConfig;
+use crate::data::{lfw, photo};
+
+pub const CANONICAL_SIZE: u32 = 250;
+
+/// Where YuNet puts the five landmarks in LFW deep-funneled images, on average: measured over the
+/// first 300 distinct images of `pairs.txt` by the test
+/// `lfw_faces_are_found_and_their_landmarks_sit_where_the_canonical_frame_says`, which checks
+/// these values again.
+pub const LFW_LANDMARKS: [[f32; 2]; 5] = [[104.8, 112.1], [146.3, 111.6], [126.1, 136.6], [108.3, 157.0], [144.1, 156.4]];
+
+/// The similarity `q = z p + t` (z complex: scale and rotation) that best maps `from` onto `to`
+/// in least squares. Returns (z_re, z_im, t_x, t_y).
+pub fn similarity(from: &[[f32; 2]], to: &[[f32; 2]]) -> [f32; 4] {
+    let n = from.len().min(to.len()).max(1) as f32;
+    let mean = |v: &[[f32; 2]]| v.iter().fold([0.0, 0.0], |m, p| [m[0] + p[0] / n, m[1] + p[1] / n]);
+    let (mp, mq) = (mean(from), mean(to));
+    let (mut num_re, mut num_im, mut den) = (0f32, 0f32, 0f32);
+    for (p, q) in from.iter().zip(to) {
+        let (px, py, qx, qy) = (p[0] - mp[0], p[1] - mp[1], q[0] - mq[0], q[1] - mq[1]);
+        // conj(p) * q
+        num_re += px * qx + py * qy;
+        num_im += px * qy - py * qx;
+        den += px * px + py * py;
+    }
+    let (a, b) = if den > 0.0 { (num_re / den, num_im / den) } else { (1.0, 0.0) };
+    [a, b, mq[0] - (a * mp[0] - b * mp[1]), mq[1] - (b * mp[0] + a * mp[1])]
+}
+
+/// The face mapped into the 250x250 LFW frame (bilinear; outside the photo is black).
+pub fn canonical(img: &RgbImage, face: &Face) -> RgbImage {
+    let [a, b, tx, ty] = similarity(&face.landmarks, &LFW_LANDMARKS);
+    let det = a * a + b * b;
+    let (w, h) = (img.width() as f32, img.height() as f32);
+    let sample = |x: f32, y: f32| -> [f32; 3] {
+        if x < 0.0 || y < 0.0 || x > w - 1.0 || y > h - 1.0 {
+            return [0.0; 3];
+        }
+        let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+        let (x1, y1) = ((x0 + 1).min(img.width() - 1), (y0 + 1).min(img.height() - 1));
+        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+        let p = |x, y| img.get_pixel(x, y).0;
+        let mut out = [0f32; 3];
+        for (c, o) in out.iter_mut().enumerate() {
+            let top = p(x0, y0)[c] as f32 * (1.0 - fx) + p(x1, y0)[c] as f32 * fx;
+            let bottom = p(x0, y1)[c] as f32 * (1.0 - fx) + p(x1, y1)[c] as f32 * fx;
+            *o = top * (1.0 - fy) + bottom * fy;
+        }
+        out
+    };
+    RgbImage::from_fn(CANONICAL_SIZE, CANONICAL_SIZE, |u, v| {
+        // p = (q - t) / z, with 1/z = conj(z) / |z|^2.
+        let (qx, qy) = (u as f32 - tx, v as f32 - ty);
+        let (x, y) = ((a * qx + b * qy) / det, (a * qy - b * qx) / det);
+        let s = sample(x, y);
+        Rgb([s[0].round() as u8, s[1].round() as u8, s[2].round() as u8])
+    })
+}
+
+/// A face in the canonical frame as the network's input bytes (`height x width x channels`).
+pub fn to_input(canonical: &RgbImage, cfg: &ModelConfig) -> Vec<u8> {
+    photo::prepare(&DynamicImage::ImageRgb8(canonical.clone()), lfw::FACE_CROP, cfg.width, cfg.height, cfg.channels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn similarity_recovers_a_known_transform() {
+        // z = 2 (cos 30, sin 30), t = (5, -3).
+        let (a, b) = (2.0 * 30f32.to_radians().cos(), 2.0 * 30f32.to_radians().sin());
+        let from = [[0.0, 0.0], [10.0, 0.0], [3.0, 7.0], [-4.0, 2.0]];
+        let to: Vec<[f32; 2]> = from.iter().map(|p| [a * p[0] - b * p[1] + 5.0, b * p[0] + a * p[1] - 3.0]).collect();
+        let [ra, rb, tx, ty] = similarity(&from, &to);
+        for (got, want) in [(ra, a), (rb, b), (tx, 5.0), (ty, -3.0)] {
+            assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+        }
+    }
+
+    #[test]
+    fn canonical_puts_the_landmarks_on_lfws() {
+        // A photo whose landmarks are LFW's shifted so that the first eye lands on pixel
+        // (135, 133): a bright dot there must come back at LFW's first eye.
+        let mut img = RgbImage::new(320, 300);
+        let shift = [135.0 - LFW_LANDMARKS[0][0], 133.0 - LFW_LANDMARKS[0][1]];
+        let lm = LFW_LANDMARKS.map(|p| [p[0] + shift[0], p[1] + shift[1]]);
+        img.put_pixel(135, 133, Rgb([255, 255, 255]));
+        let c = canonical(&img, &Face { rect: [0.0; 4], score: 1.0, landmarks: lm });
+        let (x, y) = (LFW_LANDMARKS[0][0].round() as u32, LFW_LANDMARKS[0][1].round() as u32);
+        assert!(c.get_pixel(x, y).0[0] > 100, "{:?}", c.get_pixel(x, y));
+        assert_eq!(c.get_pixel(10, 10).0, [0, 0, 0]);
+    }
+}

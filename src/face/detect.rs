@@ -1,0 +1,140 @@
+//! Face detection with YuNet (libfacedetection, OpenCV Zoo 2023mar, Apache-2.0), run in pure Rust
+//! by tract. The model (230 KB) is compiled into the binary, so nothing is downloaded or looked
+//! up at run time. It gives a box, a score and five landmarks (both eyes, the nose tip, both
+//! mouth corners) for every face.
+use image::RgbImage;
+use tract_onnx::prelude::*;
+
+use crate::error::{Error, Result};
+
+const MODEL: &[u8] = include_bytes!("../../models/detector/yunet_s_640_640.onnx");
+/// The network's fixed input side; frames are scaled to fit and padded.
+pub const INPUT: usize = 640;
+const STRIDES: [usize; 3] = [8, 16, 32];
+
+/// A detected face, in the pixel coordinates of the image it was found in.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Face {
+    /// x, y, width, height.
+    pub rect: [f32; 4],
+    pub score: f32,
+    /// The subject's right eye, left eye, nose tip, right and left mouth corners (so the first
+    /// point is on the image's left).
+    pub landmarks: [[f32; 2]; 5],
+}
+
+impl Face {
+    pub fn area(&self) -> f32 {
+        self.rect[2] * self.rect[3]
+    }
+}
+
+pub struct Detector {
+    model: std::sync::Arc<TypedRunnableModel>,
+    /// Faces scoring below this are dropped (OpenCV's default for YuNet is 0.9).
+    pub min_score: f32,
+}
+
+fn tract_err(e: impl std::fmt::Display) -> Error {
+    Error::ModelFile { path: "models/detector/yunet_s_640_640.onnx".into(), reason: e.to_string() }
+}
+
+impl Detector {
+    pub fn new() -> Result<Self> {
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut &MODEL[..])
+            .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, INPUT, INPUT]).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(tract_err)?;
+        Ok(Detector { model, min_score: 0.8 })
+    }
+
+    /// Every face above `min_score`, largest first.
+    pub fn detect(&self, img: &RgbImage) -> Result<Vec<Face>> {
+        let (w, h) = (img.width() as usize, img.height() as usize);
+        if w == 0 || h == 0 {
+            return Ok(Vec::new());
+        }
+        let scale = INPUT as f32 / w.max(h) as f32;
+        let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
+        let small = image::imageops::resize(img, sw, sh, image::imageops::FilterType::Triangle);
+        // BGR, 0-255, NCHW, padded with zeros on the right and bottom.
+        let mut input = tract_ndarray::Array4::<f32>::zeros((1, 3, INPUT, INPUT));
+        for (x, y, p) in small.enumerate_pixels() {
+            for c in 0..3 {
+                input[[0, c, y as usize, x as usize]] = p.0[2 - c] as f32;
+            }
+        }
+        let out = self.model.run(tvec!(Tensor::from(input).into())).map_err(tract_err)?;
+        let view = |i: usize| out[i].to_plain_array_view::<f32>().map_err(tract_err);
+        let mut faces = Vec::new();
+        for (k, &stride) in STRIDES.iter().enumerate() {
+            let (cls, obj, bbox, kps) = (view(k)?, view(3 + k)?, view(6 + k)?, view(9 + k)?);
+            let cols = INPUT / stride;
+            let cells = cls.len();
+            let cls = cls.as_slice().ok_or_else(|| tract_err("non-contiguous output"))?;
+            let obj = obj.as_slice().ok_or_else(|| tract_err("non-contiguous output"))?;
+            let bbox = bbox.as_slice().ok_or_else(|| tract_err("non-contiguous output"))?;
+            let kps = kps.as_slice().ok_or_else(|| tract_err("non-contiguous output"))?;
+            for i in 0..cells {
+                let score = (cls[i].clamp(0.0, 1.0) * obj[i].clamp(0.0, 1.0)).sqrt();
+                if score < self.min_score {
+                    continue;
+                }
+                let (r, c, s) = ((i / cols) as f32, (i % cols) as f32, stride as f32);
+                let b = &bbox[i * 4..i * 4 + 4];
+                let (cx, cy, bw, bh) = ((c + b[0]) * s, (r + b[1]) * s, b[2].exp() * s, b[3].exp() * s);
+                let mut landmarks = [[0f32; 2]; 5];
+                for (n, l) in landmarks.iter_mut().enumerate() {
+                    *l = [(kps[i * 10 + 2 * n] + c) * s / scale, (kps[i * 10 + 2 * n + 1] + r) * s / scale];
+                }
+                faces.push(Face { rect: [(cx - bw / 2.0) / scale, (cy - bh / 2.0) / scale, bw / scale, bh / scale], score, landmarks });
+            }
+        }
+        let mut kept = nms(faces, 0.3);
+        kept.sort_by(|a, b| b.area().total_cmp(&a.area()));
+        Ok(kept)
+    }
+}
+
+fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let (x1, y1) = (a[0].max(b[0]), a[1].max(b[1]));
+    let (x2, y2) = ((a[0] + a[2]).min(b[0] + b[2]), (a[1] + a[3]).min(b[1] + b[3]));
+    let inter = (x2 - x1).max(0.0) * (y2 - y1).max(0.0);
+    inter / (a[2] * a[3] + b[2] * b[3] - inter).max(1e-6)
+}
+
+/// Greedy non-maximum suppression: the best-scoring box wins over any box it overlaps more than
+/// `threshold` (intersection over union).
+fn nms(mut faces: Vec<Face>, threshold: f32) -> Vec<Face> {
+    faces.sort_by(|a, b| b.score.total_cmp(&a.score));
+    let mut kept: Vec<Face> = Vec::new();
+    for f in faces {
+        if kept.iter().all(|k| iou(&k.rect, &f.rect) <= threshold) {
+            kept.push(f);
+        }
+    }
+    kept
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face(x: f32, score: f32) -> Face {
+        Face { rect: [x, 0.0, 10.0, 10.0], score, landmarks: [[0.0; 2]; 5] }
+    }
+
+    #[test]
+    fn nms_keeps_the_best_of_overlapping_boxes() {
+        let kept = nms(vec![face(0.0, 0.8), face(1.0, 0.95), face(30.0, 0.85)], 0.3);
+        assert_eq!(kept.iter().map(|f| f.score).collect::<Vec<_>>(), vec![0.95, 0.85]);
+    }
+
+    #[test]
+    fn iou_of_half_overlap() {
+        // Two 10x10 boxes overlapping in a 5x10 strip: 50 / 150.
+        assert!((iou(&[0.0, 0.0, 10.0, 10.0], &[5.0, 0.0, 10.0, 10.0]) - 1.0 / 3.0).abs() < 1e-6);
+    }
+}
