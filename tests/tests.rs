@@ -1,5 +1,6 @@
 //! Integration tests, built as one binary.
 mod data;
+mod face_inputs;
 mod faces;
 mod model_files;
 mod parity;

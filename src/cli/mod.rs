@@ -1,5 +1,6 @@
 //! The command line: what the user typed (clap) turned into calls of the library.
 mod bench;
+mod compare;
 mod eval;
 mod train;
 
@@ -19,6 +20,8 @@ pub struct Cli {
 enum Command {
     /// Measure training and inference speed and memory (optionally beside TensorFlow).
     Bench(bench::Args),
+    /// Compare the faces of two photos: same person or not.
+    Compare(compare::Args),
     /// Train a network on Omniglot (Koch's split), with validation, checkpoints and resume.
     Train(train::Args),
     /// Evaluate a model: one-shot runs, verification pairs.
@@ -30,6 +33,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(a) => bench::run(a),
+        Command::Compare(a) => compare::run(a),
         Command::Train(a) => train::run(a),
         Command::Eval(c) => eval::run(c),
     }

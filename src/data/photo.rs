@@ -25,11 +25,33 @@ impl Crop {
     }
 }
 
-/// Decodes `path`; errors name the file and say what was wrong.
+/// The largest photo accepted: 40 megapixels. Bigger files are refused before decoding, so a
+/// hostile or accidental huge image cannot exhaust memory.
+pub const MAX_PIXELS: u64 = 40_000_000;
+
+/// Decodes `path` (format from the content, not the name), applies its EXIF orientation, and
+/// refuses images over `MAX_PIXELS`; errors name the file and say what was wrong.
 pub fn open(path: &Path) -> Result<DynamicImage> {
-    let reader = image::ImageReader::open(path).map_err(|e| Error::io(path, e))?;
-    let reader = reader.with_guessed_format().map_err(|e| Error::io(path, e))?;
-    reader.decode().map_err(|e| Error::data(path, None, format!("cannot decode image: {e}")))
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    decode(&bytes).map_err(|reason| Error::data(path, None, reason))
+}
+
+/// `open` for bytes already in memory (uploads); the error is the reason alone.
+pub fn decode(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
+    use image::ImageDecoder;
+    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    if reader.format().is_none() {
+        return Err("not an image (JPEG, PNG, PGM/PPM or WebP)".into());
+    }
+    let mut decoder = reader.into_decoder().map_err(|e| format!("cannot decode image: {e}"))?;
+    let (w, h) = decoder.dimensions();
+    if w as u64 * h as u64 > MAX_PIXELS {
+        return Err(format!("image is {w}x{h} = {:.0} megapixels; the limit is {} megapixels", (w as f64 * h as f64) / 1e6, MAX_PIXELS / 1_000_000));
+    }
+    let orientation = decoder.orientation().map_err(|e| format!("cannot read orientation: {e}"))?;
+    let mut img = DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode image: {e}"))?;
+    img.apply_orientation(orientation);
+    Ok(img)
 }
 
 /// Crops (fractions of the image) and resizes to `w x h`, as gray (`channels` 1) or RGB (3).
