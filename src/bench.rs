@@ -38,6 +38,8 @@ pub struct Report {
     pub train_peak_fraction: f64,
     pub embed_peak_fraction: f64,
     pub single_peak_fraction: f64,
+    /// Face detection (YuNet) on one 640x480 frame.
+    pub detect_640x480_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tensorflow: Option<TfReport>,
 }
@@ -123,6 +125,11 @@ pub fn run(opts: &Options) -> Result<Report> {
     let mut out1 = vec![0f32; cfg.embedding];
     let single_s = time(opts.steps * 4, || net.embed(one, &mut out1).expect("valid image"));
 
+    let det = crate::face::Detector::new()?;
+    let frame = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
+    let detect_s = time(opts.steps, || {
+        det.detect(&frame).expect("detector runs");
+    });
     let fwd = cfg.forward_flops()?;
     let train_flops = 2.0 * PAIRS as f64 * train_flops_per_image(&cfg)?;
     let peak = gemm_peak(threads);
@@ -140,6 +147,7 @@ pub fn run(opts: &Options) -> Result<Report> {
         train_peak_fraction: 0.0,
         embed_peak_fraction: 0.0,
         single_peak_fraction: 0.0,
+        detect_640x480_ms: 1e3 * detect_s,
         tensorflow: None,
     };
     report.train_peak_fraction = report.train_gflops / peak;

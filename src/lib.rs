@@ -8,6 +8,7 @@ pub mod data;
 pub mod engine;
 pub mod eval;
 pub mod face;
+pub mod gallery;
 pub mod error;
 pub mod model;
 pub mod rng;

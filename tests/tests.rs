@@ -2,6 +2,7 @@
 mod data;
 mod face_inputs;
 mod faces;
+mod gallery;
 mod model_files;
 mod parity;
 mod train_eval;

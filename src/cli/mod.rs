@@ -1,6 +1,7 @@
 //! The command line: what the user typed (clap) turned into calls of the library.
 mod bench;
 mod compare;
+mod people;
 mod eval;
 mod train;
 
@@ -20,6 +21,18 @@ pub struct Cli {
 enum Command {
     /// Measure training and inference speed and memory (optionally beside TensorFlow).
     Bench(bench::Args),
+    /// Enrol a person from one photo (one-shot) or several.
+    Enroll(people::EnrollArgs),
+    /// Is the face in this photo the claimed person?
+    Verify(people::VerifyArgs),
+    /// Who are the faces in these photos (or "unknown")?
+    Identify(people::IdentifyArgs),
+    /// List the enrolled people.
+    People(people::PeopleArgs),
+    /// Rename an enrolled person.
+    Rename(people::RenameArgs),
+    /// Delete a person and everything stored for them.
+    Forget(people::ForgetArgs),
     /// Compare the faces of two photos: same person or not.
     Compare(compare::Args),
     /// Train a network on Omniglot (Koch's split), with validation, checkpoints and resume.
@@ -34,6 +47,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Enroll(a) => people::enroll(a),
+        Command::Verify(a) => people::verify(a),
+        Command::Identify(a) => people::identify(a),
+        Command::People(a) => people::people(a),
+        Command::Rename(a) => people::rename(a),
+        Command::Forget(a) => people::forget(a),
         Command::Train(a) => train::run(a),
         Command::Eval(c) => eval::run(c),
     }

@@ -1,0 +1,139 @@
+//! The gallery commands end to end with a real SQLite file and real photos. The model is a tiny
+//! untrained one: these tests are about what is stored and refused, not about recognition.
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use siamface::config::ConvLayer;
+use siamface::model::{io, Params};
+use siamface::rng::Rng;
+use siamface::ModelConfig;
+
+fn lfw(name: &str, n: usize) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join(format!("../shared/data/lfw/images_deepfunneled/{name}/{name}_{n:04}.jpg"))
+        .to_string_lossy()
+        .into_owned()
+}
+
+struct Env {
+    dir: PathBuf,
+}
+
+impl Env {
+    fn new(tag: &str, seed: u64) -> Self {
+        let dir = std::env::temp_dir().join(format!("siamface-gallery-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let e = Env { dir };
+        e.model(seed);
+        e
+    }
+
+    fn model(&self, seed: u64) {
+        let cfg = ModelConfig {
+            height: 32,
+            width: 32,
+            channels: 3,
+            conv: vec![ConvLayer { filters: 4, kernel: 5, pool: true }, ConvLayer { filters: 8, kernel: 3, pool: false }],
+            embedding: 16,
+        };
+        io::save(&self.dir.join("model"), &cfg, &Params::init(&cfg, &mut Rng::new(seed)).unwrap(), None, None).unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        all.extend(["--gallery".into(), self.dir.join("g.sqlite").to_string_lossy().into_owned()]);
+        if !["people", "forget", "rename"].contains(&args[0]) {
+            all.extend(["--model".into(), self.dir.join("model").to_string_lossy().into_owned()]);
+        }
+        Command::new(env!("CARGO_BIN_EXE_siamface")).args(&all).output().unwrap()
+    }
+
+    fn people(&self) -> serde_json::Value {
+        let out = self.run(&["people", "--json"]);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn enroll_identify_verify_rename_forget() {
+    let env = Env::new("flow", 1);
+    let out = env.run(&["enroll", "Aaron Peirsol", &lfw("Aaron_Peirsol", 1)]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(env.people()["people"], serde_json::json!([{"name": "Aaron Peirsol", "images": 1}]));
+
+    // Threshold 0 names the nearest enrolled person; above 1 nobody can be named.
+    let out = env.run(&["identify", &lfw("Aaron_Peirsol", 2), "--json", "--threshold", "0"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["faces"][0]["name"], "Aaron Peirsol");
+    assert_eq!(v["faces"][0]["box"].as_array().unwrap().len(), 4);
+    let out = env.run(&["identify", &lfw("Aaron_Peirsol", 2), "--json", "--threshold", "1.01"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["faces"][0]["name"].is_null(), "{v}");
+
+    let out = env.run(&["verify", &lfw("Aaron_Peirsol", 2), "--as", "Aaron Peirsol", "--json", "--detection", "0"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["verified"].as_bool(), v["fraction"].as_f64()), (Some(true), Some(1.0)));
+
+    assert!(env.run(&["rename", "Aaron Peirsol", "A. Peirsol"]).status.success());
+    assert_eq!(env.people()["people"][0]["name"], "A. Peirsol");
+    assert!(env.run(&["forget", "A. Peirsol"]).status.success());
+    assert_eq!(env.people()["people"], serde_json::json!([]));
+}
+
+#[test]
+fn bad_requests_change_nothing_stored() {
+    let env = Env::new("bad", 2);
+    assert!(env.run(&["enroll", "Abel", &lfw("Abel_Pacheco", 1)]).status.success());
+    assert!(env.run(&["enroll", "Bob", &lfw("Aaron_Peirsol", 1)]).status.success());
+    let before = env.people();
+
+    let dup = env.run(&["enroll", "Abel", &lfw("Abel_Pacheco", 2)]);
+    assert!(!dup.status.success() && stderr(&dup).contains("already enrolled"), "{}", stderr(&dup));
+
+    // One good photo and one without a face: nothing is enrolled.
+    let blank = env.dir.join("blank.png");
+    image::RgbImage::new(120, 120).save(&blank).unwrap();
+    let mixed = env.run(&["enroll", "Zed", &lfw("Aaron_Peirsol", 1), blank.to_str().unwrap()]);
+    assert!(!mixed.status.success() && stderr(&mixed).contains("blank.png"), "{}", stderr(&mixed));
+
+    for bad in ["../etc", "a/b", "tab\tname", ""] {
+        let out = env.run(&["enroll", bad, &lfw("Aaron_Peirsol", 1)]);
+        assert!(!out.status.success(), "{bad:?} accepted");
+        assert!(stderr(&out).contains("name"), "{bad:?}: {}", stderr(&out));
+    }
+    let unknown = env.run(&["forget", "Nobody"]);
+    assert!(!unknown.status.success() && stderr(&unknown).contains("not enrolled"));
+    let unknown = env.run(&["verify", &lfw("Abel_Pacheco", 2), "--as", "Nobody"]);
+    assert!(!unknown.status.success() && stderr(&unknown).contains("not enrolled"));
+    let clash = env.run(&["rename", "Abel", "Bob"]);
+    assert!(!clash.status.success() && stderr(&clash).contains("already enrolled"), "{}", stderr(&clash));
+    assert_eq!(env.people(), before);
+}
+
+#[test]
+fn a_new_model_re_embeds_the_stored_crops() {
+    let env = Env::new("reembed", 3);
+    assert!(env.run(&["enroll", "Aaron", &lfw("Aaron_Peirsol", 1)]).status.success());
+    let score = |env: &Env| -> f64 {
+        let out = env.run(&["identify", &lfw("Aaron_Peirsol", 1), "--json", "--threshold", "0"]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["faces"][0]["score"].as_f64().unwrap()
+    };
+    let first = score(&env);
+    env.model(99);
+    let second = score(&env);
+    // Same photo as enrolled: with embeddings recomputed by the new model, the self-match is
+    // that model's own score for identical inputs, which differs from the old model's.
+    assert_ne!(first, second);
+    let out = env.run(&["enroll", "Abel", &lfw("Abel_Pacheco", 1)]);
+    assert!(out.status.success(), "enrolling after a model change works: {}", stderr(&out));
+    assert!(Path::new(&env.dir.join("g.sqlite")).exists());
+}
