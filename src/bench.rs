@@ -200,3 +200,21 @@ fn tensorflow(py: &PathBuf, script: &PathBuf, preset: &str, ours: &Report) -> Re
         single_ratio: ours.single_ms / sm,
     })
 }
+
+/// Identification latency: one query against `n` enrolled embeddings of width `dim` (synthetic,
+/// uniform in [0, 1) like sigmoid outputs), for each `n`; returns (n, median ms).
+pub fn identify_scale(dim: usize, sizes: &[usize], threads: usize, reps: usize) -> Result<Vec<(usize, f64)>> {
+    let cfg = ModelConfig { embedding: dim, ..ModelConfig::small35() };
+    let mut rng = Rng::new(5);
+    let params = Params::init(&cfg, &mut rng)?;
+    let net = Siamese::new(cfg, params, threads)?;
+    let query: Vec<f32> = (0..dim).map(|_| rng.uniform() as f32).collect();
+    let mut out = Vec::new();
+    for &n in sizes {
+        let gallery: Vec<f32> = (0..n * dim).map(|i| ((i as u64).wrapping_mul(2_654_435_761) % 1000) as f32 / 1000.0).collect();
+        let mut scores = vec![0f32; n];
+        let s = time(reps, || net.score_many(&query, &gallery, &mut scores).expect("sizes match"));
+        out.push((n, 1e3 * s));
+    }
+    Ok(out)
+}

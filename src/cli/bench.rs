@@ -25,9 +25,25 @@ pub struct Args {
     /// Print one JSON object instead of a table.
     #[arg(long)]
     json: bool,
+    /// Instead of the network, time identification against 1k, 100k and 1M enrolled
+    /// embeddings of this width.
+    #[arg(long)]
+    identify_dim: Option<usize>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    if let Some(dim) = a.identify_dim {
+        let rows = bench::identify_scale(dim, &[1_000, 100_000, 1_000_000], a.threads, a.steps.max(1))?;
+        if a.json {
+            let v: Vec<_> = rows.iter().map(|(n, ms)| serde_json::json!({"enrolled": n, "dim": dim, "identify_ms": ms})).collect();
+            println!("{}", serde_json::Value::Array(v));
+        } else {
+            for (n, ms) in rows {
+                println!("identify one face against {n:>9} embeddings of {dim}: {ms:8.2} ms");
+            }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     if a.tf_python.is_some() != a.tf_script.is_some() {
         anyhow::bail!("--tf-python and --tf-script go together");
     }
