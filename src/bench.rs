@@ -113,9 +113,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     let labels: Vec<f32> = (0..PAIRS).map(|i| (i % 2) as f32).collect();
     let train_s = time(opts.steps, || {
         net.forward_backward(&images, &pairs, &labels).expect("valid batch");
-        let grads = std::mem::take(&mut net.grads);
-        opt_update(&mut net, &mut opt, &grads);
-        net.grads = grads;
+        net.apply(&mut opt);
     });
 
     let batch = synthetic(&cfg, EMBED_BATCH, &mut rng);
@@ -157,12 +155,6 @@ pub fn run(opts: &Options) -> Result<Report> {
         report.tensorflow = Some(tensorflow(py, script, &opts.preset, &report)?);
     }
     Ok(report)
-}
-
-fn opt_update(net: &mut Siamese, opt: &mut Optimizer, grads: &[f32]) {
-    let params = &mut net.params;
-    // The update runs on the global pool here; the model's own pool is busy-free between steps.
-    opt.update(params, grads);
 }
 
 /// Forward, weight gradients and input gradients of every layer but the first (whose input

@@ -90,9 +90,11 @@ impl Siamese {
         self.config.embedding
     }
 
-    /// Runs `f` on this model's thread pool (the optimiser uses it for its update pass).
-    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        self.pool.install(f)
+    /// One optimiser update from the last `forward_backward`'s gradients, on this model's
+    /// threads (so `--threads` bounds the whole step).
+    pub fn apply(&mut self, opt: &mut super::Optimizer) {
+        let (params, grads) = (&mut self.params, &self.grads);
+        self.pool.install(|| opt.update(params, grads));
     }
 
     fn check_images(&self, images: &[f32]) -> Result<usize> {

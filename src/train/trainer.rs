@@ -158,7 +158,7 @@ impl<'a> Trainer<'a> {
             for step in 1..=c.steps_per_epoch {
                 self.batch.fill(self.train, c.mode, c.batch, c.augment, &mut self.state.rng);
                 let out = self.net.forward_backward(&self.batch.images, &self.batch.pairs, &self.batch.labels)?;
-                self.opt.update(&mut self.net.params, &self.net.grads);
+                self.net.apply(&mut self.opt);
                 conf.add(self.net.last_logits(), &self.batch.labels);
                 loss_sum += out.loss;
                 steps_done = step;
