@@ -12,6 +12,7 @@ pub mod gallery;
 pub mod error;
 pub mod model;
 pub mod rng;
+pub mod server;
 pub mod train;
 
 pub use config::{ModelConfig, OptimizerConfig};

@@ -4,6 +4,7 @@ mod face_inputs;
 mod faces;
 mod gallery;
 mod model_files;
+mod server;
 mod parity;
 mod train_eval;
 mod training;

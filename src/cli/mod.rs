@@ -2,6 +2,7 @@
 mod bench;
 mod compare;
 mod people;
+mod serve;
 mod eval;
 mod train;
 
@@ -33,6 +34,8 @@ enum Command {
     Rename(people::RenameArgs),
     /// Delete a person and everything stored for them.
     Forget(people::ForgetArgs),
+    /// Serve the HTTP API.
+    Serve(serve::Args),
     /// Compare the faces of two photos: same person or not.
     Compare(compare::Args),
     /// Train a network on Omniglot (Koch's split), with validation, checkpoints and resume.
@@ -47,6 +50,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Bench(a) => bench::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Serve(a) => serve::run(a),
         Command::Enroll(a) => people::enroll(a),
         Command::Verify(a) => people::verify(a),
         Command::Identify(a) => people::identify(a),

@@ -1,0 +1,49 @@
+//! The HTTP API (`siamface serve`): enrol, verify, identify, compare, list and forget, as JSON.
+//! `app(state)` builds the router apart from any socket, so tests drive it directly. Model work
+//! runs on blocking threads, never on the async ones; the model and detector are shared, the
+//! gallery file is behind a lock so writes stay one transaction at a time.
+mod error;
+mod routes;
+
+use std::sync::{Arc, Mutex};
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{delete, get, post};
+use axum::Router;
+
+pub use error::AppError;
+
+use crate::config::ModelConfig;
+use crate::face::Detector;
+use crate::gallery::Gallery;
+use crate::model::Siamese;
+
+/// Largest request body: a few photos of a phone camera.
+pub const MAX_BODY: usize = 20 * 1024 * 1024;
+
+pub struct Inner {
+    pub net: Mutex<Siamese>,
+    pub cfg: ModelConfig,
+    pub model_id: String,
+    pub det: Detector,
+    pub gallery: Mutex<Gallery>,
+    /// Lowest score that names someone, and the per-image threshold of verification.
+    pub threshold: f32,
+    /// Required as `Authorization: Bearer TOKEN` when set.
+    pub token: Option<String>,
+}
+
+pub type AppState = Arc<Inner>;
+
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/api/people", get(routes::people))
+        .route("/api/people/{name}", delete(routes::forget))
+        .route("/api/enroll", post(routes::enroll))
+        .route("/api/identify", post(routes::identify))
+        .route("/api/verify", post(routes::verify))
+        .route("/api/compare", post(routes::compare))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), routes::auth))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}

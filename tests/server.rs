@@ -1,0 +1,213 @@
+//! The HTTP API: through the router directly, and over real loopback HTTP with the binary.
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use siamface::config::ConvLayer;
+use siamface::face::Detector;
+use siamface::gallery::Gallery;
+use siamface::model::{io, Params, Siamese};
+use siamface::rng::Rng;
+use siamface::server::{self, Inner};
+use siamface::ModelConfig;
+use tower::ServiceExt;
+
+fn photo(name: &str, n: usize) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../shared/data/lfw/images_deepfunneled/{name}/{name}_{n:04}.jpg"))).unwrap()
+}
+
+fn tiny() -> ModelConfig {
+    ModelConfig {
+        height: 32,
+        width: 32,
+        channels: 3,
+        conv: vec![ConvLayer { filters: 4, kernel: 5, pool: true }, ConvLayer { filters: 8, kernel: 3, pool: false }],
+        embedding: 16,
+    }
+}
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("siamface-server-{}-{tag}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn state(tag: &str, token: Option<&str>) -> Arc<Inner> {
+    let cfg = tiny();
+    let params = Params::init(&cfg, &mut Rng::new(1)).unwrap();
+    Arc::new(Inner {
+        model_id: siamface::gallery::fingerprint(&params.data),
+        net: Mutex::new(Siamese::new(cfg.clone(), params, 1).unwrap()),
+        cfg,
+        det: Detector::new().unwrap(),
+        gallery: Mutex::new(Gallery::open(&tmp(tag).join("g.sqlite")).unwrap()),
+        threshold: 0.0,
+        token: token.map(str::to_string),
+    })
+}
+
+const B: &str = "XsiamfaceBOUNDARYx";
+
+/// A multipart body: text fields, then file fields (field, file name, bytes).
+fn form(texts: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (k, v) in texts {
+        out.extend(format!("--{B}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes());
+    }
+    for (k, f, bytes) in files {
+        out.extend(format!("--{B}\r\nContent-Disposition: form-data; name=\"{k}\"; filename=\"{f}\"\r\nContent-Type: application/octet-stream\r\n\r\n").as_bytes());
+        out.extend(*bytes);
+        out.extend(b"\r\n");
+    }
+    out.extend(format!("--{B}--\r\n").as_bytes());
+    out
+}
+
+async fn call(s: &Arc<Inner>, method: &str, uri: &str, body: Vec<u8>, auth: Option<&str>) -> (StatusCode, serde_json::Value) {
+    let mut req = Request::builder().method(method).uri(uri).header("content-type", format!("multipart/form-data; boundary={B}"));
+    if let Some(t) = auth {
+        req = req.header("authorization", format!("Bearer {t}"));
+    }
+    let resp = server::app(s.clone()).oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
+    let status = resp.status();
+    let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+#[tokio::test]
+async fn api_enrols_identifies_and_refuses_bad_input_without_changing_anything() {
+    let s = state("api", None);
+    let (st, v) = call(&s, "POST", "/api/enroll", form(&[("name", "Aaron")], &[("photo", "a.jpg", &photo("Aaron_Peirsol", 1))]), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) = call(&s, "POST", "/api/identify", form(&[], &[("photo", "q.jpg", &photo("Aaron_Peirsol", 2))]), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["faces"][0]["name"], "Aaron");
+    assert_eq!(v["faces"][0]["box"].as_array().unwrap().len(), 4);
+    let (st, v) = call(&s, "POST", "/api/compare", form(&[], &[("a", "a.jpg", &photo("Aaron_Peirsol", 1)), ("b", "b.jpg", &photo("Abel_Pacheco", 1))]), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert!(v["score"].is_number());
+    let (st, _) = call(&s, "POST", "/api/verify", form(&[("name", "Aaron")], &[("photo", "q.jpg", &photo("Aaron_Peirsol", 2))]), None).await;
+    assert_eq!(st, StatusCode::OK);
+
+    let before = call(&s, "GET", "/api/people", Vec::new(), None).await.1;
+    let cases: Vec<(Vec<u8>, StatusCode, &str)> = vec![
+        (form(&[("name", "Aaron")], &[("photo", "b.jpg", &photo("Aaron_Peirsol", 3))]), StatusCode::CONFLICT, "already enrolled"),
+        (form(&[("name", "../x")], &[("photo", "b.jpg", &photo("Aaron_Peirsol", 3))]), StatusCode::BAD_REQUEST, "path character"),
+        (form(&[("name", "ctl\u{7}")], &[("photo", "b.jpg", &photo("Aaron_Peirsol", 3))]), StatusCode::BAD_REQUEST, "control character"),
+        (form(&[("name", "Doc")], &[("photo", "notes.txt", b"not a picture")]), StatusCode::BAD_REQUEST, "notes.txt"),
+        (form(&[("name", "Cut")], &[("photo", "cut.jpg", &photo("Aaron_Peirsol", 3)[..4000])]), StatusCode::BAD_REQUEST, "cut.jpg"),
+        (form(&[("name", "Blank")], &[("photo", "blank.png", &blank_png())]), StatusCode::BAD_REQUEST, "no face"),
+        (form(&[], &[("photo", "b.jpg", &photo("Aaron_Peirsol", 3))]), StatusCode::BAD_REQUEST, "name"),
+    ];
+    for (body, want, text) in cases {
+        let (st, v) = call(&s, "POST", "/api/enroll", body, None).await;
+        assert_eq!(st, want, "{v}");
+        assert!(v["error"].as_str().unwrap().contains(text), "{v}");
+    }
+    let (st, _) = call(&s, "DELETE", "/api/people/Nobody", Vec::new(), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = call(&s, "POST", "/api/verify", form(&[("name", "Nobody")], &[("photo", "q.jpg", &photo("Aaron_Peirsol", 2))]), None).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let huge = vec![0u8; server::MAX_BODY + 1024];
+    let (st, _) = call(&s, "POST", "/api/identify", form(&[], &[("photo", "big.jpg", &huge)]), None).await;
+    assert_eq!(st, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(call(&s, "GET", "/api/people", Vec::new(), None).await.1, before);
+
+    let (st, _) = call(&s, "DELETE", "/api/people/Aaron", Vec::new(), None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(call(&s, "GET", "/api/people", Vec::new(), None).await.1["people"], serde_json::json!([]));
+}
+
+fn blank_png() -> Vec<u8> {
+    let mut out = Vec::new();
+    image::DynamicImage::ImageRgb8(image::RgbImage::new(100, 100)).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    out
+}
+
+#[tokio::test]
+async fn a_token_is_required_when_set() {
+    let s = state("token", Some("s3cret"));
+    assert_eq!(call(&s, "GET", "/api/people", Vec::new(), None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&s, "GET", "/api/people", Vec::new(), Some("wrong")).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(call(&s, "GET", "/api/people", Vec::new(), Some("s3cret")).await.0, StatusCode::OK);
+}
+
+struct Server(Child, String);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(dir: &std::path::Path) -> Server {
+    let cfg = tiny();
+    io::save(&dir.join("model"), &cfg, &Params::init(&cfg, &mut Rng::new(2)).unwrap(), None, None).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_siamface"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--model", dir.join("model").to_str().unwrap(), "--gallery", dir.join("g.sqlite").to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = Vec::new();
+    let mut out = child.stdout.take().unwrap();
+    let mut b = [0u8; 1];
+    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();
+    Server(child, addr)
+}
+
+fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={B}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut resp = String::new();
+    s.read_to_string(&mut resp).unwrap();
+    let code = resp.split_whitespace().nth(1).unwrap().parse().unwrap();
+    (code, resp.split("\r\n\r\n").nth(1).unwrap_or_default().to_string())
+}
+
+#[test]
+fn real_http_on_loopback_serves_concurrent_requests() {
+    let dir = tmp("http");
+    let server = start(&dir);
+    let (code, body) = http(&server.1, "POST", "/api/enroll", &form(&[("name", "Aaron")], &[("photo", "a.jpg", &photo("Aaron_Peirsol", 1))]));
+    assert_eq!(code, 200, "{body}");
+    // A bounded load: 16 identify requests from 8 threads at once, all answered.
+    let addr = Arc::new(server.1.clone());
+    let q = Arc::new(form(&[], &[("photo", "q.jpg", &photo("Aaron_Peirsol", 2))]));
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (addr, q) = (addr.clone(), q.clone());
+            std::thread::spawn(move || (0..2).map(|_| http(&addr, "POST", "/api/identify", &q).0).collect::<Vec<_>>())
+        })
+        .collect();
+    let codes: Vec<u16> = handles.into_iter().flat_map(|h| h.join().unwrap()).collect();
+    assert_eq!(codes, vec![200; 16]);
+    let (code, body) = http(&server.1, "GET", "/api/people", b"");
+    assert_eq!(code, 200);
+    assert!(body.contains("\"Aaron\""), "{body}");
+}
+
+#[test]
+fn serving_beyond_loopback_needs_a_token() {
+    let out = Command::new(env!("CARGO_BIN_EXE_siamface"))
+        .args(["serve", "--addr", "0.0.0.0:0", "--model", "/nonexistent"])
+        .env_remove("SIAMFACE_TOKEN")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("requires --token"));
+}

@@ -1,0 +1,56 @@
+//! The face model shipped in models/face: it loads, fits its config, and tells an LFW
+//! same-person pair from a different-person pair of the held-out fold 10.
+use std::path::PathBuf;
+
+use siamface::data::lfw::Pairs;
+use siamface::face::{self, Detector};
+use siamface::model::{io, Siamese};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn shipped_face_model_loads_and_fits_the_size_budget() {
+    let dir = root().join("models/face");
+    let ck = io::load(&dir).unwrap();
+    ck.config.validate().unwrap();
+    let bytes = std::fs::metadata(dir.join("model.safetensors")).unwrap().len();
+    assert!(bytes <= 25 * 1024 * 1024, "{bytes} bytes");
+    let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("card.json")).unwrap()).unwrap();
+    assert!(card["threshold"].as_f64().is_some_and(|t| t > 0.0 && t < 1.0));
+}
+
+#[test]
+fn shipped_face_model_scores_same_people_above_different_people_on_held_out_pairs() {
+    let ck = io::load(&root().join("models/face")).unwrap();
+    let cfg = ck.config.clone();
+    let mut net = Siamese::new(ck.config, ck.params, 0).unwrap();
+    let det = Detector::new().unwrap();
+    let lfw = root().join("../shared/data/lfw");
+    let pairs = Pairs::parse(&lfw.join("pairs.txt")).unwrap();
+    let fold10 = &pairs.folds[9];
+    let mut embed = |f: &siamface::data::lfw::Face| -> Vec<f32> {
+        let found = face::from_file(&det, &f.path(&lfw.join("images_deepfunneled")), &cfg).unwrap();
+        let x: Vec<f32> = found.input.iter().map(|v| *v as f32 / 255.0).collect();
+        let mut e = vec![0f32; cfg.embedding];
+        net.embed(&x, &mut e).unwrap();
+        e
+    };
+    // The first 20 same and the first 20 different pairs of fold 10, through the whole pipeline
+    // (detection, canonical crop, embedding, head).
+    let mut same = Vec::new();
+    let mut diff = Vec::new();
+    for p in fold10.iter().take(20).chain(fold10.iter().skip(300).take(20)) {
+        let (a, b) = (embed(&p.a), embed(&p.b));
+        let s = net.score(&a, &b);
+        if p.same { same.push(s) } else { diff.push(s) }
+    }
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
+    // AUC over the 20 x 20 orderings.
+    let wins: f32 = same.iter().map(|s| diff.iter().map(|d| if s > d { 1.0 } else if s == d { 0.5 } else { 0.0 }).sum::<f32>()).sum();
+    let auc = wins / 400.0;
+    eprintln!("fold 10 sample: mean same {:.3}, mean different {:.3}, AUC {auc:.3}", mean(&same), mean(&diff));
+    assert!(mean(&same) > mean(&diff));
+    assert!(auc > 0.6, "AUC {auc}");
+}
