@@ -40,14 +40,16 @@ fn tmp(tag: &str) -> PathBuf {
 fn state(tag: &str, token: Option<&str>) -> Arc<Inner> {
     let cfg = tiny();
     let params = Params::init(&cfg, &mut Rng::new(1)).unwrap();
+    let dir = tmp(tag);
     Arc::new(Inner {
         model_id: siamface::gallery::fingerprint(&params.data),
         net: Mutex::new(Siamese::new(cfg.clone(), params, 1).unwrap()),
         cfg,
         det: Detector::new().unwrap(),
-        gallery: Mutex::new(Gallery::open(&tmp(tag).join("g.sqlite")).unwrap()),
+        gallery: Mutex::new(Gallery::open(&dir.join("g.sqlite")).unwrap()),
         threshold: 0.0,
         token: token.map(str::to_string),
+        collect_dir: Some(dir.join("collected")),
     })
 }
 
@@ -127,6 +129,22 @@ fn blank_png() -> Vec<u8> {
     let mut out = Vec::new();
     image::DynamicImage::ImageRgb8(image::RgbImage::new(100, 100)).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
     out
+}
+
+#[tokio::test]
+async fn page_is_served_and_frames_are_collected_for_fine_tuning() {
+    let s = state("page", None);
+    let resp = server::app(s.clone()).oneshot(Request::builder().uri("/").body(Body::empty()).unwrap()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+    assert!(html.contains("getUserMedia") && html.contains("/api/identify"));
+    assert!(!html.contains("http://") && !html.contains("https://"), "the page loads nothing from elsewhere");
+    let (st, v) = call(&s, "POST", "/api/collect", form(&[("kind", "anchor")], &[("photo", "f.jpg", &photo("Aaron_Peirsol", 1))]), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let saved = s.collect_dir.as_ref().unwrap().join(v["file"].as_str().unwrap());
+    assert!(image::open(&saved).is_ok(), "{saved:?}");
+    let (st, _) = call(&s, "POST", "/api/collect", form(&[("kind", "../evil")], &[("photo", "f.jpg", &photo("Aaron_Peirsol", 1))]), None).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

@@ -28,6 +28,9 @@ pub struct Args {
     threshold: Option<f32>,
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Folder where the page's buttons save anchor/ and positive/ pictures for fine-tuning.
+    #[arg(long)]
+    collect: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -47,6 +50,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         gallery: Mutex::new(Gallery::open(&gpath)?),
         threshold,
         token: a.token,
+        collect_dir: a.collect,
     });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {

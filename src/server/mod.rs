@@ -31,6 +31,9 @@ pub struct Inner {
     pub threshold: f32,
     /// Required as `Authorization: Bearer TOKEN` when set.
     pub token: Option<String>,
+    /// Where the page's "save anchor/positive" buttons put frames (`anchor/`, `positive/`), as
+    /// the original app collected them for fine-tuning; `None` turns collection off.
+    pub collect_dir: Option<std::path::PathBuf>,
 }
 
 pub type AppState = Arc<Inner>;
@@ -43,7 +46,10 @@ pub fn app(state: AppState) -> Router {
         .route("/api/identify", post(routes::identify))
         .route("/api/verify", post(routes::verify))
         .route("/api/compare", post(routes::compare))
+        .route("/api/collect", post(routes::collect))
+        .route("/api/config", get(routes::config))
         .layer(axum::middleware::from_fn_with_state(state.clone(), routes::auth))
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .route("/", get(routes::page))
         .with_state(state)
 }

@@ -164,3 +164,36 @@ pub async fn compare(State(s): State<AppState>, m: Multipart) -> Result<Json<Val
     })
     .await?
 }
+
+/// The web page: live camera, boxes and names, enrolment and collection buttons. Embedded in the
+/// binary; it loads nothing from elsewhere.
+pub async fn page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("assets/index.html"))
+}
+
+pub async fn config(State(s): State<AppState>) -> Json<Value> {
+    Json(json!({ "threshold": s.threshold, "collect": s.collect_dir.is_some() }))
+}
+
+/// Saves the uploaded frame as `anchor/` or `positive/` JPEG in the collection folder.
+pub async fn collect(State(s): State<AppState>, m: Multipart) -> Result<Json<Value>, AppError> {
+    let form = Form::read(m).await?;
+    let kind = form.text("kind")?;
+    if kind != "anchor" && kind != "positive" {
+        return Err(AppError::bad(format!("kind `{kind}`: expected anchor or positive")));
+    }
+    let (file, bytes) = form.photos("photo")?.remove(0);
+    let Some(root) = s.collect_dir.clone() else {
+        return Err(AppError { status: StatusCode::FORBIDDEN, message: "collection is off (start serve with --collect DIR)".into() });
+    };
+    tokio::task::spawn_blocking(move || {
+        let img = decode(&file, &bytes)?;
+        let dir = root.join(&kind);
+        std::fs::create_dir_all(&dir).map_err(|e| AppError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() })?;
+        let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
+        let path = dir.join(format!("{stamp}.jpg"));
+        img.save(&path).map_err(|e| AppError { status: StatusCode::INTERNAL_SERVER_ERROR, message: e.to_string() })?;
+        Ok(Json(json!({ "file": format!("{kind}/{stamp}.jpg") })))
+    })
+    .await?
+}
