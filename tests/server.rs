@@ -104,6 +104,7 @@ async fn api_enrols_identifies_and_refuses_bad_input_without_changing_anything()
         (form(&[("name", "Doc")], &[("photo", "notes.txt", b"not a picture")]), StatusCode::BAD_REQUEST, "notes.txt"),
         (form(&[("name", "Cut")], &[("photo", "cut.jpg", &photo("Aaron_Peirsol", 3)[..4000])]), StatusCode::BAD_REQUEST, "cut.jpg"),
         (form(&[("name", "Blank")], &[("photo", "blank.png", &blank_png())]), StatusCode::BAD_REQUEST, "no face"),
+        (form(&[("name", "Huge")], &[("photo", "huge.png", &huge_png())]), StatusCode::BAD_REQUEST, "megapixels"),
         (form(&[], &[("photo", "b.jpg", &photo("Aaron_Peirsol", 3))]), StatusCode::BAD_REQUEST, "name"),
     ];
     for (body, want, text) in cases {
@@ -123,6 +124,13 @@ async fn api_enrols_identifies_and_refuses_bad_input_without_changing_anything()
     let (st, _) = call(&s, "DELETE", "/api/people/Aaron", Vec::new(), None).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(call(&s, "GET", "/api/people", Vec::new(), None).await.1["people"], serde_json::json!([]));
+}
+
+/// 8000 x 6500 = 52 megapixels of one grey: a small file that would decode to 52 MB.
+fn huge_png() -> Vec<u8> {
+    let mut out = Vec::new();
+    image::DynamicImage::ImageLuma8(image::GrayImage::new(8000, 6500)).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
+    out
 }
 
 fn blank_png() -> Vec<u8> {

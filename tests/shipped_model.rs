@@ -30,7 +30,7 @@ fn shipped_face_model_scores_same_people_above_different_people_on_held_out_pair
     let lfw = root().join("../shared/data/lfw");
     let pairs = Pairs::parse(&lfw.join("pairs.txt")).unwrap();
     let fold10 = &pairs.folds[9];
-    let mut embed = |f: &siamface::data::lfw::Face| -> Vec<f32> {
+    let embed = |net: &mut Siamese, f: &siamface::data::lfw::Face| -> Vec<f32> {
         let found = face::from_file(&det, &f.path(&lfw.join("images_deepfunneled")), &cfg).unwrap();
         let x: Vec<f32> = found.input.iter().map(|v| *v as f32 / 255.0).collect();
         let mut e = vec![0f32; cfg.embedding];
@@ -42,7 +42,7 @@ fn shipped_face_model_scores_same_people_above_different_people_on_held_out_pair
     let mut same = Vec::new();
     let mut diff = Vec::new();
     for p in fold10.iter().take(20).chain(fold10.iter().skip(300).take(20)) {
-        let (a, b) = (embed(&p.a), embed(&p.b));
+        let (a, b) = (embed(&mut net, &p.a), embed(&mut net, &p.b));
         let s = net.score(&a, &b);
         if p.same { same.push(s) } else { diff.push(s) }
     }

@@ -1,9 +1,11 @@
 //! Integration tests, built as one binary.
+mod browser;
 mod data;
 mod face_inputs;
 mod faces;
 mod gallery;
 mod model_files;
+mod shipped_model;
 mod server;
 mod parity;
 mod train_eval;
