@@ -32,10 +32,7 @@ fn shipped_face_model_scores_same_people_above_different_people_on_held_out_pair
     let fold10 = &pairs.folds[9];
     let embed = |net: &mut Siamese, f: &siamface::data::lfw::Face| -> Vec<f32> {
         let found = face::from_file(&det, &f.path(&lfw.join("images_deepfunneled")), &cfg).unwrap();
-        let x: Vec<f32> = found.input.iter().map(|v| *v as f32 / 255.0).collect();
-        let mut e = vec![0f32; cfg.embedding];
-        net.embed(&x, &mut e).unwrap();
-        e
+        net.embed_bytes(&found.input).unwrap()
     };
     // The first 20 same and the first 20 different pairs of fold 10, through the whole pipeline
     // (detection, canonical crop, embedding, head).

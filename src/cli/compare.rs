@@ -62,10 +62,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         if found.faces_in_photo > 1 && !a.json {
             eprintln!("note: {}: {} faces found; using the largest", path.display(), found.faces_in_photo);
         }
-        let input: Vec<f32> = found.input.iter().map(|v| *v as f32 / 255.0).collect();
-        let mut e = vec![0f32; cfg.embedding];
-        net.embed(&input, &mut e)?;
-        embeddings.push(e);
+        embeddings.push(net.embed_bytes(&found.input)?);
         sides.push(Side { file: path.display().to_string(), rect: found.face.rect, faces: found.faces_in_photo });
     }
     let score = net.score(&embeddings[0], &embeddings[1]) as f64;

@@ -61,10 +61,7 @@ impl Eyes {
     }
 
     fn embed(&mut self, input: &[u8]) -> anyhow::Result<Vec<f32>> {
-        let x: Vec<f32> = input.iter().map(|v| *v as f32 / 255.0).collect();
-        let mut e = vec![0f32; self.cfg.embedding];
-        self.net.embed(&x, &mut e)?;
-        Ok(e)
+        Ok(self.net.embed_bytes(input)?)
     }
 
     /// Keeps the gallery's cached embeddings in step with this model.

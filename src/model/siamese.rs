@@ -136,6 +136,15 @@ impl Siamese {
         Ok(())
     }
 
+    /// The embedding of one image given as bytes (`height x width x channels`, 0-255), the form
+    /// face crops and decoded photos come in.
+    pub fn embed_bytes(&mut self, image: &[u8]) -> Result<Vec<f32>> {
+        let x: Vec<f32> = image.iter().map(|v| *v as f32 / 255.0).collect();
+        let mut e = vec![0f32; self.config.embedding];
+        self.embed(&x, &mut e)?;
+        Ok(e)
+    }
+
     /// Probability that two embeddings show the same identity.
     pub fn score(&self, e1: &[f32], e2: &[f32]) -> f32 {
         let (a, b) = self.head();

@@ -63,10 +63,7 @@ fn decode(file: &str, bytes: &[u8]) -> Result<image::RgbImage, AppError> {
 }
 
 fn embed(s: &AppState, input: &[u8]) -> Result<Vec<f32>, AppError> {
-    let x: Vec<f32> = input.iter().map(|v| *v as f32 / 255.0).collect();
-    let mut e = vec![0f32; s.cfg.embedding];
-    s.net.lock().expect("model lock").embed(&x, &mut e)?;
-    Ok(e)
+    Ok(s.net.lock().expect("model lock").embed_bytes(input)?)
 }
 
 fn one_face(s: &AppState, file: &str, bytes: &[u8]) -> Result<(face::Found, image::RgbImage), AppError> {
