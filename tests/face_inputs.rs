@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use image::{DynamicImage, GenericImageView, ImageFormat, RgbImage};
-use siamface::config::ConvLayer;
 use siamface::data::photo;
 use siamface::face::{self, Detector};
 use siamface::model::{io, Params};
@@ -24,16 +23,6 @@ fn tmp() -> PathBuf {
 
 fn lfw(name: &str, n: usize) -> PathBuf {
     shared().join(format!("lfw/images_deepfunneled/{name}/{name}_{n:04}.jpg"))
-}
-
-fn tiny_face_model() -> ModelConfig {
-    ModelConfig {
-        height: 32,
-        width: 32,
-        channels: 3,
-        conv: vec![ConvLayer { filters: 4, kernel: 5, pool: true }, ConvLayer { filters: 8, kernel: 3, pool: false }],
-        embedding: 16,
-    }
 }
 
 #[test]
@@ -141,7 +130,7 @@ fn no_face_tiny_face_broken_and_huge_files_are_refused_by_name() {
 
 #[test]
 fn compare_cli_prints_score_and_decision_as_json() {
-    let cfg = tiny_face_model();
+    let cfg = crate::common::tiny_face_model();
     let model = tmp().join("tiny-model");
     io::save(&model, &cfg, &Params::init(&cfg, &mut Rng::new(4)).unwrap(), None, None).unwrap();
     let bin = env!("CARGO_BIN_EXE_siamface");

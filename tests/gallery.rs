@@ -3,10 +3,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use siamface::config::ConvLayer;
 use siamface::model::{io, Params};
 use siamface::rng::Rng;
-use siamface::ModelConfig;
 
 fn lfw(name: &str, n: usize) -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -30,13 +28,7 @@ impl Env {
     }
 
     fn model(&self, seed: u64) {
-        let cfg = ModelConfig {
-            height: 32,
-            width: 32,
-            channels: 3,
-            conv: vec![ConvLayer { filters: 4, kernel: 5, pool: true }, ConvLayer { filters: 8, kernel: 3, pool: false }],
-            embedding: 16,
-        };
+        let cfg = crate::common::tiny_face_model();
         io::save(&self.dir.join("model"), &cfg, &Params::init(&cfg, &mut Rng::new(seed)).unwrap(), None, None).unwrap();
     }
 

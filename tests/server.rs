@@ -7,27 +7,15 @@ use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use siamface::config::ConvLayer;
 use siamface::face::Detector;
 use siamface::gallery::Gallery;
 use siamface::model::{io, Params, Siamese};
 use siamface::rng::Rng;
 use siamface::server::{self, Inner};
-use siamface::ModelConfig;
 use tower::ServiceExt;
 
 fn photo(name: &str, n: usize) -> Vec<u8> {
     std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../shared/data/lfw/images_deepfunneled/{name}/{name}_{n:04}.jpg"))).unwrap()
-}
-
-fn tiny() -> ModelConfig {
-    ModelConfig {
-        height: 32,
-        width: 32,
-        channels: 3,
-        conv: vec![ConvLayer { filters: 4, kernel: 5, pool: true }, ConvLayer { filters: 8, kernel: 3, pool: false }],
-        embedding: 16,
-    }
 }
 
 fn tmp(tag: &str) -> PathBuf {
@@ -38,7 +26,7 @@ fn tmp(tag: &str) -> PathBuf {
 }
 
 fn state(tag: &str, token: Option<&str>) -> Arc<Inner> {
-    let cfg = tiny();
+    let cfg = crate::common::tiny_face_model();
     let params = Params::init(&cfg, &mut Rng::new(1)).unwrap();
     let dir = tmp(tag);
     Arc::new(Inner {
@@ -173,7 +161,7 @@ impl Drop for Server {
 }
 
 fn start(dir: &std::path::Path) -> Server {
-    let cfg = tiny();
+    let cfg = crate::common::tiny_face_model();
     io::save(&dir.join("model"), &cfg, &Params::init(&cfg, &mut Rng::new(2)).unwrap(), None, None).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_siamface"))
         .args(["serve", "--addr", "127.0.0.1:0", "--model", dir.join("model").to_str().unwrap(), "--gallery", dir.join("g.sqlite").to_str().unwrap()])

@@ -1,5 +1,6 @@
 //! Integration tests, built as one binary.
 mod browser;
+mod common;
 mod data;
 mod face_inputs;
 mod faces;

@@ -2,8 +2,7 @@
 //! alphabets it never saw.
 use std::path::PathBuf;
 
-use siamface::config::ConvLayer;
-use siamface::data::omniglot::{Omniglot, SIZE};
+use siamface::data::omniglot::Omniglot;
 use siamface::data::sampler::{self, Pair};
 use siamface::model::{Optimizer, Params, Siamese};
 use siamface::rng::Rng;
@@ -14,21 +13,6 @@ fn data() -> PathBuf {
 }
 
 const SCALE: usize = 3;
-
-fn small() -> ModelConfig {
-    ModelConfig {
-        height: SIZE / SCALE,
-        width: SIZE / SCALE,
-        channels: 1,
-        conv: vec![
-            ConvLayer { filters: 16, kernel: 5, pool: true },
-            ConvLayer { filters: 32, kernel: 3, pool: true },
-            ConvLayer { filters: 32, kernel: 3, pool: true },
-            ConvLayer { filters: 64, kernel: 2, pool: false },
-        ],
-        embedding: 128,
-    }
-}
 
 fn batch(set: &Omniglot, pairs: &[Pair], il: usize) -> (Vec<f32>, Vec<(u32, u32)>, Vec<f32>) {
     let n = pairs.len();
@@ -61,7 +45,7 @@ fn accuracy(net: &mut Siamese, set: &Omniglot, pairs: &[Pair], il: usize) -> f64
 fn omniglot_training_lowers_loss_and_verifies_unseen_alphabets() {
     let train = Omniglot::load(&data().join("images_background.npz")).unwrap();
     let held_out = Omniglot::load(&data().join("images_evaluation.npz")).unwrap();
-    let cfg = small();
+    let cfg = ModelConfig::small35();
     let il = cfg.input_len();
     let mut rng = Rng::new(2015);
     let mut net = Siamese::new(cfg.clone(), Params::init(&cfg, &mut rng).unwrap(), 0).unwrap();
