@@ -51,6 +51,19 @@ impl Rng {
         (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
     }
 
+    /// `k` distinct elements of `pool` in random order (a partial Fisher-Yates shuffle), or all of
+    /// them when the pool is smaller.
+    pub fn choose<T: Clone>(&mut self, pool: &[T], k: usize) -> Vec<T> {
+        let mut v = pool.to_vec();
+        let k = k.min(v.len());
+        for i in 0..k {
+            let j = i + self.below(v.len() - i);
+            v.swap(i, j);
+        }
+        v.truncate(k);
+        v
+    }
+
     pub fn fill_normal(&mut self, out: &mut [f32], mean: f64, sd: f64) {
         for v in out {
             *v = (mean + sd * self.normal()) as f32;
@@ -81,6 +94,17 @@ mod tests {
             seen[r.below(5)] += 1;
         }
         assert!(seen.iter().all(|&c| c > 1800 && c < 2200), "{seen:?}");
+    }
+
+    #[test]
+    fn choose_takes_distinct_elements() {
+        let mut r = Rng::new(2);
+        let mut c = r.choose(&[1, 2, 3, 4, 5, 6], 4);
+        assert_eq!(c.len(), 4);
+        c.sort();
+        c.dedup();
+        assert_eq!(c.len(), 4);
+        assert_eq!(r.choose(&[7, 8], 5).len(), 2);
     }
 
     #[test]

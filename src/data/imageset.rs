@@ -69,6 +69,17 @@ impl ImageSet {
         }
     }
 
+    /// Indices of the classes with at least `min_items` images, grouped by their group (one list
+    /// per group, in class order; a set without groups has one list).
+    pub fn by_group(&self, min_items: usize) -> Vec<Vec<usize>> {
+        let mut out: Vec<Vec<usize>> = vec![Vec::new(); self.groups.len().max(1)];
+        let last = out.len() - 1;
+        for (c, class) in self.classes.iter().enumerate().filter(|(_, c)| c.items.len() >= min_items) {
+            out[class.group.min(last)].push(c);
+        }
+        out
+    }
+
     /// How many items each class has, in class order (the sampler's view of the set).
     pub fn sizes(&self) -> Vec<usize> {
         self.classes.iter().map(|c| c.items.len()).collect()

@@ -31,16 +31,12 @@ pub struct Report {
 pub fn random_trials(set: &ImageSet, way: usize, trials: usize, rng: &mut Rng) -> Vec<Trial> {
     let usable: Vec<usize> = (0..set.classes.len()).filter(|&c| set.classes[c].items.len() >= 2).collect();
     assert!(usable.len() >= way && way >= 2, "{way}-way trials need {way} classes with two images each; the set has {}", usable.len());
-    let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); set.groups.len().max(1)];
-    let last = by_group.len() - 1;
-    for &c in &usable {
-        by_group[set.classes[c].group.min(last)].push(c);
-    }
+    let by_group = set.by_group(2);
     let big: Vec<&Vec<usize>> = by_group.iter().filter(|g| g.len() >= way).collect();
     (0..trials)
         .map(|_| {
             let pool: &Vec<usize> = if big.is_empty() { &usable } else { big[rng.below(big.len())] };
-            let chosen = choose(pool, way, rng);
+            let chosen = rng.choose(pool, way);
             let answer = rng.below(way);
             let target = &set.classes[chosen[answer]].items;
             let qi = rng.below(target.len());
@@ -55,16 +51,6 @@ pub fn random_trials(set: &ImageSet, way: usize, trials: usize, rng: &mut Rng) -
             Trial { query: target[qi], candidates, answer }
         })
         .collect()
-}
-
-fn choose(pool: &[usize], k: usize, rng: &mut Rng) -> Vec<usize> {
-    let mut v = pool.to_vec();
-    for i in 0..k {
-        let j = i + rng.below(v.len() - i);
-        v.swap(i, j);
-    }
-    v.truncate(k);
-    v
 }
 
 /// Scores the trials over `images` (each `input_len` floats, network input).

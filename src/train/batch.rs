@@ -69,11 +69,8 @@ impl Batch {
     /// same group (alphabet) when the group has two, else of any group.
     fn pairs_mode(&mut self, set: &ImageSet, batch: usize, rng: &mut Rng) -> Vec<usize> {
         let multi: Vec<usize> = (0..set.classes.len()).filter(|&c| set.classes[c].items.len() >= 2).collect();
-        let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); set.groups.len().max(1)];
+        let by_group = set.by_group(1);
         let last = by_group.len() - 1;
-        for (c, class) in set.classes.iter().enumerate().filter(|(_, c)| !c.items.is_empty()) {
-            by_group[class.group.min(last)].push(c);
-        }
         let all: Vec<usize> = (0..set.classes.len()).filter(|&c| !set.classes[c].items.is_empty()).collect();
         let mut left = Vec::with_capacity(batch);
         let mut right = Vec::with_capacity(batch);
@@ -109,28 +106,14 @@ impl Batch {
     fn images_mode(&mut self, set: &ImageSet, batch: usize, per_class: usize, rng: &mut Rng) -> Vec<usize> {
         let want = (batch / per_class).max(2);
         let ok: Vec<usize> = (0..set.classes.len()).filter(|&c| set.classes[c].items.len() >= per_class).collect();
-        let mut by_group: Vec<Vec<usize>> = vec![Vec::new(); set.groups.len().max(1)];
-        let last = by_group.len() - 1;
-        for &c in &ok {
-            by_group[set.classes[c].group.min(last)].push(c);
-        }
+        let by_group = set.by_group(per_class);
         let big: Vec<&Vec<usize>> = by_group.iter().filter(|g| g.len() >= want).collect();
         let pool: &Vec<usize> = if big.is_empty() { &ok } else { big[rng.below(big.len())] };
-        let mut classes = pool.clone();
-        let take = want.min(classes.len());
-        for i in 0..take {
-            let j = i + rng.below(classes.len() - i);
-            classes.swap(i, j);
-        }
-        classes.truncate(take);
+        let classes = rng.choose(pool, want);
+        let take = classes.len();
         let mut chosen = Vec::with_capacity(take * per_class);
         for &c in &classes {
-            let mut items = set.classes[c].items.clone();
-            for i in 0..per_class {
-                let j = i + rng.below(items.len() - i);
-                items.swap(i, j);
-            }
-            chosen.extend_from_slice(&items[..per_class]);
+            chosen.extend(rng.choose(&set.classes[c].items, per_class));
         }
         self.pairs.clear();
         self.labels.clear();
