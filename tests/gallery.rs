@@ -1,7 +1,7 @@
 //! The gallery commands end to end with a real SQLite file and real photos. The model is a tiny
 //! untrained one: these tests are about what is stored and refused, not about recognition.
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use siamface::model::{io, Params};
 use siamface::rng::Rng;
@@ -128,4 +128,57 @@ fn a_new_model_re_embeds_the_stored_crops() {
     let out = env.run(&["enroll", "Abel", &lfw("Abel_Pacheco", 1)]);
     assert!(out.status.success(), "enrolling after a model change works: {}", stderr(&out));
     assert!(Path::new(&env.dir.join("g.sqlite")).exists());
+}
+
+/// `kill -9` of an enrolment at chosen moments: as soon as its commit starts writing the
+/// write-ahead log (so the process dies with part of the transaction on disk), and at spread-out
+/// delays before and after. Every time, the file opens, passes SQLite's checks and holds either
+/// the old state or the whole new enrolment, never a part of it; nothing enrolled before changes.
+#[test]
+fn kill_9_during_an_enrolment_leaves_the_old_or_the_new_state() {
+    use siamface::gallery::Gallery;
+    let env = Env::new("kill", 4);
+    assert!(env.run(&["enroll", "Abel", &lfw("Abel_Pacheco", 1), &lfw("Abel_Pacheco", 2)]).status.success());
+    let db = env.dir.join("g.sqlite");
+    let wal = env.dir.join("g.sqlite-wal");
+    let wal_len = || std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    // 24 crops of 250x250 PNG: a commit of a few megabytes, long enough to be cut.
+    const PHOTOS: usize = 24;
+    let photo = lfw("Aaron_Peirsol", 1);
+    let (mut torn, mut whole, mut before_commit) = (0, 0, 0);
+    for attempt in 0..8u64 {
+        let name = format!("Victim {attempt}");
+        let mut args = vec!["enroll".to_string(), name.clone()];
+        args.extend(std::iter::repeat_n(photo.clone(), PHOTOS));
+        args.extend(["--gallery".into(), db.to_string_lossy().into_owned(), "--model".into(), env.dir.join("model").to_string_lossy().into_owned()]);
+        let start_len = wal_len();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_siamface")).args(&args).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+        let t0 = std::time::Instant::now();
+        if attempt % 2 == 0 {
+            // Wait for the log to grow past where it was: the commit is being written.
+            while wal_len() <= start_len && child.try_wait().unwrap().is_none() && t0.elapsed().as_secs() < 60 {
+                std::hint::spin_loop();
+            }
+        } else {
+            std::thread::sleep(std::time::Duration::from_millis(150 * attempt));
+        }
+        let grew = wal_len() > start_len;
+        let _ = child.kill();
+        child.wait().unwrap();
+
+        let g = Gallery::open(&db).unwrap_or_else(|e| panic!("attempt {attempt}: gallery does not open after kill -9: {e}"));
+        g.check().unwrap_or_else(|e| panic!("attempt {attempt}: {e}"));
+        let people = g.people().unwrap();
+        assert!(people.contains(&("Abel".to_string(), 2)), "attempt {attempt}: earlier enrolment damaged: {people:?}");
+        match people.iter().find(|p| p.0 == name) {
+            Some((_, n)) => {
+                assert_eq!(*n, PHOTOS, "attempt {attempt}: half an enrolment survived");
+                whole += 1;
+            }
+            None if grew => torn += 1,
+            None => before_commit += 1,
+        }
+    }
+    eprintln!("kill -9: {torn} during the commit's writes, {before_commit} before it, {whole} after it");
+    assert!(torn >= 1, "no kill landed while the commit was being written ({before_commit} before, {whole} after)");
 }

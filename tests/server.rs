@@ -31,7 +31,8 @@ fn state(tag: &str, token: Option<&str>) -> Arc<Inner> {
     let dir = tmp(tag);
     Arc::new(Inner {
         model_id: siamface::gallery::fingerprint(&params.data),
-        net: Mutex::new(Siamese::new(cfg.clone(), params, 1).unwrap()),
+        net: Siamese::new(cfg.clone(), params, 1).unwrap(),
+        scratch: Mutex::new(Vec::new()),
         cfg,
         det: Detector::new().unwrap(),
         gallery: Mutex::new(Gallery::open(&dir.join("g.sqlite")).unwrap()),

@@ -43,7 +43,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let threshold = a.threshold.or_else(|| super::compare::card_threshold(&a.model).map(|t| t as f32)).unwrap_or(0.5);
     let gpath = a.gallery.clone().unwrap_or_else(super::people::default_gallery);
     let state = Arc::new(Inner {
-        net: Mutex::new(Siamese::new(ck.config, ck.params, a.threads)?),
+        net: Siamese::new(ck.config, ck.params, a.threads)?,
+        scratch: Mutex::new(Vec::new()),
         cfg,
         model_id,
         det: Detector::new()?,

@@ -123,6 +123,20 @@ impl Gallery {
         tx.commit().map_err(|e| db_err(&path, e))
     }
 
+    /// SQLite's own consistency checks: the file's structure, and no image without its person.
+    pub fn check(&self) -> Result<()> {
+        let integrity: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        if integrity != "ok" {
+            return Err(Error::data(&self.path, None, format!("gallery database is damaged: {integrity}")));
+        }
+        let orphans: i64 =
+            self.conn.query_row("SELECT COUNT(*) FROM images WHERE person NOT IN (SELECT id FROM people)", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        if orphans > 0 {
+            return Err(Error::data(&self.path, None, format!("gallery database has {orphans} images without a person")));
+        }
+        Ok(())
+    }
+
     /// (name, number of enrolment images), by name.
     pub fn people(&self) -> Result<Vec<(String, usize)>> {
         let mut st = self

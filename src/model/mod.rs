@@ -8,4 +8,4 @@ mod work;
 
 pub use optimizer::Optimizer;
 pub use params::{ParamSpec, Params};
-pub use siamese::{Siamese, StepOutput};
+pub use siamese::{Scratch, Siamese, StepOutput};

@@ -37,6 +37,13 @@ pub struct Siamese {
     scratch: Vec<f32>,
 }
 
+/// One thread's buffers for inference on a shared model (see `Siamese::embed_with`).
+pub struct Scratch {
+    trace: ImageTrace,
+    work: ThreadWork,
+    dense: Vec<f32>,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepOutput {
     /// Mean binary cross-entropy over the batch's pairs.
@@ -143,6 +150,34 @@ impl Siamese {
         let mut e = vec![0f32; self.config.embedding];
         self.embed(&x, &mut e)?;
         Ok(e)
+    }
+
+    /// Buffers for `embed_with`: one per caller thread, so a model shared by many threads is
+    /// read by all of them and written by none.
+    pub fn scratch(&self) -> Scratch {
+        Scratch { trace: ImageTrace::new(&self.layers), work: ThreadWork::new(&self.layers, 1), dense: Vec::new() }
+    }
+
+    /// The embedding of one image (values in [0, 1]) on the calling thread alone, with the
+    /// caller's buffers. Takes `&self`: the server runs requests side by side on one copy of
+    /// the weights, each thread with its own `Scratch`.
+    pub fn embed_with(&self, image: &[f32], s: &mut Scratch) -> Result<Vec<f32>> {
+        if self.check_images(image)? != 1 {
+            return Err(Error::shape("image", self.config.input_len(), image.len()));
+        }
+        tower_forward(image, &self.layers, &self.params, &mut s.trace, &mut s.work, Par::One);
+        let (li, d) = (2 * self.layers.len(), self.config.embedding);
+        let flat = s.trace.acts.last().expect("at least one layer");
+        let mut e = vec![0f32; d];
+        linear::forward(flat, self.params.at(li), self.params.at(li + 1), 1, self.flat_len, d, &mut e, &mut s.dense, Par::One);
+        act::sigmoid(&mut e);
+        Ok(e)
+    }
+
+    /// `embed_with` for a byte image (`height x width x channels`, 0-255).
+    pub fn embed_bytes_with(&self, image: &[u8], s: &mut Scratch) -> Result<Vec<f32>> {
+        let x: Vec<f32> = image.iter().map(|v| *v as f32 / 255.0).collect();
+        self.embed_with(&x, s)
     }
 
     /// Probability that two embeddings show the same identity.
@@ -388,6 +423,9 @@ mod tests {
             let mut one = vec![0f32; cfg.embedding];
             net.embed(&images[..cfg.input_len()], &mut one).unwrap();
             gradcheck::assert_close(&one, &out[..cfg.embedding], 1e-5, "single vs batch");
+            let mut s = net.scratch();
+            let shared = net.embed_with(&images[..cfg.input_len()], &mut s).unwrap();
+            gradcheck::assert_close(&shared, &out[..cfg.embedding], 1e-5, "shared model vs batch");
             outs.push(out);
         }
         gradcheck::assert_close(&outs[1], &outs[0], 1e-5, "2 threads");

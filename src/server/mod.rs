@@ -1,7 +1,8 @@
 //! The HTTP API (`siamface serve`): enrol, verify, identify, compare, list and forget, as JSON.
 //! `app(state)` builds the router apart from any socket, so tests drive it directly. Model work
-//! runs on blocking threads, never on the async ones; the model and detector are shared, the
-//! gallery file is behind a lock so writes stay one transaction at a time.
+//! runs on blocking threads, never on the async ones. The model and detector are shared read-only
+//! by every request (each request thread borrows its own buffers from a pool), so requests run
+//! side by side; the gallery file is behind a lock so writes stay one transaction at a time.
 mod error;
 mod routes;
 
@@ -16,13 +17,16 @@ pub use error::AppError;
 use crate::config::ModelConfig;
 use crate::face::Detector;
 use crate::gallery::Gallery;
-use crate::model::Siamese;
+use crate::model::{Scratch, Siamese};
 
 /// Largest request body: a few photos of a phone camera.
 pub const MAX_BODY: usize = 20 * 1024 * 1024;
 
 pub struct Inner {
-    pub net: Mutex<Siamese>,
+    pub net: Siamese,
+    /// Inference buffers, one taken per request for its duration; grows to the number of
+    /// requests that ever ran at once.
+    pub scratch: Mutex<Vec<Scratch>>,
     pub cfg: ModelConfig,
     pub model_id: String,
     pub det: Detector,
@@ -52,4 +56,14 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .route("/", get(routes::page))
         .with_state(state)
+}
+
+impl Inner {
+    /// The embedding of one face crop, on the calling thread, with a pooled buffer.
+    pub fn embed(&self, input: &[u8]) -> crate::error::Result<Vec<f32>> {
+        let mut s = self.scratch.lock().expect("scratch pool lock").pop().unwrap_or_else(|| self.net.scratch());
+        let e = self.net.embed_bytes_with(input, &mut s);
+        self.scratch.lock().expect("scratch pool lock").push(s);
+        e
+    }
 }

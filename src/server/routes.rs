@@ -63,7 +63,7 @@ fn decode(file: &str, bytes: &[u8]) -> Result<image::RgbImage, AppError> {
 }
 
 fn embed(s: &AppState, input: &[u8]) -> Result<Vec<f32>, AppError> {
-    Ok(s.net.lock().expect("model lock").embed_bytes(input)?)
+    Ok(s.embed(input)?)
 }
 
 fn one_face(s: &AppState, file: &str, bytes: &[u8]) -> Result<(face::Found, image::RgbImage), AppError> {
@@ -116,8 +116,7 @@ pub async fn identify(State(s): State<AppState>, m: Multipart) -> Result<Json<Va
         let mut faces = Vec::new();
         for f in s.det.detect(&img)?.into_iter().filter(|f| f.rect[2] >= face::MIN_FACE_PX) {
             let e = embed(&s, &face::to_input(&face::canonical(&img, &f), &s.cfg))?;
-            let net = s.net.lock().expect("model lock");
-            let hit = gallery::identify(&net, &matrix, &e, threshold, &mut scratch)?;
+            let hit = gallery::identify(&s.net, &matrix, &e, threshold, &mut scratch)?;
             faces.push(json!({"name": hit.name, "score": hit.score, "box": f.rect}));
         }
         Ok(Json(json!({ "faces": faces })))
@@ -138,7 +137,7 @@ pub async fn verify(State(s): State<AppState>, m: Multipart) -> Result<Json<Valu
             .ok_or_else(|| AppError { status: StatusCode::NOT_FOUND, message: format!("name `{name}`: is not enrolled") })?;
         let (found, _) = one_face(&s, &file, &bytes)?;
         let e = embed(&s, &found.input)?;
-        let net = s.net.lock().expect("model lock");
+        let net = &s.net;
         let d = matrix.dim;
         let scores: Vec<f32> =
             matrix.owner.iter().enumerate().filter(|(_, &o)| o == who).map(|(i, _)| net.score(&e, &matrix.rows[i * d..(i + 1) * d])).collect();
@@ -156,7 +155,7 @@ pub async fn compare(State(s): State<AppState>, m: Multipart) -> Result<Json<Val
         let (x, _) = one_face(&s, &fa, &a)?;
         let (y, _) = one_face(&s, &fb, &b)?;
         let (ea, eb) = (embed(&s, &x.input)?, embed(&s, &y.input)?);
-        let score = s.net.lock().expect("model lock").score(&ea, &eb);
+        let score = s.net.score(&ea, &eb);
         Ok(Json(json!({"score": score, "same": score >= s.threshold, "threshold": s.threshold})))
     })
     .await?
