@@ -79,6 +79,14 @@ async fn api_enrols_identifies_and_refuses_bad_input_without_changing_anything()
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["faces"][0]["name"], "Aaron");
     assert_eq!(v["faces"][0]["box"].as_array().unwrap().len(), 4);
+    // The live page's small detector finds the same face, its box within a few pixels.
+    let (st, f) = call(&s, "POST", "/api/identify", form(&[("fast", "true")], &[("photo", "q.jpg", &photo("Aaron_Peirsol", 2))]), None).await;
+    assert_eq!(st, StatusCode::OK, "{f}");
+    assert_eq!(f["faces"].as_array().unwrap().len(), 1, "{f}");
+    let (slow_box, fast_box) = (v["faces"][0]["box"].as_array().unwrap(), f["faces"][0]["box"].as_array().unwrap());
+    for (a, b) in slow_box.iter().zip(fast_box) {
+        assert!((a.as_f64().unwrap() - b.as_f64().unwrap()).abs() < 15.0, "{v} vs {f}");
+    }
     let (st, v) = call(&s, "POST", "/api/compare", form(&[], &[("a", "a.jpg", &photo("Aaron_Peirsol", 1)), ("b", "b.jpg", &photo("Abel_Pacheco", 1))]), None).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert!(v["score"].is_number());

@@ -7,9 +7,16 @@ use tract_onnx::prelude::*;
 
 use crate::error::{Error, Result};
 
-const MODEL: &[u8] = include_bytes!("../../models/detector/yunet_s_640_640.onnx");
-/// The network's fixed input side; frames are scaled to fit and padded.
-pub const INPUT: usize = 640;
+/// File name, ONNX bytes and input side.
+type Spec = (&'static str, &'static [u8], usize);
+
+/// The detector for photos: the larger network at 640x640, for small faces in big pictures.
+const PRECISE: Spec = ("yunet_s_640_640.onnx", include_bytes!("../../models/detector/yunet_s_640_640.onnx"), 640);
+/// The detector for live frames: the smallest network at 320x320, about 6x cheaper; faces in a
+/// webcam frame are large, and the crop is still cut from the full-resolution frame.
+const FAST: Spec = ("yunet_n_320_320.onnx", include_bytes!("../../models/detector/yunet_n_320_320.onnx"), 320);
+/// The precise network's input side; frames are scaled to fit and padded.
+pub const INPUT: usize = PRECISE.2;
 const STRIDES: [usize; 3] = [8, 16, 32];
 
 /// A detected face, in the pixel coordinates of the image it was found in.
@@ -30,53 +37,80 @@ impl Face {
 }
 
 pub struct Detector {
-    model: std::sync::Arc<TypedRunnableModel>,
+    precise: Net,
+    fast: Net,
     /// Faces scoring below this are dropped (OpenCV's default for YuNet is 0.9).
     pub min_score: f32,
 }
 
-fn tract_err(e: impl std::fmt::Display) -> Error {
-    Error::ModelFile { path: "models/detector/yunet_s_640_640.onnx".into(), reason: e.to_string() }
+/// One compiled YuNet network and its fixed input side.
+struct Net {
+    file: &'static str,
+    model: std::sync::Arc<TypedRunnableModel>,
+    side: usize,
+}
+
+impl Net {
+    fn new((file, bytes, side): Spec) -> Result<Self> {
+        let model = tract_onnx::onnx()
+            .model_for_read(&mut &bytes[..])
+            .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, side, side]).into()))
+            .and_then(|m| m.into_optimized())
+            .and_then(|m| m.into_runnable())
+            .map_err(|e| tract_err(file, e))?;
+        Ok(Net { file, model, side })
+    }
+}
+
+fn tract_err(file: &str, e: impl std::fmt::Display) -> Error {
+    Error::ModelFile { path: format!("models/detector/{file}").into(), reason: e.to_string() }
 }
 
 impl Detector {
     pub fn new() -> Result<Self> {
-        let model = tract_onnx::onnx()
-            .model_for_read(&mut &MODEL[..])
-            .and_then(|m| m.with_input_fact(0, f32::fact([1, 3, INPUT, INPUT]).into()))
-            .and_then(|m| m.into_optimized())
-            .and_then(|m| m.into_runnable())
-            .map_err(tract_err)?;
-        Ok(Detector { model, min_score: 0.8 })
+        Ok(Detector { precise: Net::new(PRECISE)?, fast: Net::new(FAST)?, min_score: 0.8 })
     }
 
-    /// Every face above `min_score`, largest first.
+    /// Every face above `min_score`, largest first, found by the larger network at 640x640:
+    /// for photos (enrolment, the command line), where faces may be small.
     pub fn detect(&self, img: &RgbImage) -> Result<Vec<Face>> {
+        self.run(&self.precise, img)
+    }
+
+    /// The same from the small network at 320x320: for live frames, where a face 24 px wide or
+    /// more in a 640x480 frame is still 12 px at the network's scale.
+    pub fn detect_fast(&self, img: &RgbImage) -> Result<Vec<Face>> {
+        self.run(&self.fast, img)
+    }
+
+    fn run(&self, net: &Net, img: &RgbImage) -> Result<Vec<Face>> {
+        let side = net.side;
+        let err = |e: &dyn std::fmt::Display| tract_err(net.file, e);
         let (w, h) = (img.width() as usize, img.height() as usize);
         if w == 0 || h == 0 {
             return Ok(Vec::new());
         }
-        let scale = INPUT as f32 / w.max(h) as f32;
+        let scale = side as f32 / w.max(h) as f32;
         let (sw, sh) = (((w as f32 * scale).round() as u32).max(1), ((h as f32 * scale).round() as u32).max(1));
         let small = image::imageops::resize(img, sw, sh, image::imageops::FilterType::Triangle);
         // BGR, 0-255, NCHW, padded with zeros on the right and bottom.
-        let mut input = tract_ndarray::Array4::<f32>::zeros((1, 3, INPUT, INPUT));
+        let mut input = tract_ndarray::Array4::<f32>::zeros((1, 3, side, side));
         for (x, y, p) in small.enumerate_pixels() {
             for c in 0..3 {
                 input[[0, c, y as usize, x as usize]] = p.0[2 - c] as f32;
             }
         }
-        let out = self.model.run(tvec!(Tensor::from(input).into())).map_err(tract_err)?;
-        let view = |i: usize| out[i].to_plain_array_view::<f32>().map_err(tract_err);
+        let out = net.model.run(tvec!(Tensor::from(input).into())).map_err(|e| err(&e))?;
+        let view = |i: usize| out[i].to_plain_array_view::<f32>().map_err(|e| err(&e));
         let mut faces = Vec::new();
         for (k, &stride) in STRIDES.iter().enumerate() {
             let (cls, obj, bbox, kps) = (view(k)?, view(3 + k)?, view(6 + k)?, view(9 + k)?);
-            let cols = INPUT / stride;
+            let cols = side / stride;
             let cells = cls.len();
-            let cls = cls.as_slice().ok_or_else(|| tract_err("non-contiguous output"))?;
-            let obj = obj.as_slice().ok_or_else(|| tract_err("non-contiguous output"))?;
-            let bbox = bbox.as_slice().ok_or_else(|| tract_err("non-contiguous output"))?;
-            let kps = kps.as_slice().ok_or_else(|| tract_err("non-contiguous output"))?;
+            let cls = cls.as_slice().ok_or_else(|| err(&"non-contiguous output"))?;
+            let obj = obj.as_slice().ok_or_else(|| err(&"non-contiguous output"))?;
+            let bbox = bbox.as_slice().ok_or_else(|| err(&"non-contiguous output"))?;
+            let kps = kps.as_slice().ok_or_else(|| err(&"non-contiguous output"))?;
             for i in 0..cells {
                 let score = (cls[i].clamp(0.0, 1.0) * obj[i].clamp(0.0, 1.0)).sqrt();
                 if score < self.min_score {

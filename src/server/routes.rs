@@ -109,12 +109,15 @@ pub async fn identify(State(s): State<AppState>, m: Multipart) -> Result<Json<Va
     let form = Form::read(m).await?;
     let (file, bytes) = form.photos("photo")?.remove(0);
     let threshold = form.text("threshold").ok().and_then(|t| t.parse::<f32>().ok()).unwrap_or(s.threshold);
+    // The live page asks for the small detector: a webcam frame's faces are large.
+    let fast = form.text("fast").is_ok_and(|v| v == "true");
     tokio::task::spawn_blocking(move || {
         let img = decode(&file, &bytes)?;
         let matrix = s.gallery.lock().expect("gallery lock").matrix()?;
         let mut scratch = Vec::new();
         let mut faces = Vec::new();
-        for f in s.det.detect(&img)?.into_iter().filter(|f| f.rect[2] >= face::MIN_FACE_PX) {
+        let found = if fast { s.det.detect_fast(&img)? } else { s.det.detect(&img)? };
+        for f in found.into_iter().filter(|f| f.rect[2] >= face::MIN_FACE_PX) {
             let e = embed(&s, &face::to_input(&face::canonical(&img, &f), &s.cfg))?;
             let hit = gallery::identify(&s.net, &matrix, &e, threshold, &mut scratch)?;
             faces.push(json!({"name": hit.name, "score": hit.score, "box": f.rect}));
