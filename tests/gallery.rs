@@ -72,6 +72,13 @@ fn enroll_identify_verify_rename_forget() {
     let out = env.run(&["verify", &lfw("Aaron_Peirsol", 2), "--as", "Aaron Peirsol", "--json", "--detection", "0"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!((v["verified"].as_bool(), v["fraction"].as_f64()), (Some(true), Some(1.0)));
+    // The fraction of enrolment images a claim needs comes from the model card when the command
+    // line does not give it.
+    assert_eq!(v["verification"].as_f64(), Some(0.5), "no card: the original app's half");
+    std::fs::write(env.dir.join("model/card.json"), r#"{"threshold": 0.2, "verification": 0.75}"#).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&env.run(&["verify", &lfw("Aaron_Peirsol", 2), "--as", "Aaron Peirsol", "--json"]).stdout).unwrap();
+    assert_eq!((v["verification"].as_f64(), v["detection"].as_f64()), (Some(0.75), Some(0.2 as f32 as f64)), "{v}");
+    std::fs::remove_file(env.dir.join("model/card.json")).unwrap();
 
     assert!(env.run(&["rename", "Aaron Peirsol", "A. Peirsol"]).status.success());
     assert_eq!(env.people()["people"][0]["name"], "A. Peirsol");

@@ -37,6 +37,7 @@ fn state(tag: &str, token: Option<&str>) -> Arc<Inner> {
         det: Detector::new().unwrap(),
         gallery: Mutex::new(Gallery::open(&dir.join("g.sqlite")).unwrap()),
         threshold: 0.0,
+        verification: 0.5,
         token: token.map(str::to_string),
         collect_dir: Some(dir.join("collected")),
     })

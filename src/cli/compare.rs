@@ -45,8 +45,13 @@ struct Out {
 
 /// The threshold written in the model directory's `card.json`, if any.
 pub fn card_threshold(model: &Path) -> Option<f64> {
+    card_value(model, "threshold")
+}
+
+/// A number from the model card (`card.json` beside the model), if there is one.
+pub fn card_value(model: &Path, key: &str) -> Option<f64> {
     let text = std::fs::read_to_string(model.join("card.json")).ok()?;
-    serde_json::from_str::<serde_json::Value>(&text).ok()?["threshold"].as_f64()
+    serde_json::from_str::<serde_json::Value>(&text).ok()?[key].as_f64()
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {

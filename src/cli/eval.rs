@@ -8,6 +8,7 @@ use crate::data::omniglot::{self, Split};
 use crate::data::{lfw, photo};
 use crate::eval::lfw_folds;
 use crate::eval::oneshot::{self, Trial};
+use crate::eval::rule;
 use crate::eval::verification;
 use crate::model::{io, Siamese};
 use crate::rng::Rng;
@@ -21,6 +22,41 @@ pub enum Command {
     Verify(VerifyArgs),
     /// LFW View 2: per fold, threshold from the other nine folds; mean accuracy +- SE.
     Lfw(LfwArgs),
+    /// The app's verification rule (per-image score threshold, then a fraction of the claimed
+    /// person's enrolment images): fitted on one LFW people.txt fold, reported on another.
+    Rule(RuleArgs),
+}
+
+#[derive(clap::Args)]
+pub struct RuleArgs {
+    #[arg(long)]
+    model: PathBuf,
+    /// LFW folder: people.txt and images_deepfunneled/.
+    #[arg(long)]
+    lfw: PathBuf,
+    /// people.txt fold whose people the thresholds are fitted on.
+    #[arg(long, default_value_t = 9)]
+    fit_fold: usize,
+    /// people.txt fold whose people the fitted rule is reported on.
+    #[arg(long, default_value_t = 10)]
+    test_fold: usize,
+    /// Enrolment images per person (people with more images give the queries).
+    #[arg(long, default_value_t = 3)]
+    enrol: usize,
+    /// At most this many queries per person, so a few people with hundreds of photos do not
+    /// outweigh everyone else.
+    #[arg(long, default_value_t = 5)]
+    queries: usize,
+    /// Per-image score threshold to fit the fraction at (default: the model card's threshold).
+    #[arg(long, conflicts_with = "fit_detection")]
+    detection: Option<f32>,
+    /// Fit the per-image threshold too, instead of taking it from the card.
+    #[arg(long)]
+    fit_detection: bool,
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(clap::Args)]
@@ -97,6 +133,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Oneshot(a) => oneshot_cmd(a),
         Command::Verify(a) => verify_cmd(a),
         Command::Lfw(a) => lfw_cmd(a),
+        Command::Rule(a) => rule_cmd(a),
     }
 }
 
@@ -289,6 +326,88 @@ fn lfw_cmd(a: LfwArgs) -> anyhow::Result<ExitCode> {
             println!("fold {:>2}: accuracy {:.1}% at {:.3}, AUC {:.4}, EER {:.1}%", f.fold, 100.0 * f.accuracy, f.threshold, f.auc, 100.0 * f.eer);
         }
         println!("mean accuracy {:.1}% +- {:.1}% (standard error, {} folds)", 100.0 * out.mean_accuracy, 100.0 * out.standard_error, out.folds.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Serialize)]
+struct RuleFold {
+    fold: usize,
+    people: usize,
+    genuine_claims: usize,
+    impostor_claims: usize,
+}
+
+/// Genuine and impostor claims among the people of one people.txt fold who have more than
+/// `enrol` images: each query image claims its own person, and each of the others (the rule's
+/// score is balanced, so the many impostor claims only make the false-accept rate precise).
+fn rule_claims(net: &mut Siamese, root: &std::path::Path, folds: &[Vec<(String, usize)>], fold: usize, a: &RuleArgs) -> anyhow::Result<(Vec<rule::Claim>, RuleFold)> {
+    if fold == 0 || fold > folds.len() {
+        anyhow::bail!("fold {fold}: people.txt has folds 1 to {}", folds.len());
+    }
+    let people: Vec<(String, usize)> = folds[fold - 1].iter().filter(|(_, n)| *n > a.enrol).map(|(p, n)| (p.clone(), (*n).min(a.enrol + a.queries))).collect();
+    if people.len() < 2 {
+        anyhow::bail!("fold {fold}: fewer than two people with more than {} images", a.enrol);
+    }
+    let faces = lfw::people_faces(&people);
+    let emb = embed_faces(net, &root.join("images_deepfunneled"), &faces)?;
+    let d = net.embedding_len();
+    // Row of each person's first image in `faces` (people_faces lists them person by person).
+    let mut start = Vec::with_capacity(people.len());
+    let mut at = 0;
+    for (_, n) in &people {
+        start.push(at);
+        at += n;
+    }
+    let row = |i: usize| &emb[i * d..(i + 1) * d];
+    let scores = |q: usize, p: usize| (0..a.enrol).map(|k| net.score(row(q), row(start[p] + k))).collect::<Vec<f32>>();
+    let mut claims = Vec::new();
+    for (p, (_, n)) in people.iter().enumerate() {
+        for q in start[p] + a.enrol..start[p] + n {
+            claims.push(rule::Claim { scores: scores(q, p), genuine: true });
+            for other in (0..people.len()).filter(|&o| o != p) {
+                claims.push(rule::Claim { scores: scores(q, other), genuine: false });
+            }
+        }
+    }
+    let genuine = claims.iter().filter(|c| c.genuine).count();
+    let impostor = claims.len() - genuine;
+    Ok((claims, RuleFold { fold, people: people.len(), genuine_claims: genuine, impostor_claims: impostor }))
+}
+
+fn rule_cmd(a: RuleArgs) -> anyhow::Result<ExitCode> {
+    if a.enrol == 0 || a.queries == 0 {
+        anyhow::bail!("--enrol and --queries must be at least 1");
+    }
+    let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
+    let mut net = Siamese::new(ck.config, ck.params, a.threads)?;
+    let folds = lfw::people(&a.lfw.join("people.txt"))?;
+    let (fit_claims, fit_fold) = rule_claims(&mut net, &a.lfw, &folds, a.fit_fold, &a)?;
+    let (test_claims, test_fold) = rule_claims(&mut net, &a.lfw, &folds, a.test_fold, &a)?;
+    let card = super::compare::card_threshold(&a.model).unwrap_or(0.5) as f32;
+    let fixed = if a.fit_detection { None } else { Some(a.detection.unwrap_or(card)) };
+    let fitted = rule::fit(&fit_claims, fixed);
+    let test = rule::evaluate(&test_claims, fitted.detection, fitted.verification);
+    // The rule with half the images, the original app's choice, for comparison.
+    let before = rule::evaluate(&test_claims, fixed.unwrap_or(card), 0.5);
+    let out = serde_json::json!({
+        "enrol": a.enrol,
+        "fit": { "on": fit_fold, "rule": fitted },
+        "test": { "on": test_fold, "rule": test, "half_the_images": before },
+    });
+    if a.json {
+        println!("{out}");
+    } else {
+        println!(
+            "fitted on fold {} ({} people, {} claims): accept when {:.0}% of {} enrolment images score >= {:.3} (balanced accuracy {:.1}%)",
+            fit_fold.fold, fit_fold.people, fit_fold.genuine_claims + fit_fold.impostor_claims, 100.0 * fitted.verification, a.enrol, fitted.detection, 100.0 * fitted.accuracy
+        );
+        for (what, r) in [("fitted rule", test), ("same threshold, 50% of the images", before)] {
+            println!(
+                "fold {} ({} people, {} claims), {what}: balanced accuracy {:.1}%, false accepts {:.1}%, false rejects {:.1}%",
+                test_fold.fold, test_fold.people, test_fold.genuine_claims + test_fold.impostor_claims, 100.0 * r.accuracy, 100.0 * r.false_accept, 100.0 * r.false_reject
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -179,9 +179,10 @@ pub struct VerifyArgs {
     /// Score at which one enrolment image accepts the face (default: the model card's, else 0.5).
     #[arg(long)]
     detection: Option<f32>,
-    /// Fraction of enrolment images that must accept the face.
-    #[arg(long, default_value_t = 0.5)]
-    verification: f32,
+    /// Fraction of enrolment images that must accept the face (default: the model card's,
+    /// calibrated on held-out people; else 0.5).
+    #[arg(long)]
+    verification: Option<f32>,
     #[command(flatten)]
     common: Common,
 }
@@ -199,9 +200,10 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let d = m.dim;
     let scores: Vec<f32> = m.owner.iter().enumerate().filter(|(_, &o)| o == who).map(|(i, _)| eyes.net.score(&e, &m.rows[i * d..(i + 1) * d])).collect();
     let detection = a.detection.unwrap_or(eyes.threshold);
-    let (ok, fraction) = gallery::verify_rule(&scores, detection, a.verification);
+    let verification = a.verification.or_else(|| super::compare::card_value(&a.common.model, "verification").map(|v| v as f32)).unwrap_or(0.5);
+    let (ok, fraction) = gallery::verify_rule(&scores, detection, verification);
     if a.common.json {
-        println!("{}", serde_json::json!({"verified": ok, "name": a.claimed, "fraction": fraction, "scores": scores, "detection": detection, "verification": a.verification}));
+        println!("{}", serde_json::json!({"verified": ok, "name": a.claimed, "fraction": fraction, "scores": scores, "detection": detection, "verification": verification}));
     } else {
         println!("{}: {} ({:.0}% of {} enrolment images above {:.2})", a.claimed, if ok { "verified" } else { "not verified" }, 100.0 * fraction, scores.len(), detection);
     }

@@ -50,6 +50,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         det: Detector::new()?,
         gallery: Mutex::new(Gallery::open(&gpath)?),
         threshold,
+        verification: super::compare::card_value(&a.model, "verification").map_or(0.5, |v| v as f32),
         token: a.token,
         collect_dir: a.collect,
     });

@@ -1,4 +1,5 @@
 //! Evaluation: verification metrics over scored pairs, and N-way one-shot accuracy.
 pub mod lfw_folds;
 pub mod oneshot;
+pub mod rule;
 pub mod verification;

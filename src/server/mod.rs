@@ -33,6 +33,8 @@ pub struct Inner {
     pub gallery: Mutex<Gallery>,
     /// Lowest score that names someone, and the per-image threshold of verification.
     pub threshold: f32,
+    /// Fraction of a claimed person's enrolment images that must accept the face.
+    pub verification: f32,
     /// Required as `Authorization: Bearer TOKEN` when set.
     pub token: Option<String>,
     /// Where the page's "save anchor/positive" buttons put frames (`anchor/`, `positive/`), as

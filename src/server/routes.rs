@@ -144,7 +144,7 @@ pub async fn verify(State(s): State<AppState>, m: Multipart) -> Result<Json<Valu
         let d = matrix.dim;
         let scores: Vec<f32> =
             matrix.owner.iter().enumerate().filter(|(_, &o)| o == who).map(|(i, _)| net.score(&e, &matrix.rows[i * d..(i + 1) * d])).collect();
-        let (ok, fraction) = gallery::verify_rule(&scores, s.threshold, 0.5);
+        let (ok, fraction) = gallery::verify_rule(&scores, s.threshold, s.verification);
         Ok(Json(json!({"verified": ok, "name": name, "fraction": fraction, "scores": scores, "box": found.face.rect})))
     })
     .await?
