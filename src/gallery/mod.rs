@@ -3,6 +3,7 @@
 //! at any moment leaves either the old or the new state. Because the crops are kept, a gallery
 //! follows a model upgrade by re-embedding them (`reembed`), without asking anyone to re-enrol.
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -11,6 +12,9 @@ use crate::error::{Error, Result};
 pub struct Gallery {
     conn: Connection,
     path: PathBuf,
+    /// The embeddings as last read, with SQLite's `data_version` at the time: identification reads
+    /// them for every camera frame, and they change only when someone enrols or forgets.
+    cache: Option<(i64, Arc<Matrix>)>,
 }
 
 /// One enrolment image: its crop as PNG bytes and its embedding.
@@ -78,7 +82,7 @@ impl Gallery {
              );",
         )
         .map_err(|e| db_err(path, e))?;
-        Ok(Gallery { conn, path: path.to_path_buf() })
+        Ok(Gallery { conn, path: path.to_path_buf(), cache: None })
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
@@ -103,6 +107,7 @@ impl Gallery {
         if let Some(m) = self.model()?.filter(|m| m != model) {
             return Err(Error::data(&self.path, None, format!("embeddings were computed by model {m}; re-embed the gallery for model {model} first")));
         }
+        self.cache = None;
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
         let existing: Option<i64> = tx.query_row("SELECT id FROM people WHERE name = ?1", [name], |r| r.get(0)).optional().map_err(|e| db_err(&path, e))?;
@@ -149,6 +154,7 @@ impl Gallery {
 
     pub fn rename(&mut self, old: &str, new: &str) -> Result<()> {
         check_name(new).map_err(|r| Self::field(new, r))?;
+        self.cache = None;
         let n = self.conn.execute("UPDATE people SET name = ?2 WHERE name = ?1", [old, new]).map_err(|e| match e {
             rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => Self::field(new, "is already enrolled".into()),
             e => db_err(&self.path, e),
@@ -161,6 +167,7 @@ impl Gallery {
 
     /// Deletes the person and everything stored for them.
     pub fn forget(&mut self, name: &str) -> Result<()> {
+        self.cache = None;
         let n = self.conn.execute("DELETE FROM people WHERE name = ?1", [name]).map_err(|e| self.err(e))?;
         if n == 0 {
             return Err(Self::field(name, "is not enrolled".into()));
@@ -168,8 +175,22 @@ impl Gallery {
         Ok(())
     }
 
-    /// All cached embeddings, for identification.
-    pub fn matrix(&self) -> Result<Matrix> {
+    /// All cached embeddings, for identification. Kept in memory and read again only when the
+    /// file has changed since: by this connection's own writes (which drop the copy) or by another
+    /// process's, which SQLite's `data_version` reveals.
+    pub fn matrix(&mut self) -> Result<Arc<Matrix>> {
+        let version: i64 = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        if let Some((v, m)) = &self.cache {
+            if *v == version {
+                return Ok(m.clone());
+            }
+        }
+        let m = Arc::new(self.read_matrix()?);
+        self.cache = Some((version, m.clone()));
+        Ok(m)
+    }
+
+    fn read_matrix(&self) -> Result<Matrix> {
         let mut st = self.conn.prepare("SELECT p.name, i.embedding FROM images i JOIN people p ON p.id = i.person ORDER BY p.name, i.id").map_err(|e| self.err(e))?;
         let mut m = Matrix { names: Vec::new(), owner: Vec::new(), rows: Vec::new(), dim: 0 };
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| self.err(e))?;
@@ -199,6 +220,7 @@ impl Gallery {
 
     /// Replaces every cached embedding (one transaction) and records the model.
     pub fn reembed(&mut self, embeddings: &[(i64, Vec<f32>)], model: &str) -> Result<()> {
+        self.cache = None;
         let path = self.path.clone();
         let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
         for (id, e) in embeddings {
@@ -212,6 +234,39 @@ impl Gallery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn gallery(tag: &str) -> (PathBuf, Gallery) {
+        let path = std::env::temp_dir().join(format!("siamface-gallery-unit-{}-{tag}.sqlite", std::process::id()));
+        for ext in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+        }
+        let g = Gallery::open(&path).unwrap();
+        (path, g)
+    }
+
+    fn item(v: f32) -> Enrolment {
+        Enrolment { crop_png: vec![1, 2, 3], embedding: vec![v; 4] }
+    }
+
+    #[test]
+    fn embeddings_are_read_once_and_again_after_any_change() {
+        let (path, mut g) = gallery("cache");
+        g.enroll("Ada", &[item(0.1)], "m", false).unwrap();
+        let first = g.matrix().unwrap();
+        assert!(Arc::ptr_eq(&first, &g.matrix().unwrap()), "unchanged file: the copy in memory is reused");
+        // Own write.
+        g.enroll("Bob", &[item(0.2), item(0.3)], "m", false).unwrap();
+        let second = g.matrix().unwrap();
+        assert_eq!((second.names.len(), second.owner.len()), (2, 3));
+        // Another connection (as another process would) forgets Ada.
+        Gallery::open(&path).unwrap().forget("Ada").unwrap();
+        let third = g.matrix().unwrap();
+        assert_eq!(third.names, vec!["Bob".to_string()]);
+        assert_eq!(third.rows, vec![0.2, 0.2, 0.2, 0.2, 0.3, 0.3, 0.3, 0.3]);
+        // A refused write leaves the same state.
+        assert!(g.enroll("Bob", &[item(0.9)], "m", false).is_err());
+        assert_eq!(g.matrix().unwrap().rows, third.rows);
+    }
 
     #[test]
     fn names_with_path_or_control_characters_are_refused() {
