@@ -8,12 +8,10 @@ pub enum Error {
     #[error("invalid configuration: field `{field}`: {reason}")]
     Config { field: String, reason: String },
 
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// The I/O error is part of the message rather than a separate cause, so a chain printer
+    /// (`{:#}`) does not repeat it.
+    #[error("{path}: {err}")]
+    Io { path: PathBuf, err: std::io::Error },
 
     #[error("{path}: not a valid model file: {reason}")]
     ModelFile { path: PathBuf, reason: String },
@@ -48,7 +46,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io { path: path.into(), err: source }
     }
 
     pub(crate) fn data(path: impl Into<PathBuf>, line: Option<usize>, reason: impl Into<String>) -> Self {
