@@ -145,6 +145,10 @@ async fn page_is_served_and_frames_are_collected_for_fine_tuning() {
     let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
     assert!(html.contains("getUserMedia") && html.contains("/api/identify"));
     assert!(!html.contains("http://") && !html.contains("https://"), "the page loads nothing from elsewhere");
+    // The page sets its slider from the server's thresholds.
+    let (st, c) = call(&s, "GET", "/api/config", Vec::new(), None).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(c, serde_json::json!({"threshold": s.threshold, "verification": s.verification, "collect": true}));
     let (st, v) = call(&s, "POST", "/api/collect", form(&[("kind", "anchor")], &[("photo", "f.jpg", &photo("Aaron_Peirsol", 1))]), None).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let saved = s.collect_dir.as_ref().unwrap().join(v["file"].as_str().unwrap());

@@ -171,7 +171,7 @@ pub async fn page() -> axum::response::Html<&'static str> {
 }
 
 pub async fn config(State(s): State<AppState>) -> Json<Value> {
-    Json(json!({ "threshold": s.threshold, "collect": s.collect_dir.is_some() }))
+    Json(json!({ "threshold": s.threshold, "verification": s.verification, "collect": s.collect_dir.is_some() }))
 }
 
 /// Saves the uploaded frame as `anchor/` or `positive/` JPEG in the collection folder.
