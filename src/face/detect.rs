@@ -38,7 +38,9 @@ impl Face {
 
 pub struct Detector {
     precise: Net,
-    fast: Net,
+    /// Compiled on first use: only the server's live frames need it, and compiling it would
+    /// add ~30 ms to every command-line call.
+    fast: std::sync::OnceLock<Net>,
     /// Faces scoring below this are dropped (OpenCV's default for YuNet is 0.9).
     pub min_score: f32,
 }
@@ -68,7 +70,7 @@ fn tract_err(file: &str, e: impl std::fmt::Display) -> Error {
 
 impl Detector {
     pub fn new() -> Result<Self> {
-        Ok(Detector { precise: Net::new(PRECISE)?, fast: Net::new(FAST)?, min_score: 0.8 })
+        Ok(Detector { precise: Net::new(PRECISE)?, fast: std::sync::OnceLock::new(), min_score: 0.8 })
     }
 
     /// Every face above `min_score`, largest first, found by the larger network at 640x640:
@@ -80,7 +82,15 @@ impl Detector {
     /// The same from the small network at 320x320: for live frames, where a face 24 px wide or
     /// more in a 640x480 frame is still 12 px at the network's scale.
     pub fn detect_fast(&self, img: &RgbImage) -> Result<Vec<Face>> {
-        self.run(&self.fast, img)
+        let net = match self.fast.get() {
+            Some(net) => net,
+            None => {
+                // Two first calls at once may both compile it; the first to finish is kept.
+                let _ = self.fast.set(Net::new(FAST)?);
+                self.fast.get().expect("set just above")
+            }
+        };
+        self.run(net, img)
     }
 
     fn run(&self, net: &Net, img: &RgbImage) -> Result<Vec<Face>> {
