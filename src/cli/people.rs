@@ -192,13 +192,12 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let mut g = a.common.gallery()?;
     eyes.sync(&mut g)?;
     let m = g.matrix()?;
-    let Some(who) = m.names.iter().position(|n| *n == a.claimed) else {
+    if !m.names.contains(&a.claimed) {
         anyhow::bail!("name `{}`: is not enrolled", a.claimed);
-    };
+    }
     let found = face::from_file(&eyes.det, &a.photo, &eyes.cfg)?;
     let e = eyes.embed(&found.input)?;
-    let d = m.dim;
-    let scores: Vec<f32> = m.owner.iter().enumerate().filter(|(_, &o)| o == who).map(|(i, _)| eyes.net.score(&e, &m.rows[i * d..(i + 1) * d])).collect();
+    let scores = m.claim_scores(&eyes.net, &a.claimed, &e).expect("enrolled, checked above");
     let detection = a.detection.unwrap_or(eyes.threshold);
     let verification = a.verification.or_else(|| super::compare::card_value(&a.common.model, "verification").map(|v| v as f32)).unwrap_or(0.5);
     let (ok, fraction) = gallery::verify_rule(&scores, detection, verification);

@@ -32,6 +32,16 @@ pub struct Matrix {
     pub dim: usize,
 }
 
+impl Matrix {
+    /// The query's score against each enrolment image of `name`, the input of `verify_rule`;
+    /// `None` when `name` is not enrolled.
+    pub fn claim_scores(&self, net: &crate::model::Siamese, name: &str, query: &[f32]) -> Option<Vec<f32>> {
+        let who = self.names.iter().position(|n| n == name)?;
+        let d = self.dim;
+        Some(self.owner.iter().enumerate().filter(|(_, &o)| o == who).map(|(i, _)| net.score(query, &self.rows[i * d..(i + 1) * d])).collect())
+    }
+}
+
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     Error::data(path, None, format!("gallery database: {e}"))
 }

@@ -133,17 +133,13 @@ pub async fn verify(State(s): State<AppState>, m: Multipart) -> Result<Json<Valu
     let (file, bytes) = form.photos("photo")?.remove(0);
     tokio::task::spawn_blocking(move || {
         let matrix = s.gallery.lock().expect("gallery lock").matrix()?;
-        let who = matrix
-            .names
-            .iter()
-            .position(|n| *n == name)
-            .ok_or_else(|| AppError { status: StatusCode::NOT_FOUND, message: format!("name `{name}`: is not enrolled") })?;
+        let not_enrolled = || AppError { status: StatusCode::NOT_FOUND, message: format!("name `{name}`: is not enrolled") };
+        if !matrix.names.contains(&name) {
+            return Err(not_enrolled());
+        }
         let (found, _) = one_face(&s, &file, &bytes)?;
         let e = embed(&s, &found.input)?;
-        let net = &s.net;
-        let d = matrix.dim;
-        let scores: Vec<f32> =
-            matrix.owner.iter().enumerate().filter(|(_, &o)| o == who).map(|(i, _)| net.score(&e, &matrix.rows[i * d..(i + 1) * d])).collect();
+        let scores = matrix.claim_scores(&s.net, &name, &e).ok_or_else(not_enrolled)?;
         let (ok, fraction) = gallery::verify_rule(&scores, s.threshold, s.verification);
         Ok(Json(json!({"verified": ok, "name": name, "fraction": fraction, "scores": scores, "box": found.face.rect})))
     })
