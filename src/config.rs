@@ -14,6 +14,79 @@ pub struct ModelConfig {
     pub conv: Vec<ConvLayer>,
     /// Width of the sigmoid embedding that the head compares.
     pub embedding: usize,
+    /// A tower described layer by layer (a pretrained face ResNet); empty for Koch's tower,
+    /// which `conv` describes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tower: Vec<Layer>,
+    /// How input bytes become the tower's floats.
+    #[serde(default, skip_serializing_if = "Input::is_koch")]
+    pub input: Input,
+    /// The face crop the tower was trained on.
+    #[serde(default, skip_serializing_if = "Crop::is_lfw")]
+    pub crop: Crop,
+}
+
+/// `x = (byte - mean[c]) * scale`: Koch's towers read bytes / 255; dlib's ResNet subtracts its
+/// training set's mean colour and divides by 256.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Input {
+    pub mean: [f32; 3],
+    pub scale: f32,
+}
+
+impl Default for Input {
+    fn default() -> Self {
+        Input { mean: [0.0; 3], scale: 1.0 / 255.0 }
+    }
+}
+
+impl Input {
+    pub fn is_koch(&self) -> bool {
+        *self == Input::default()
+    }
+
+    /// The tower's input floats for an image of bytes (`... x channels`).
+    pub fn floats(&self, bytes: &[u8], channels: usize) -> Vec<f32> {
+        let c = channels.clamp(1, 3);
+        bytes.iter().enumerate().map(|(i, v)| (*v as f32 - self.mean[i % c]) * self.scale).collect()
+    }
+}
+
+/// Where in a photo the network looks: the crop its training images were cut like.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Crop {
+    /// The central half of LFW's deep-funneled 250x250 frame (`lfw::FACE_CROP`).
+    #[default]
+    Lfw,
+    /// dlib's face chip: the five-point similarity onto dlib's mean face, 25% padding.
+    DlibChip,
+}
+
+impl Crop {
+    pub fn is_lfw(&self) -> bool {
+        *self == Crop::Lfw
+    }
+}
+
+/// One layer of a tower described layer by layer (NHWC activations). Residual blocks nest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Layer {
+    /// Cross-correlation with zero padding `pad` on every side; weights HWIO.
+    Conv { filters: usize, kernel: usize, stride: usize, pad: usize, bias: bool },
+    /// Per-channel `gamma * x + beta`: a batch norm folded for inference.
+    Affine,
+    Relu,
+    MaxPool { size: usize, stride: usize },
+    AvgPool { size: usize, stride: usize },
+    /// `body(x) + shortcut(x)`, the shortcut being the identity when empty. Where the two differ
+    /// in size the sum takes the larger of each dimension and reads what is missing as zeros
+    /// (dlib's `add_prev`, which widens channels without a projection).
+    Residual { body: Vec<Layer>, shortcut: Vec<Layer> },
+    GlobalAvgPool,
+    /// `[in, out]` weights.
+    Dense { out: usize, bias: bool },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,31 +143,36 @@ const KOCH_CONV: [ConvLayer; 4] = [
 ];
 
 impl ModelConfig {
+    /// A Koch-style tower: `conv` layers, then the dense sigmoid embedding.
+    pub fn koch(height: usize, width: usize, channels: usize, conv: Vec<ConvLayer>, embedding: usize) -> Self {
+        ModelConfig { height, width, channels, conv, embedding, tower: Vec::new(), input: Input::default(), crop: Crop::Lfw }
+    }
+
     /// The paper's network: 105x105 grayscale Omniglot characters.
     pub fn koch105() -> Self {
-        ModelConfig { height: 105, width: 105, channels: 1, conv: KOCH_CONV.to_vec(), embedding: 4096 }
+        ModelConfig::koch(105, 105, 1, KOCH_CONV.to_vec(), 4096)
     }
 
     /// The original face app's network: 100x100 RGB face crops.
     pub fn face100() -> Self {
-        ModelConfig { height: 100, width: 100, channels: 3, conv: KOCH_CONV.to_vec(), embedding: 4096 }
+        ModelConfig::koch(100, 100, 3, KOCH_CONV.to_vec(), 4096)
     }
 
     /// A reduced Koch network on Omniglot shrunk 3x (35x35): the same architecture at about 1/60
     /// of the work, for quick experiments and the tests.
     pub fn small35() -> Self {
-        ModelConfig {
-            height: 35,
-            width: 35,
-            channels: 1,
-            conv: vec![
+        ModelConfig::koch(
+            35,
+            35,
+            1,
+            vec![
                 ConvLayer { filters: 16, kernel: 5, pool: true },
                 ConvLayer { filters: 32, kernel: 3, pool: true },
                 ConvLayer { filters: 32, kernel: 3, pool: true },
                 ConvLayer { filters: 64, kernel: 2, pool: false },
             ],
-            embedding: 128,
-        }
+            128,
+        )
     }
 
     /// Koch's four conv layers and sigmoid embedding, narrowed for faces at 64x64 RGB with a
@@ -102,17 +180,60 @@ impl ModelConfig {
     /// gallery row of 512 bytes, so a CPU trains it on many more pairs per hour and identifies
     /// against a million people within the latency budget.
     pub fn face64() -> Self {
-        ModelConfig {
-            height: 64,
-            width: 64,
-            channels: 3,
-            conv: vec![
+        ModelConfig::koch(
+            64,
+            64,
+            3,
+            vec![
                 ConvLayer { filters: 32, kernel: 7, pool: true },
                 ConvLayer { filters: 64, kernel: 5, pool: true },
                 ConvLayer { filters: 96, kernel: 3, pool: true },
                 ConvLayer { filters: 128, kernel: 3, pool: false },
             ],
+            128,
+        )
+    }
+
+    /// dlib's face ResNet (29 convolutions, 150x150 RGB chips, a 128-wide descriptor), the
+    /// architecture of `dlib_face_recognition_resnet_model_v1.dat`: a 7x7/2 stem and max pool,
+    /// then residual blocks of 32 (x3), 64 (down + 3), 128 (down + 2), 256 (down + 2) and 256
+    /// (down) filters, a global average and a 256 -> 128 dense layer without bias. A down block
+    /// strides its first convolution and average-pools its shortcut.
+    pub fn resnet150() -> Self {
+        fn block(filters: usize, down: bool) -> [Layer; 2] {
+            let stride = if down { 2 } else { 1 };
+            let body = vec![
+                Layer::Conv { filters, kernel: 3, stride, pad: if down { 0 } else { 1 }, bias: true },
+                Layer::Affine,
+                Layer::Relu,
+                Layer::Conv { filters, kernel: 3, stride: 1, pad: 1, bias: true },
+                Layer::Affine,
+            ];
+            let shortcut = if down { vec![Layer::AvgPool { size: 2, stride: 2 }] } else { Vec::new() };
+            [Layer::Residual { body, shortcut }, Layer::Relu]
+        }
+        let mut tower = vec![
+            Layer::Conv { filters: 32, kernel: 7, stride: 2, pad: 0, bias: true },
+            Layer::Affine,
+            Layer::Relu,
+            Layer::MaxPool { size: 3, stride: 2 },
+        ];
+        for (filters, down, n) in [(32, false, 3), (64, true, 4), (128, true, 3), (256, true, 3), (256, true, 1)] {
+            for i in 0..n {
+                tower.extend(block(filters, down && i == 0));
+            }
+        }
+        tower.push(Layer::GlobalAvgPool);
+        tower.push(Layer::Dense { out: 128, bias: false });
+        ModelConfig {
+            height: 150,
+            width: 150,
+            channels: 3,
+            conv: Vec::new(),
             embedding: 128,
+            tower,
+            input: Input { mean: [122.782, 117.001, 104.298], scale: 1.0 / 256.0 },
+            crop: Crop::DlibChip,
         }
     }
 
@@ -122,7 +243,8 @@ impl ModelConfig {
             "face100" => Ok(Self::face100()),
             "small35" => Ok(Self::small35()),
             "face64" => Ok(Self::face64()),
-            other => Err(Error::config("config", format!("unknown preset `{other}` (known: koch105, face100, face64, small35)"))),
+            "resnet150" => Ok(Self::resnet150()),
+            other => Err(Error::config("config", format!("unknown preset `{other}` (known: koch105, face100, face64, small35, resnet150)"))),
         }
     }
 
@@ -157,7 +279,15 @@ impl ModelConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
+        if !self.tower.is_empty() {
+            return crate::model::net::Net::compile(self).map(|_| ());
+        }
         self.layers().map(|_| ())
+    }
+
+    /// Whether the tower is described layer by layer (`tower`) rather than Koch's `conv` list.
+    pub fn is_layered(&self) -> bool {
+        !self.tower.is_empty()
     }
 
     pub fn input_len(&self) -> usize {
@@ -171,6 +301,9 @@ impl ModelConfig {
 
     /// Multiply-adds times two of one tower's forward pass for one image.
     pub fn forward_flops(&self) -> Result<f64> {
+        if self.is_layered() {
+            return Ok(crate::model::net::Net::compile(self)?.0.flops());
+        }
         let layers = self.layers()?;
         let conv: f64 = layers.iter().map(|l| 2.0 * (l.conv_h() * l.conv_w() * l.patch() * l.filters) as f64).sum();
         Ok(conv + 2.0 * (self.flat_len()? * self.embedding) as f64)

@@ -5,11 +5,5 @@ use siamface::ModelConfig;
 /// An untrained 32x32 RGB face model small enough to save, load and run in milliseconds: for
 /// tests about what is stored, served and refused rather than about recognition.
 pub fn tiny_face_model() -> ModelConfig {
-    ModelConfig {
-        height: 32,
-        width: 32,
-        channels: 3,
-        conv: vec![ConvLayer { filters: 4, kernel: 5, pool: true }, ConvLayer { filters: 8, kernel: 3, pool: false }],
-        embedding: 16,
-    }
+    ModelConfig::koch(32, 32, 3, vec![ConvLayer { filters: 4, kernel: 5, pool: true }, ConvLayer { filters: 8, kernel: 3, pool: false }], 16)
 }

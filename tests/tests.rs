@@ -9,5 +9,6 @@ mod model_files;
 mod shipped_model;
 mod server;
 mod parity;
+mod resnet;
 mod train_eval;
 mod training;

@@ -4,6 +4,7 @@ mod compare;
 mod people;
 mod serve;
 mod eval;
+mod import;
 mod train;
 
 use std::process::ExitCode;
@@ -40,6 +41,9 @@ enum Command {
     Compare(compare::Args),
     /// Train a network on Omniglot (Koch's split), with validation, checkpoints and resume.
     Train(train::Args),
+    /// Convert a pretrained network from another tool's file into a siamface model.
+    #[command(subcommand)]
+    Import(import::Command),
     /// Evaluate a model: one-shot runs, verification pairs.
     #[command(subcommand)]
     Eval(eval::Command),
@@ -59,5 +63,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Forget(a) => people::forget(a),
         Command::Train(a) => train::run(a),
         Command::Eval(c) => eval::run(c),
+        Command::Import(c) => import::run(c),
     }
 }

@@ -46,10 +46,14 @@ macro_rules! multiversion {
 pub(crate) use multiversion;
 
 pub mod act;
+pub mod affine;
 pub mod conv;
+pub mod conv2d;
 pub mod gemm;
 pub mod head;
 pub mod linear;
 pub mod loss;
 pub mod optim;
 pub mod pool;
+pub mod pool2d;
+pub mod residual;

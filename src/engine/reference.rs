@@ -77,3 +77,46 @@ pub fn dense(x: &[f32], w: &[f32], b: &[f32], batch: usize, input: usize, output
     }
     y
 }
+
+/// Strided, zero-padded cross-correlation of one image, straight from the definition.
+pub fn conv2d(x: &[f32], w: &[f32], b: &[f32], s: &super::conv2d::Shape) -> Vec<f32> {
+    let (oh, ow) = (s.oh(), s.ow());
+    let mut out = vec![0f32; oh * ow * s.f];
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for f in 0..s.f {
+                let mut acc = if b.is_empty() { 0.0 } else { b[f] as f64 };
+                for ky in 0..s.k {
+                    for kx in 0..s.k {
+                        let (iy, ix) = ((oy * s.stride + ky) as isize - s.pad as isize, (ox * s.stride + kx) as isize - s.pad as isize);
+                        if iy < 0 || ix < 0 || iy as usize >= s.h || ix as usize >= s.w {
+                            continue;
+                        }
+                        for c in 0..s.c {
+                            let xv = x[(iy as usize * s.w + ix as usize) * s.c + c] as f64;
+                            acc += xv * w[((ky * s.k + kx) * s.c + c) * s.f + f] as f64;
+                        }
+                    }
+                }
+                out[(oy * ow + ox) * s.f + f] = acc as f32;
+            }
+        }
+    }
+    out
+}
+
+/// Max or average over each `size x size` window, unpadded.
+pub fn pool(x: &[f32], s: &super::pool2d::Shape, average: bool) -> Vec<f32> {
+    let mut out = Vec::new();
+    for oy in 0..s.oh() {
+        for ox in 0..s.ow() {
+            for c in 0..s.c {
+                let vals: Vec<f32> = (0..s.size * s.size)
+                    .map(|k| x[((oy * s.stride + k / s.size) * s.w + ox * s.stride + k % s.size) * s.c + c])
+                    .collect();
+                out.push(if average { vals.iter().sum::<f32>() / vals.len() as f32 } else { vals.iter().cloned().fold(f32::MIN, f32::max) });
+            }
+        }
+    }
+    out
+}

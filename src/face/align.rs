@@ -6,7 +6,7 @@
 use image::{DynamicImage, Rgb, RgbImage};
 
 use super::detect::Face;
-use crate::config::ModelConfig;
+use crate::config::{Crop, ModelConfig};
 use crate::data::{lfw, photo};
 
 pub const CANONICAL_SIZE: u32 = 250;
@@ -16,6 +16,21 @@ pub const CANONICAL_SIZE: u32 = 250;
 /// `lfw_faces_are_found_and_their_landmarks_sit_where_the_canonical_frame_says`, which checks
 /// these values again.
 pub const LFW_LANDMARKS: [[f32; 2]; 5] = [[104.8, 112.1], [146.3, 111.6], [126.1, 136.6], [108.3, 157.0], [144.1, 156.4]];
+
+/// Side of dlib's face chip, the ResNet tower's input.
+pub const CHIP_SIZE: u32 = 150;
+
+/// Where dlib's five points (right eye outer and inner corner, left eye outer and inner corner,
+/// base of the nose) fall in a 150x150 chip with 25% padding: dlib's mean face shape,
+/// `(0.25 + p) * 100`.
+pub const CHIP_POINTS: [[f32; 2]; 5] = [[110.96, 46.35], [89.61, 47.90], [37.06, 46.37], [58.41, 47.91], [74.01, 87.78]];
+
+/// Where dlib's shape predictor puts those five points in LFW's deep-funneled images, on
+/// average: measured over 1,000 images of `pairs.txt` by `tools/dlib_reference.py landmarks`
+/// (results/dlib-python/landmarks.json). With `LFW_LANDMARKS` it ties our canonical frame to
+/// dlib's chip: a face is put in the frame by its own landmarks, then the frame is mapped onto
+/// the chip by this fixed similarity.
+pub const DLIB_IN_LFW: [[f32; 2]; 5] = [[153.518, 112.406], [137.469, 113.24], [96.544, 113.626], [112.76, 113.758], [125.85, 144.78]];
 
 /// The similarity `q = z p + t` (z complex: scale and rotation) that best maps `from` onto `to`
 /// in least squares. Returns (z_re, z_im, t_x, t_y).
@@ -35,13 +50,25 @@ pub fn similarity(from: &[[f32; 2]], to: &[[f32; 2]]) -> [f32; 4] {
     [a, b, mq[0] - (a * mp[0] - b * mp[1]), mq[1] - (b * mp[0] + a * mp[1])]
 }
 
-/// The face mapped into the 250x250 LFW frame (bilinear; outside the photo is black).
-pub fn canonical(img: &RgbImage, face: &Face) -> RgbImage {
-    let [a, b, tx, ty] = similarity(&face.landmarks, &LFW_LANDMARKS);
+/// `b` after `a`: the similarity `p -> b(a(p))`.
+pub fn compose(a: [f32; 4], b: [f32; 4]) -> [f32; 4] {
+    let [a1, b1, x1, y1] = a;
+    let [a2, b2, x2, y2] = b;
+    [a2 * a1 - b2 * b1, a2 * b1 + b2 * a1, a2 * x1 - b2 * y1 + x2, b2 * x1 + a2 * y1 + y2]
+}
+
+/// The fixed map from the canonical LFW frame to dlib's chip.
+pub fn frame_to_chip() -> [f32; 4] {
+    similarity(&DLIB_IN_LFW, &CHIP_POINTS)
+}
+
+/// `img` resampled (bilinear; outside the photo is black) so that `z` (photo -> output) holds.
+pub fn warp(img: &RgbImage, z: [f32; 4], size: u32) -> RgbImage {
+    let [a, b, tx, ty] = z;
     let det = a * a + b * b;
     let (w, h) = (img.width() as f32, img.height() as f32);
     let sample = |x: f32, y: f32| -> [f32; 3] {
-        if x < 0.0 || y < 0.0 || x > w - 1.0 || y > h - 1.0 {
+        if !(x >= 0.0 && y >= 0.0 && x <= w - 1.0 && y <= h - 1.0) {
             return [0.0; 3];
         }
         let (x0, y0) = (x.floor() as u32, y.floor() as u32);
@@ -56,7 +83,7 @@ pub fn canonical(img: &RgbImage, face: &Face) -> RgbImage {
         }
         out
     };
-    RgbImage::from_fn(CANONICAL_SIZE, CANONICAL_SIZE, |u, v| {
+    RgbImage::from_fn(size, size, |u, v| {
         // p = (q - t) / z, with 1/z = conj(z) / |z|^2.
         let (qx, qy) = (u as f32 - tx, v as f32 - ty);
         let (x, y) = ((a * qx + b * qy) / det, (a * qy - b * qx) / det);
@@ -65,8 +92,36 @@ pub fn canonical(img: &RgbImage, face: &Face) -> RgbImage {
     })
 }
 
+/// The face mapped into the 250x250 LFW frame (bilinear; outside the photo is black).
+pub fn canonical(img: &RgbImage, face: &Face) -> RgbImage {
+    warp(img, similarity(&face.landmarks, &LFW_LANDMARKS), CANONICAL_SIZE)
+}
+
+/// The network's input bytes for the face `face` of `img`, cut from the photo in one
+/// resampling: through the canonical frame for Koch's towers, straight onto dlib's chip (the
+/// two similarities composed) for the ResNet.
+pub fn input_from_photo(img: &RgbImage, face: &Face, cfg: &ModelConfig) -> Vec<u8> {
+    match cfg.crop {
+        Crop::Lfw => to_input(&canonical(img, face), cfg),
+        Crop::DlibChip => {
+            let z = compose(similarity(&face.landmarks, &LFW_LANDMARKS), frame_to_chip());
+            chip_bytes(&warp(img, z, CHIP_SIZE), cfg)
+        }
+    }
+}
+
+fn chip_bytes(chip: &RgbImage, cfg: &ModelConfig) -> Vec<u8> {
+    if (cfg.width, cfg.height, cfg.channels) == (CHIP_SIZE as usize, CHIP_SIZE as usize, 3) {
+        return chip.as_raw().clone();
+    }
+    photo::prepare(&DynamicImage::ImageRgb8(chip.clone()), photo::Crop::FULL, cfg.width, cfg.height, cfg.channels)
+}
+
 /// A face in the canonical frame as the network's input bytes (`height x width x channels`).
 pub fn to_input(canonical: &RgbImage, cfg: &ModelConfig) -> Vec<u8> {
+    if cfg.crop == Crop::DlibChip {
+        return chip_bytes(&warp(canonical, frame_to_chip(), CHIP_SIZE), cfg);
+    }
     photo::prepare(&DynamicImage::ImageRgb8(canonical.clone()), lfw::FACE_CROP, cfg.width, cfg.height, cfg.channels)
 }
 

@@ -3,7 +3,7 @@
 pub mod align;
 pub mod detect;
 
-pub use align::{canonical, to_input, CANONICAL_SIZE};
+pub use align::{canonical, input_from_photo, to_input, CANONICAL_SIZE};
 pub use detect::{Detector, Face};
 
 use std::path::Path;
@@ -39,7 +39,7 @@ pub fn locate(det: &Detector, img: &RgbImage, cfg: &ModelConfig, what: &Path) ->
             format!("the face is {:.0} px wide; at least {MIN_FACE_PX:.0} px are needed", face.rect[2]),
         ));
     }
-    Ok(Found { face, input: to_input(&canonical(img, &face), cfg), faces_in_photo: faces.len() })
+    Ok(Found { face, input: align::input_from_photo(img, &face, cfg), faces_in_photo: faces.len() })
 }
 
 /// `photo::open` (EXIF orientation, size limit, any supported format, gray or colour) then

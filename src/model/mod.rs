@@ -1,6 +1,8 @@
 //! Koch's Siamese network built from a `ModelConfig`: parameters, the batched forward and
 //! backward passes, the optimisers, and model files.
+pub mod dlib;
 pub mod io;
+pub mod net;
 pub mod optimizer;
 pub mod params;
 pub mod siamese;

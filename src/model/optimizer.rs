@@ -97,13 +97,7 @@ mod tests {
     use crate::config::{ModelConfig, SgdLayer};
 
     fn tiny() -> ModelConfig {
-        ModelConfig {
-            height: 8,
-            width: 8,
-            channels: 1,
-            conv: vec![crate::config::ConvLayer { filters: 2, kernel: 3, pool: true }],
-            embedding: 4,
-        }
+        ModelConfig::koch(8, 8, 1, vec![crate::config::ConvLayer { filters: 2, kernel: 3, pool: true }], 4)
     }
 
     #[test]

@@ -39,6 +39,13 @@ pub struct Params {
 
 impl Params {
     pub fn layout(cfg: &ModelConfig) -> Result<Vec<ParamSpec>> {
+        if cfg.is_layered() {
+            let (_, mut specs) = super::net::Net::compile(cfg)?;
+            let (offset, group) = specs.last().map(|s| (s.offset + s.len(), s.group + 1)).unwrap_or((0, 0));
+            specs.push(ParamSpec { name: "head.weight".into(), shape: vec![cfg.embedding], offset, group });
+            specs.push(ParamSpec { name: "head.bias".into(), shape: vec![1], offset: offset + cfg.embedding, group });
+            return Ok(specs);
+        }
         let layers = cfg.layers()?;
         let mut specs = Vec::new();
         let mut offset = 0;

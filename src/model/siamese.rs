@@ -7,6 +7,7 @@
 //! GEMMs multi-threaded instead.
 use rayon::prelude::*;
 
+use super::net::Net;
 use super::params::Params;
 use super::work::{conv_shape, ImageTrace, ThreadWork};
 use crate::config::{LayerShape, ModelConfig};
@@ -18,6 +19,9 @@ const EMBED_CHUNK: usize = 64;
 
 pub struct Siamese {
     config: ModelConfig,
+    /// The tower when the config describes it layer by layer (the face ResNet); Koch's tower
+    /// runs on the fused kernels below instead.
+    net: Option<Net>,
     pub params: Params,
     /// Gradients of the last `forward_backward`, laid out like `params.data`.
     pub grads: Vec<f32>,
@@ -39,6 +43,8 @@ pub struct Siamese {
 
 /// One thread's buffers for inference on a shared model (see `Siamese::embed_with`).
 pub struct Scratch {
+    /// The layer tower's im2col buffer.
+    col: Vec<f32>,
     trace: ImageTrace,
     work: ThreadWork,
     dense: Vec<f32>,
@@ -53,7 +59,8 @@ pub struct StepOutput {
 impl Siamese {
     /// `threads = 0` means every core.
     pub fn new(config: ModelConfig, params: Params, threads: usize) -> Result<Self> {
-        let layers = config.layers()?;
+        let net = if config.is_layered() { Some(Net::compile(&config)?.0) } else { None };
+        let layers = if net.is_some() { Vec::new() } else { config.layers()? };
         let want = Params::layout(&config)?;
         if want != params.specs || params.data.len() != want.last().map(|s| s.offset + s.len()).unwrap_or(0) {
             return Err(Error::shape("parameters", "the layout of the config", "another layout"));
@@ -64,9 +71,10 @@ impl Siamese {
             .build()
             .map_err(|e| Error::config("threads", e.to_string()))?;
         let works = (0..threads).map(|t| ThreadWork::new(&layers, if t == 0 { threads } else { 1 })).collect();
-        let flat_len = config.flat_len()?;
+        let flat_len = if net.is_some() { 0 } else { config.flat_len()? };
         Ok(Siamese {
             config,
+            net,
             params,
             grads: Vec::new(),
             layers,
@@ -135,6 +143,21 @@ impl Siamese {
         if out.len() != n * d {
             return Err(Error::shape("embedding output", n * d, out.len()));
         }
+        if let Some(net) = &self.net {
+            // One image per thread at a time, each with its own buffers: the deep layers' maps
+            // are a few pixels, too small to split one image over threads.
+            let threads = self.threads;
+            let per = n.div_ceil(threads).clamp(1, 8);
+            let params = &self.params.data;
+            self.pool.install(|| {
+                images.par_chunks(per * il).zip(out.par_chunks_mut(per * d)).for_each(|(x, o)| {
+                    let m = x.len() / il;
+                    let par = if n == 1 { Par::threads(threads) } else { Par::One };
+                    net.forward(params, x, m, o, &mut Vec::new(), par);
+                })
+            });
+            return Ok(());
+        }
         for (imgs, o) in images.chunks(EMBED_CHUNK * il).zip(out.chunks_mut(EMBED_CHUNK * d)) {
             let m = imgs.len() / il;
             self.forward(imgs, m);
@@ -146,7 +169,7 @@ impl Siamese {
     /// The embedding of one image given as bytes (`height x width x channels`, 0-255), the form
     /// face crops and decoded photos come in.
     pub fn embed_bytes(&mut self, image: &[u8]) -> Result<Vec<f32>> {
-        let x: Vec<f32> = image.iter().map(|v| *v as f32 / 255.0).collect();
+        let x = self.config.input.floats(image, self.config.channels);
         let mut e = vec![0f32; self.config.embedding];
         self.embed(&x, &mut e)?;
         Ok(e)
@@ -155,7 +178,7 @@ impl Siamese {
     /// Buffers for `embed_with`: one per caller thread, so a model shared by many threads is
     /// read by all of them and written by none.
     pub fn scratch(&self) -> Scratch {
-        Scratch { trace: ImageTrace::new(&self.layers), work: ThreadWork::new(&self.layers, 1), dense: Vec::new() }
+        Scratch { col: Vec::new(), trace: ImageTrace::new(&self.layers), work: ThreadWork::new(&self.layers, 1), dense: Vec::new() }
     }
 
     /// The embedding of one image (values in [0, 1]) on the calling thread alone, with the
@@ -164,6 +187,11 @@ impl Siamese {
     pub fn embed_with(&self, image: &[f32], s: &mut Scratch) -> Result<Vec<f32>> {
         if self.check_images(image)? != 1 {
             return Err(Error::shape("image", self.config.input_len(), image.len()));
+        }
+        if let Some(net) = &self.net {
+            let mut e = vec![0f32; self.config.embedding];
+            net.forward(&self.params.data, image, 1, &mut e, &mut s.col, Par::One);
+            return Ok(e);
         }
         tower_forward(image, &self.layers, &self.params, &mut s.trace, &mut s.work, Par::One);
         let (li, d) = (2 * self.layers.len(), self.config.embedding);
@@ -176,7 +204,7 @@ impl Siamese {
 
     /// `embed_with` for a byte image (`height x width x channels`, 0-255).
     pub fn embed_bytes_with(&self, image: &[u8], s: &mut Scratch) -> Result<Vec<f32>> {
-        let x: Vec<f32> = image.iter().map(|v| *v as f32 / 255.0).collect();
+        let x = self.config.input.floats(image, self.config.channels);
         self.embed_with(&x, s)
     }
 
@@ -211,6 +239,9 @@ impl Siamese {
     /// (1 = same); leaves the gradient of the mean BCE in `self.grads`.
     pub fn forward_backward(&mut self, images: &[f32], pairs: &[(u32, u32)], labels: &[f32]) -> Result<StepOutput> {
         let n = self.check_images(images)?;
+        if self.net.is_some() {
+            return Err(Error::config("tower", "a pretrained layer tower is not trained end to end here; train its head on frozen embeddings (`siamface train-head`)"));
+        }
         if labels.len() != pairs.len() {
             return Err(Error::shape("labels", pairs.len(), labels.len()));
         }
@@ -360,17 +391,11 @@ mod tests {
     use crate::rng::Rng;
 
     fn tiny() -> ModelConfig {
-        ModelConfig {
-            height: 13,
-            width: 12,
-            channels: 2,
-            conv: vec![
+        ModelConfig::koch(13, 12, 2, vec![
                 ConvLayer { filters: 3, kernel: 3, pool: true },
                 ConvLayer { filters: 4, kernel: 2, pool: true },
                 ConvLayer { filters: 3, kernel: 2, pool: false },
-            ],
-            embedding: 5,
-        }
+            ], 5)
     }
 
     fn random_params(cfg: &ModelConfig, rng: &mut Rng) -> Params {

@@ -1,0 +1,227 @@
+//! Convolution with stride and zero padding, for towers described layer by layer (the face
+//! ResNet). Koch's tower keeps its own fused, chunked kernel (`conv`); this one is the general
+//! case, on a batch at once: the im2col rows of every image form one matrix, so the deep layers,
+//! whose maps are only a few pixels, still give the GEMM a tall product.
+//!
+//! NHWC activations, HWIO weights (`[k, k, c_in, c_out]`), as everywhere in the engine.
+use super::gemm::{matmul, Op};
+use super::Par;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shape {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+    pub k: usize,
+    pub f: usize,
+    pub stride: usize,
+    pub pad: usize,
+}
+
+impl Shape {
+    /// Output height; `None` when the kernel does not fit the padded input.
+    pub fn out(&self, n: usize) -> Option<usize> {
+        if self.stride == 0 || n + 2 * self.pad < self.k {
+            return None;
+        }
+        Some((n + 2 * self.pad - self.k) / self.stride + 1)
+    }
+    pub fn oh(&self) -> usize {
+        self.out(self.h).unwrap_or(0)
+    }
+    pub fn ow(&self) -> usize {
+        self.out(self.w).unwrap_or(0)
+    }
+    pub fn patch(&self) -> usize {
+        self.k * self.k * self.c
+    }
+    pub fn in_len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+    pub fn out_len(&self) -> usize {
+        self.oh() * self.ow() * self.f
+    }
+    /// Length of one image's im2col matrix.
+    pub fn col_len(&self) -> usize {
+        self.oh() * self.ow() * self.patch()
+    }
+}
+
+/// Input pixel (y, x) read by output (oy, ox) at kernel offset (ky, kx), if inside the image.
+#[inline]
+fn source(s: &Shape, o: usize, kk: usize, n: usize) -> Option<usize> {
+    let i = (o * s.stride + kk) as isize - s.pad as isize;
+    (i >= 0 && (i as usize) < n).then_some(i as usize)
+}
+
+/// One image's patches: row `oy * ow + ox`, column `(ky * k + kx) * c + ci`; outside is zero.
+pub fn im2col(x: &[f32], s: &Shape, col: &mut [f32]) {
+    let (ow, p) = (s.ow(), s.patch());
+    for oy in 0..s.oh() {
+        for ox in 0..ow {
+            let row = &mut col[(oy * ow + ox) * p..][..p];
+            for ky in 0..s.k {
+                let dst = &mut row[ky * s.k * s.c..][..s.k * s.c];
+                let Some(iy) = source(s, oy, ky, s.h) else {
+                    dst.fill(0.0);
+                    continue;
+                };
+                for kx in 0..s.k {
+                    let d = &mut dst[kx * s.c..][..s.c];
+                    match source(s, ox, kx, s.w) {
+                        Some(ix) => d.copy_from_slice(&x[(iy * s.w + ix) * s.c..][..s.c]),
+                        None => d.fill(0.0),
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of `im2col`: adds each patch gradient back onto the pixels it was read from.
+pub fn col2im_add(dcol: &[f32], s: &Shape, dx: &mut [f32]) {
+    let (ow, p) = (s.ow(), s.patch());
+    for oy in 0..s.oh() {
+        for ox in 0..ow {
+            let row = &dcol[(oy * ow + ox) * p..][..p];
+            for ky in 0..s.k {
+                let Some(iy) = source(s, oy, ky, s.h) else { continue };
+                for kx in 0..s.k {
+                    if let Some(ix) = source(s, ox, kx, s.w) {
+                        let d = &mut dx[(iy * s.w + ix) * s.c..][..s.c];
+                        for (d, g) in d.iter_mut().zip(&row[(ky * s.k + kx) * s.c..][..s.c]) {
+                            *d += g;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `y = conv(x, w) + b` for `n` images. `col` holds `n * s.col_len()` floats; `b` may be empty
+/// (no bias).
+#[allow(clippy::too_many_arguments)]
+pub fn forward(x: &[f32], w: &[f32], b: &[f32], s: &Shape, n: usize, y: &mut [f32], col: &mut [f32], par: Par) {
+    let (il, cl, pix) = (s.in_len(), s.col_len(), s.oh() * s.ow());
+    for i in 0..n {
+        im2col(&x[i * il..][..il], s, &mut col[i * cl..][..cl]);
+    }
+    matmul(Op::n(&col[..n * cl]), Op::n(w), &mut y[..n * pix * s.f], s.f, n * pix, s.f, s.patch(), false, par);
+    if !b.is_empty() {
+        for row in y[..n * pix * s.f].chunks_mut(s.f) {
+            for (v, b) in row.iter_mut().zip(b) {
+                *v += b;
+            }
+        }
+    }
+}
+
+/// Gradients of `forward` given `dy`: `dw` and `db` are accumulated into (`db` may be empty),
+/// `dx` (if given) is overwritten. `col` must still hold the forward pass's patches; `dcol` is
+/// scratch of the same length.
+#[allow(clippy::too_many_arguments)]
+pub fn backward(
+    dy: &[f32],
+    w: &[f32],
+    s: &Shape,
+    n: usize,
+    col: &[f32],
+    dw: &mut [f32],
+    db: &mut [f32],
+    dx: Option<&mut [f32]>,
+    dcol: &mut [f32],
+    par: Par,
+) {
+    let (il, cl, pix) = (s.in_len(), s.col_len(), s.oh() * s.ow());
+    let rows = n * pix;
+    matmul(Op::t(&col[..n * cl]), Op::n(&dy[..rows * s.f]), dw, s.f, s.patch(), s.f, rows, true, par);
+    if !db.is_empty() {
+        for row in dy[..rows * s.f].chunks(s.f) {
+            for (d, g) in db.iter_mut().zip(row) {
+                *d += g;
+            }
+        }
+    }
+    if let Some(dx) = dx {
+        matmul(Op::n(&dy[..rows * s.f]), Op::t(w), &mut dcol[..n * cl], s.patch(), rows, s.patch(), s.f, false, par);
+        dx[..n * il].fill(0.0);
+        for i in 0..n {
+            col2im_add(&dcol[i * cl..][..cl], s, &mut dx[i * il..][..il]);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{gradcheck, reference};
+    use crate::rng::Rng;
+
+    fn shapes() -> Vec<Shape> {
+        vec![
+            Shape { h: 7, w: 6, c: 3, k: 3, f: 4, stride: 2, pad: 0 },
+            Shape { h: 5, w: 5, c: 2, k: 3, f: 3, stride: 1, pad: 1 },
+            Shape { h: 9, w: 8, c: 1, k: 7, f: 2, stride: 2, pad: 0 },
+            Shape { h: 4, w: 4, c: 3, k: 3, f: 5, stride: 2, pad: 0 },
+            Shape { h: 1, w: 1, c: 4, k: 3, f: 2, stride: 1, pad: 1 },
+            Shape { h: 6, w: 3, c: 2, k: 2, f: 3, stride: 3, pad: 1 },
+        ]
+    }
+
+    fn rand(n: usize, rng: &mut Rng) -> Vec<f32> {
+        (0..n).map(|_| rng.uniform() as f32 * 2.0 - 1.0).collect()
+    }
+
+    #[test]
+    fn forward_matches_the_naive_convolution() {
+        let mut rng = Rng::new(1);
+        for s in shapes() {
+            for n in [1, 3] {
+                let x = rand(n * s.in_len(), &mut rng);
+                let w = rand(s.patch() * s.f, &mut rng);
+                let b = rand(s.f, &mut rng);
+                let mut y = vec![0.0; n * s.out_len()];
+                let mut col = vec![0.0; n * s.col_len()];
+                forward(&x, &w, &b, &s, n, &mut y, &mut col, Par::One);
+                let want: Vec<f32> = (0..n).flat_map(|i| reference::conv2d(&x[i * s.in_len()..][..s.in_len()], &w, &b, &s)).collect();
+                gradcheck::assert_close(&y, &want, 1e-5, &format!("{s:?} n={n}"));
+            }
+        }
+    }
+
+    #[test]
+    fn gradients_match_central_differences() {
+        let mut rng = Rng::new(2);
+        for s in shapes() {
+            let n = 2;
+            let x = rand(n * s.in_len(), &mut rng);
+            let w = rand(s.patch() * s.f, &mut rng);
+            let b = rand(s.f, &mut rng);
+            // Loss = sum(y * r) for a fixed random r, so dy = r.
+            let r = rand(n * s.out_len(), &mut rng);
+            let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
+                let mut y = vec![0.0; n * s.out_len()];
+                let mut col = vec![0.0; n * s.col_len()];
+                forward(x, w, b, &s, n, &mut y, &mut col, Par::One);
+                y.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum()
+            };
+            let mut y = vec![0.0; n * s.out_len()];
+            let mut col = vec![0.0; n * s.col_len()];
+            forward(&x, &w, &b, &s, n, &mut y, &mut col, Par::One);
+            let (mut dw, mut db, mut dx) = (vec![0.0; w.len()], vec![0.0; b.len()], vec![0.0; x.len()]);
+            let mut dcol = vec![0.0; col.len()];
+            backward(&r, &w, &s, n, &col, &mut dw, &mut db, Some(&mut dx), &mut dcol, Par::One);
+            gradcheck::check(&x, &dx, |x| loss(x, &w, &b), &format!("dx {s:?}"));
+            gradcheck::check(&w, &dw, |w| loss(&x, w, &b), &format!("dw {s:?}"));
+            gradcheck::check(&b, &db, |b| loss(&x, &w, b), &format!("db {s:?}"));
+        }
+    }
+
+    #[test]
+    fn a_kernel_larger_than_the_padded_input_has_no_output() {
+        let s = Shape { h: 2, w: 2, c: 1, k: 5, f: 1, stride: 1, pad: 1 };
+        assert_eq!(s.out(2), None);
+        assert_eq!(s.out_len(), 0);
+    }
+}

@@ -1,0 +1,75 @@
+//! The ResNet face tower: dlib's file is read whole and converts to the shipped weights, and our
+//! engine computes dlib's own descriptors (tests/fixtures/dlib, written by
+//! `tools/dlib_reference.py fixture` with dlib 20.0.1) from the same 150x150 chips.
+use std::path::PathBuf;
+
+use siamface::model::{dlib, io, Siamese};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn dat() -> PathBuf {
+    root().join("models/dlib/dlib_face_recognition_resnet_model_v1.dat")
+}
+
+#[test]
+fn dlib_file_converts_to_the_shipped_weights_bit_for_bit() {
+    let (cfg, params, metric) = dlib::read(&dat()).unwrap();
+    assert_eq!((metric.margin * 100.0).round(), 4.0);
+    assert!((metric.distance_threshold - 0.6).abs() < 1e-6);
+    let shipped = io::load(&root().join("models/face")).unwrap();
+    assert_eq!(shipped.config.tower, cfg.tower);
+    assert_eq!(shipped.config.input, cfg.input);
+    let n = params.specs.len();
+    // Every tower tensor equal; the head is trained after the conversion.
+    for s in &params.specs[..n - 2] {
+        let got = shipped.params.get(&s.name).unwrap_or_else(|| panic!("{} missing", s.name));
+        assert!(got == &params.data[s.range()], "{} differs", s.name);
+    }
+    assert_eq!(params.specs.iter().filter(|s| s.name.ends_with(".weight") && s.shape.len() == 4).count(), 29);
+    assert_eq!(params.specs.iter().filter(|s| s.name.ends_with(".gamma")).count(), 29);
+}
+
+#[test]
+fn dlib_file_cut_short_or_altered_is_refused_with_its_offset() {
+    let data = std::fs::read(dat()).unwrap();
+    let p = std::path::Path::new("cut.dat");
+    for cut in [10, 300, 20_000, data.len() / 2, data.len() - 3] {
+        let err = dlib::parse(&data[..cut], p).unwrap_err().to_string();
+        assert!(err.contains("cut.dat") && err.contains("at byte"), "cut at {cut}: {err}");
+    }
+    // A stride changed from 2 to 3 in the first convolution's details.
+    let mut bad = data.clone();
+    let at = data.windows(5).position(|w| w == b"con_4").unwrap() + 5;
+    let tensor_end = at + 2 + 3 + 2 + 2 + 2 + 4736 * 4; // version, n (2 bytes), k, nr, nc, values
+    assert_eq!(&data[tensor_end..tensor_end + 10], &[1, 32, 1, 7, 1, 7, 1, 2, 1, 2]);
+    bad[tensor_end + 7] = 3;
+    let err = dlib::parse(&bad, p).unwrap_err().to_string();
+    assert!(err.contains("stride"), "{err}");
+    // Trailing bytes after the last layer.
+    let mut long = data.clone();
+    long.extend([1, 5]);
+    assert!(dlib::parse(&long, p).is_err());
+}
+
+fn fixture() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(root().join("tests/fixtures/dlib/descriptors.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn resnet_tower_computes_dlibs_descriptors_from_dlibs_chips() {
+    let ck = io::load(&root().join("models/face")).unwrap();
+    let net = Siamese::new(ck.config, ck.params, 1).unwrap();
+    let mut s = net.scratch();
+    let fx = fixture();
+    for f in fx["faces"].as_array().unwrap() {
+        let chip = image::open(root().join("tests/fixtures/dlib").join(f["chip"].as_str().unwrap())).unwrap().to_rgb8();
+        assert_eq!(chip.dimensions(), (150, 150));
+        let got = net.embed_bytes_with(chip.as_raw(), &mut s).unwrap();
+        let want: Vec<f32> = f["chip_descriptor"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let worst = got.iter().zip(&want).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+        eprintln!("{}: largest difference {worst:.2e}", f["chip"]);
+        assert!(worst < 1e-4, "{}: {worst}", f["chip"]);
+    }
+}
