@@ -73,3 +73,36 @@ fn resnet_tower_computes_dlibs_descriptors_from_dlibs_chips() {
         assert!(worst < 1e-4, "{}: {worst}", f["chip"]);
     }
 }
+
+/// Our crop (YuNet's five points mapped onto dlib's chip through the calibrated frame) against
+/// dlib's own chip of the same LFW photo (its HOG detector and 5-point model): the pixels and,
+/// what matters, the descriptors.
+#[test]
+fn our_chip_of_an_lfw_photo_is_close_to_dlibs_chip_and_descriptor() {
+    let ck = io::load(&root().join("models/face")).unwrap();
+    let cfg = ck.config.clone();
+    let net = Siamese::new(ck.config, ck.params, 1).unwrap();
+    let mut s = net.scratch();
+    let det = siamface::face::Detector::new().unwrap();
+    let data = std::env::var("SIAMFACE_DATA").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared/data"));
+    let fx = fixture();
+    let mut dists = Vec::new();
+    for f in fx["faces"].as_array().unwrap() {
+        let photo = data.join(f["photo"].as_str().unwrap());
+        assert!(photo.exists(), "{}: LFW missing (set SIAMFACE_DATA; LFW deep-funneled images, see ../shared/data/README.md)", photo.display());
+        let img = image::open(&photo).unwrap().to_rgb8();
+        let face = det.detect(&img).unwrap()[0];
+        let ours = siamface::face::input_from_photo(&img, &face, &cfg);
+        let theirs = image::open(root().join("tests/fixtures/dlib").join(f["chip"].as_str().unwrap())).unwrap().to_rgb8();
+        let pixel = ours.iter().zip(theirs.as_raw()).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>() / ours.len() as f64;
+        let e = net.embed_bytes_with(&ours, &mut s).unwrap();
+        let want: Vec<f32> = f["pipeline_descriptor"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let d = e.iter().zip(&want).map(|(a, b)| (a - b).powi(2)).sum::<f32>().sqrt();
+        eprintln!("{}: mean pixel difference {pixel:.1} grey levels, descriptor distance {d:.3} (same-person threshold 0.6)", f["chip"]);
+        dists.push(d);
+        assert!(pixel < 25.0, "{pixel}");
+    }
+    // Two chips of one photo must be far closer than two photos of one person (~0.3-0.5).
+    let worst = dists.iter().cloned().fold(0f32, f32::max);
+    assert!(worst < 0.2, "{dists:?}");
+}

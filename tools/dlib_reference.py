@@ -12,6 +12,9 @@ Commands (LFW at $SIAMFACE_DATA/lfw, default ../shared/data/lfw):
                descriptors of the chips and of the whole pipeline (detector, 5 points, chip)
     landmarks  mean of dlib's five points over LFW images (raw 250x250 frame), to calibrate the
                canonical frame -> dlib chip transform: results/dlib-python/landmarks.json
+    bench      time per face (decode, detect, 5 points, chip, descriptor) on the photos named on
+               standard input, one path a line, and descriptors/s for a batch of 64 chips; prints
+               one JSON object (siamface bench-faces runs this beside its own measurement)
     lfw        face_recognition's pipeline (HOG detector, 5-point model, ResNet, distance 0.6)
                on all 6,000 pairs of pairs.txt, the 10-fold protocol and time per face:
                results/dlib-python/lfw.json
@@ -156,5 +159,26 @@ def lfw():
     print(json.dumps({k: v for k, v in out.items() if k != "distances"}))
 
 
+def bench():
+    paths = [l.strip() for l in sys.stdin if l.strip()]
+    per_face, chips = [], []
+    for p in paths:
+        t0 = time.perf_counter()
+        img = np.array(Image.open(p).convert("RGB"))
+        r, _ = face(img)
+        shape = sp(img, r)
+        rec.compute_face_descriptor(img, shape)
+        per_face.append(time.perf_counter() - t0)
+        chips.append(dlib.get_face_chip(img, shape, size=150, padding=0.25))
+    batch = (chips * (64 // max(1, len(chips)) + 1))[:64]
+    rec.compute_face_descriptor(batch[:4])
+    t0 = time.perf_counter()
+    rec.compute_face_descriptor(batch)
+    dt = time.perf_counter() - t0
+    print(json.dumps({"faces": len(paths), "ms_per_face_median": 1000 * float(np.median(per_face)),
+                      "ms_per_face_mean": 1000 * float(np.mean(per_face)), "batch_per_s": 64 / dt,
+                      "dlib": dlib.__version__}))
+
+
 if __name__ == "__main__":
-    {"fixture": fixture, "landmarks": landmarks, "lfw": lfw}[sys.argv[1]]()
+    {"fixture": fixture, "landmarks": landmarks, "lfw": lfw, "bench": bench}[sys.argv[1]]()

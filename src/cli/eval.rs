@@ -25,6 +25,9 @@ pub enum Command {
     /// The app's verification rule (per-image score threshold, then a fraction of the claimed
     /// person's enrolment images): fitted on one LFW people.txt fold, reported on another.
     Rule(RuleArgs),
+    /// A face model on LFW through the whole pipeline: View 2's ten folds for three decision
+    /// rules, and thresholds calibrated at a false-accept rate on held-out people.
+    Faces(super::faces_eval::Args),
 }
 
 #[derive(clap::Args)]
@@ -133,6 +136,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Oneshot(a) => oneshot_cmd(a),
         Command::Verify(a) => verify_cmd(a),
         Command::Lfw(a) => lfw_cmd(a),
+        Command::Faces(a) => super::faces_eval::run(a),
         Command::Rule(a) => rule_cmd(a),
     }
 }

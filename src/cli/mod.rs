@@ -1,9 +1,11 @@
 //! The command line: what the user typed (clap) turned into calls of the library.
 mod bench;
+mod bench_faces;
 mod compare;
 mod people;
 mod serve;
 mod eval;
+mod faces_eval;
 mod import;
 mod train;
 
@@ -23,6 +25,8 @@ pub struct Cli {
 enum Command {
     /// Measure training and inference speed and memory (optionally beside TensorFlow).
     Bench(bench::Args),
+    /// Measure the face pipeline per photo and the tower on a batch (optionally beside dlib).
+    BenchFaces(bench_faces::Args),
     /// Enrol a person from one photo (one-shot) or several.
     Enroll(people::EnrollArgs),
     /// Is the face in this photo the claimed person?
@@ -53,6 +57,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(a) => bench::run(a),
+        Command::BenchFaces(a) => bench_faces::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Enroll(a) => people::enroll(a),

@@ -88,9 +88,16 @@ pub fn save(path: &Path, config: &ModelConfig, params: &Params, optimizer: Optio
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let file = weights_path(path);
     let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
+    parse(&bytes, &file)
+}
+
+/// A model file's bytes (already in memory, e.g. the model built into the binary); `file` names
+/// it in errors. The config must be in the file's metadata.
+pub fn parse(bytes: &[u8], file: &Path) -> Result<Checkpoint> {
+    let file = file.to_path_buf();
     let bad = |reason: String| Error::ModelFile { path: file.clone(), reason };
-    let st = SafeTensors::deserialize(&bytes).map_err(|e| bad(e.to_string()))?;
-    let (_, header) = SafeTensors::read_metadata(&bytes).map_err(|e| bad(e.to_string()))?;
+    let st = SafeTensors::deserialize(bytes).map_err(|e| bad(e.to_string()))?;
+    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let meta = header.metadata().clone().unwrap_or_default();
     let config_text = match meta.get(KEY_CONFIG) {
         Some(t) => t.clone(),

@@ -1,5 +1,6 @@
 //! Koch's Siamese network built from a `ModelConfig`: parameters, the batched forward and
 //! backward passes, the optimisers, and model files.
+pub mod bundled;
 pub mod dlib;
 pub mod io;
 pub mod net;

@@ -104,6 +104,7 @@ impl<'a> Trainer<'a> {
     /// A fresh run: the paper's initialisation from `config.seed`.
     pub fn new(config: TrainConfig, train: &'a ImageSet, val: &'a ImageSet, out: &Path, threads: usize) -> Result<Self> {
         check_sets(&config.model, train, val)?;
+        check_data(&config, train, val)?;
         let mut rng = Rng::new(config.seed);
         let params = match config.init {
             Init::Paper => Params::init(&config.model, &mut rng)?,
@@ -126,6 +127,7 @@ impl<'a> Trainer<'a> {
         let text = ck.trainer.ok_or_else(|| Error::ModelFile { path: file.clone(), reason: "no trainer state: not a training checkpoint".into() })?;
         let state: State = serde_json::from_str(&text).map_err(|e| Error::ModelFile { path: file.clone(), reason: format!("trainer state: {e}") })?;
         check_sets(&state.config.model, train, val)?;
+        check_data(&state.config, train, val)?;
         let opt = ck.optimizer.ok_or_else(|| Error::ModelFile { path: file.clone(), reason: "no optimizer state".into() })?;
         let net = Siamese::new(ck.config, ck.params, threads)?;
         let c = &state.config;
@@ -220,6 +222,33 @@ impl<'a> Trainer<'a> {
         io::save(&self.out.join(LAST), &self.state.config.model, &self.net.params, Some(&self.opt), Some(&state))?;
         write_history(&self.out, &self.state.history)
     }
+}
+
+/// Refuses sets that cannot make the batches or the validation trials the config asks for (one
+/// person, folders with a single photo each), before anything runs: the samplers draw a class
+/// different from another, which would never end with one class.
+pub fn check_data(config: &TrainConfig, train: &ImageSet, val: &ImageSet) -> Result<()> {
+    let with = |s: &ImageSet, k: usize| s.classes.iter().filter(|c| c.items.len() >= k).count();
+    let nonempty = train.classes.iter().filter(|c| !c.items.is_empty()).count();
+    let (need, per) = match config.mode {
+        Mode::Pairs => (1, 2),
+        Mode::Images { per_class } => (2, per_class.max(2)),
+    };
+    if nonempty < 2 || with(train, per) < need {
+        return Err(Error::shape(
+            "training set",
+            format!("at least two people (classes), {need} of them with {per} or more images, for same and different pairs"),
+            format!("{nonempty} non-empty classes, {} with {per}+ images", with(train, per)),
+        ));
+    }
+    if config.val_trials > 0 && (config.val_way < 2 || with(val, 2) < config.val_way) {
+        return Err(Error::shape(
+            "validation set",
+            format!("at least {} classes with two or more images for {}-way one-shot trials", config.val_way.max(2), config.val_way),
+            format!("{} such classes", with(val, 2)),
+        ));
+    }
+    Ok(())
 }
 
 fn check_sets(model: &ModelConfig, train: &ImageSet, val: &ImageSet) -> Result<()> {

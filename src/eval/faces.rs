@@ -1,0 +1,119 @@
+//! LFW photos through the whole face pipeline (detection, five landmarks, the model's crop,
+//! embedding), computed once and reused by every protocol: the ten folds of View 2, a head
+//! trained per fold, and thresholds calibrated on held-out people. Embeddings can be kept in a
+//! cache file keyed by the model's fingerprint, since the detector is most of the time.
+use std::collections::HashMap;
+use std::path::Path;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::lfw::Face;
+use crate::data::photo;
+use crate::error::{Error, Result};
+use crate::face::{self, Detector};
+use crate::model::Siamese;
+
+/// How a photo becomes the network's input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Align {
+    /// Find the face (YuNet) and align it by its own landmarks, as the app does with any photo.
+    Detect,
+    /// Take LFW's deep-funneled frame as the canonical frame (no detection): how the Koch face
+    /// models were trained.
+    Frame,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct Embeddings {
+    pub model: String,
+    pub align: Align,
+    pub dim: usize,
+    pub faces: Vec<(String, usize)>,
+    pub rows: Vec<f32>,
+    /// Photos where no face was found: embedded from the frame instead, and counted.
+    pub missed: Vec<(String, usize)>,
+    /// Mean single-thread time per face (decode, detect, align, embed), in milliseconds.
+    pub ms_per_face: f64,
+    #[serde(skip)]
+    index: HashMap<(String, usize), usize>,
+}
+
+impl Embeddings {
+    fn reindex(&mut self) {
+        self.index = self.faces.iter().enumerate().map(|(i, f)| (f.clone(), i)).collect();
+    }
+
+    pub fn row(&self, f: &Face) -> Option<&[f32]> {
+        let i = *self.index.get(&(f.name.clone(), f.number))?;
+        Some(&self.rows[i * self.dim..(i + 1) * self.dim])
+    }
+
+    pub fn contains(&self, f: &Face) -> bool {
+        self.index.contains_key(&(f.name.clone(), f.number))
+    }
+}
+
+/// Embeds `faces` (photos under `root`) through the pipeline, on all threads; reuses and updates
+/// `cache` when given (a file written by an earlier run for the same model and alignment).
+pub fn embed(net: &Siamese, det: &Detector, root: &Path, faces: &[Face], align: Align, model: &str, cache: Option<&Path>) -> Result<Embeddings> {
+    let mut have = match cache.filter(|p| p.exists()) {
+        Some(p) => {
+            let text = std::fs::read(p).map_err(|e| Error::io(p, e))?;
+            let mut e: Embeddings = serde_json::from_slice(&text).map_err(|e| Error::data(p, None, format!("embedding cache: {e}")))?;
+            if e.model != model || e.align != align || e.dim != net.embedding_len() {
+                return Err(Error::data(p, None, format!("the cache holds model {} ({:?}); this run is model {model} ({align:?}): remove it or name another", e.model, e.align)));
+            }
+            e.reindex();
+            e
+        }
+        None => Embeddings { model: model.to_string(), align, dim: net.embedding_len(), faces: Vec::new(), rows: Vec::new(), missed: Vec::new(), ms_per_face: 0.0, index: HashMap::new() },
+    };
+    let mut todo: Vec<&Face> = faces.iter().filter(|f| !have.contains(f)).collect();
+    todo.sort_by(|a, b| (&a.name, a.number).cmp(&(&b.name, b.number)));
+    todo.dedup();
+    let cfg = net.config().clone();
+    let done: Vec<Result<(Vec<f32>, bool, f64)>> = todo
+        .par_iter()
+        .map_init(
+            || net.scratch(),
+            |s, f| {
+                let path = f.path(root);
+                let t = Instant::now();
+                let img = photo::open(&path)?.to_rgb8();
+                let (input, found) = match align {
+                    Align::Frame => (face::to_input(&img, &cfg), true),
+                    Align::Detect => match det.detect(&img)?.first() {
+                        Some(face) => (face::input_from_photo(&img, face, &cfg), true),
+                        None => (face::to_input(&img, &cfg), false),
+                    },
+                };
+                let e = net.embed_bytes_with(&input, s)?;
+                Ok((e, found, t.elapsed().as_secs_f64() * 1e3))
+            },
+        )
+        .collect();
+    let before = have.faces.len() as f64;
+    let mut ms = 0.0;
+    for (f, r) in todo.iter().zip(done) {
+        let (e, found, t) = r?;
+        have.faces.push((f.name.clone(), f.number));
+        have.rows.extend(e);
+        if !found {
+            have.missed.push((f.name.clone(), f.number));
+        }
+        ms += t;
+    }
+    let n = have.faces.len() as f64;
+    if n > 0.0 {
+        have.ms_per_face = (have.ms_per_face * before + ms) / n;
+    }
+    have.reindex();
+    if let Some(p) = cache.filter(|_| !todo.is_empty()) {
+        let text = serde_json::to_vec(&have).expect("embeddings serialise");
+        std::fs::write(p, text).map_err(|e| Error::io(p, e))?;
+    }
+    Ok(have)
+}

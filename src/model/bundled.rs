@@ -1,0 +1,19 @@
+//! The face model built into the binary, so an installed `siamface` works from any directory
+//! with no files beside it; `--model` still chooses another. The detector networks are built in
+//! the same way (`face::detect`).
+use std::path::Path;
+
+use super::io::{self, Checkpoint};
+use crate::error::Result;
+
+/// `models/face/model.safetensors` at build time.
+pub const FACE_MODEL: &[u8] = include_bytes!("../../models/face/model.safetensors");
+/// `models/face/card.json` at build time: thresholds and how they were calibrated.
+pub const FACE_CARD: &str = include_str!("../../models/face/card.json");
+
+/// How errors and `--version` name the built-in model.
+pub const FACE_MODEL_NAME: &str = "built-in face model (models/face)";
+
+pub fn face() -> Result<Checkpoint> {
+    io::parse(FACE_MODEL, Path::new(FACE_MODEL_NAME))
+}
