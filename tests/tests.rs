@@ -2,8 +2,10 @@
 mod browser;
 mod common;
 mod data;
+mod degenerate;
 mod face_inputs;
 mod faces;
+mod finetune;
 mod gallery;
 mod model_files;
 mod shipped_model;

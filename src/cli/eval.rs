@@ -170,6 +170,9 @@ fn oneshot_cmd(a: OneshotArgs) -> anyhow::Result<ExitCode> {
             anyhow::bail!("--fold {}: people.txt has folds 1 to {}", a.fold, folds.len());
         }
         let people: Vec<(String, usize)> = folds[a.fold - 1].iter().filter(|(_, n)| *n >= 2).cloned().collect();
+        if c.is_layered() {
+            anyhow::bail!("{}: a ResNet face model reads dlib's chip, not LFW's training crop; its one-shot accuracy on LFW is in `siamface eval faces`", a.model.display());
+        }
         let (set, _) = lfw::load_faces(&root.join("images_deepfunneled"), &lfw::people_faces(&people), lfw::FACE_CROP, c.width, c.height, c.channels)?;
         let trials = oneshot::random_trials(&set, a.way, a.trials, &mut Rng::new(a.seed));
         let report = oneshot::evaluate_set(&mut net, &set, &trials)?;
@@ -268,8 +271,9 @@ fn embed_faces(net: &mut Siamese, root: &std::path::Path, faces: &[lfw::Face]) -
     for (chunk, o) in faces.chunks(256).zip(out.chunks_mut(256 * d)) {
         images.clear();
         for f in chunk {
-            let bytes = photo::load(&f.path(root), lfw::FACE_CROP, c.width, c.height, c.channels)?;
-            images.extend(bytes.iter().map(|v| *v as f32 / 255.0));
+            // LFW's deep-funneled images are the canonical frame: the model's own crop of it.
+            let img = photo::open(&f.path(root))?.to_rgb8();
+            images.extend(c.input.floats(&crate::face::to_input(&img, &c), c.channels));
         }
         net.embed(&images, o)?;
     }

@@ -1,8 +1,5 @@
-//! `siamface eval faces`: a face model on LFW through the whole pipeline. View 2's ten folds for
-//! three decision rules (the model's own head, the tower's Euclidean distance, Koch's head trained
-//! on the other nine folds), then the shipped head: trained on the pairs of folds 1-8, its
-//! thresholds calibrated at a stated false-accept rate on the people of fold 9, and measured on
-//! the people of fold 10 (verification, open-set identification, N-way one-shot).
+//! `siamface eval faces`: a face model on LFW through the whole pipeline; the protocols are
+//! `eval::face_protocol`'s. Optionally writes the model with the calibrated head and its card.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,14 +7,11 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::data::lfw::{self, Face};
-use crate::eval::calibrate::{self, People};
-use crate::eval::faces::{self, Align, Embeddings};
-use crate::eval::lfw_folds::{self, Fold, Protocol};
-use crate::eval::verification;
+use crate::eval::face_protocol::{self, Held, Rule};
+use crate::eval::faces::{self, Align};
 use crate::face::Detector;
 use crate::gallery;
 use crate::model::{io, Siamese};
-use crate::train::head::{self, Pair};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -31,6 +25,9 @@ pub struct Args {
     /// Keep the embeddings here and reuse them on the next run with the same model.
     #[arg(long)]
     cache: Option<PathBuf>,
+    /// Embed again (after a change of crop) with the detections kept in --cache.
+    #[arg(long)]
+    reembed: bool,
     /// False-accept rate the verification threshold is calibrated for.
     #[arg(long, default_value_t = 1e-3)]
     far: f64,
@@ -46,24 +43,6 @@ pub struct Args {
 }
 
 #[derive(Serialize)]
-struct Rule {
-    name: &'static str,
-    mean_accuracy: f64,
-    standard_error: f64,
-    folds: Vec<Fold>,
-}
-
-#[derive(Serialize)]
-struct Held {
-    rule: &'static str,
-    calibration: calibrate::Verification,
-    identify_threshold: f64,
-    test: calibrate::Verification,
-    open_set: calibrate::OpenSet,
-    one_shot: Vec<calibrate::OneShot>,
-}
-
-#[derive(Serialize)]
 struct Out {
     model: String,
     align: Align,
@@ -72,10 +51,6 @@ struct Out {
     ms_per_face: f64,
     view2: Vec<Rule>,
     held_out: Vec<Held>,
-}
-
-fn rule(name: &'static str, p: Protocol) -> Rule {
-    Rule { name, mean_accuracy: p.mean_accuracy, standard_error: p.standard_error, folds: p.folds }
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -91,82 +66,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let mut wanted: Vec<Face> = pairs.folds.iter().flatten().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
     wanted.extend(lfw::people_faces(&people[8]));
     wanted.extend(lfw::people_faces(&people[9]));
-    let emb = faces::embed(&net, &det, &a.lfw.join("images_deepfunneled"), &wanted, a.align, &model_id, a.cache.as_deref())?;
-    let row = |f: &Face| emb.row(f).expect("every wanted face was embedded");
-    let dim = emb.dim;
+    let emb = faces::embed(&net, &det, &a.lfw.join("images_deepfunneled"), &wanted, a.align, &model_id, a.cache.as_deref(), a.reembed)?;
 
-    let same: Vec<Vec<bool>> = pairs.folds.iter().map(|f| f.iter().map(|p| p.same).collect()).collect();
-    let by = |score: &dyn Fn(&[f32], &[f32]) -> f64| -> Vec<Vec<f64>> {
-        pairs.folds.iter().map(|f| f.iter().map(|p| score(row(&p.a), row(&p.b))).collect()).collect()
-    };
-    let euclid = |u: &[f32], v: &[f32]| -> f64 { -u.iter().zip(v).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>().sqrt() };
-    let model_head = |u: &[f32], v: &[f32]| net.score(u, v) as f64;
-    let mut distance = rule("euclidean distance", lfw_folds::run(&by(&euclid), &same));
-    for f in &mut distance.folds {
-        f.threshold = -f.threshold;
-    }
-    let mut view2 = vec![rule("the model's head", lfw_folds::run(&by(&model_head), &same)), distance];
-
-    // Koch's head trained on the other nine folds' pairs, for each fold.
-    let (start_a, start_b) = head_of(&ck.params);
-    let rows_of = |folds: &[usize]| -> (Vec<f32>, Vec<Pair>) {
-        let mut m = Vec::new();
-        let mut ps = Vec::new();
-        for &k in folds {
-            for p in &pairs.folds[k] {
-                let i = m.len() / dim;
-                m.extend_from_slice(row(&p.a));
-                m.extend_from_slice(row(&p.b));
-                ps.push(Pair { a: i, b: i + 1, same: p.same });
-            }
-        }
-        (m, ps)
-    };
-    let mut trained_folds = Vec::new();
-    for k in 0..10 {
-        let others: Vec<usize> = (0..10).filter(|&g| g != k).collect();
-        let (m, ps) = rows_of(&others);
-        let (ha, hb) = head::fit(&m, dim, &ps, (&start_a, start_b), head::Fit::default());
-        let s = |u: &[f32], v: &[f32]| score_head(&ha, hb, u, v);
-        let train_scores: Vec<f64> = ps.iter().map(|p| s(&m[p.a * dim..][..dim], &m[p.b * dim..][..dim])).collect();
-        let train_same: Vec<bool> = ps.iter().map(|p| p.same).collect();
-        let (t, _) = verification::best_threshold(&train_scores, &train_same);
-        let test: Vec<f64> = pairs.folds[k].iter().map(|p| s(row(&p.a), row(&p.b))).collect();
-        let (acc, _, _) = verification::at_threshold(&test, &same[k], t);
-        let curve = verification::roc(&test, &same[k]);
-        trained_folds.push(Fold { fold: k + 1, pairs: test.len(), threshold: t, accuracy: acc, auc: verification::auc(&curve), eer: verification::eer(&curve) });
-    }
-    let n = 10.0;
-    let mean = trained_folds.iter().map(|f| f.accuracy).sum::<f64>() / n;
-    let se = (trained_folds.iter().map(|f| (f.accuracy - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
-    view2.push(Rule { name: "Koch's head trained on the other nine folds", mean_accuracy: mean, standard_error: se, folds: trained_folds });
-
-    // The shipped head: pairs of folds 1-8; thresholds from fold 9's people; tested on fold 10's.
-    let (m, ps) = rows_of(&(0..8).collect::<Vec<_>>());
-    let (ha, hb) = head::fit(&m, dim, &ps, (&start_a, start_b), head::Fit::default());
-    let shipped = |u: &[f32], v: &[f32]| score_head(&ha, hb, u, v);
-    let (cal_rows, cal_owner) = people_rows(&emb, &people[8]);
-    let (test_rows, test_owner) = people_rows(&emb, &people[9]);
-    let cal = People { rows: &cal_rows, dim, owner: cal_owner };
-    let test = People { rows: &test_rows, dim, owner: test_owner };
-    let mut held = Vec::new();
-    let rules: [(&'static str, &(dyn Fn(&[f32], &[f32]) -> f64 + Sync)); 2] = [("trained head (pairs of folds 1-8)", &shipped), ("euclidean distance", &euclid)];
-    for (name, score) in rules {
-        let (cs, cy) = cal.all_pairs(score);
-        let t = calibrate::threshold_at_far(&cs, &cy, a.far);
-        let ti = calibrate::threshold_at_far(&cs, &cy, a.identify_far);
-        let (ts, ty) = test.all_pairs(score);
-        held.push(Held {
-            rule: name,
-            calibration: calibrate::verification(&cs, &cy, t),
-            identify_threshold: ti,
-            test: calibrate::verification(&ts, &ty, t),
-            open_set: calibrate::open_set(&test, score, ti),
-            one_shot: [5, 20, 100].iter().filter_map(|&w| calibrate::one_shot(&test, score, w, 400, 10 + w as u64)).collect(),
-        });
-    }
-    let out = Out { model: model_id, align: a.align, images: emb.faces.len(), faces_missed: emb.missed.len(), ms_per_face: emb.ms_per_face, view2, held_out: held };
-
+    let report = face_protocol::evaluate(&net, &emb, &pairs, &people, a.far, a.identify_far);
+    let (ha, hb) = report.head.clone();
+    let out = Out { model: model_id, align: a.align, images: emb.faces.len(), faces_missed: emb.missed.len(), ms_per_face: emb.ms_per_face, view2: report.view2, held_out: report.held_out };
     if let Some(dir) = &a.write_model {
         let mut params = ck.params.clone();
         let nspec = params.specs.len();
@@ -207,23 +111,3 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn head_of(p: &crate::model::Params) -> (Vec<f32>, f32) {
-    let n = p.specs.len();
-    (p.at(n - 2).to_vec(), p.at(n - 1)[0])
-}
-
-fn score_head(a: &[f32], b: f32, u: &[f32], v: &[f32]) -> f64 {
-    let z = b as f64 + u.iter().zip(v).zip(a).map(|((x, y), w)| ((x - y).abs() * w) as f64).sum::<f64>();
-    1.0 / (1.0 + (-z).exp())
-}
-
-fn people_rows(emb: &Embeddings, people: &[(String, usize)]) -> (Vec<f32>, Vec<usize>) {
-    let (mut rows, mut owner) = (Vec::new(), Vec::new());
-    for (k, f) in lfw::people_faces(people).iter().enumerate().map(|(_, f)| (people.iter().position(|p| p.0 == f.name).unwrap_or(0), f)) {
-        if let Some(r) = emb.row(f) {
-            rows.extend_from_slice(r);
-            owner.push(k);
-        }
-    }
-    (rows, owner)
-}

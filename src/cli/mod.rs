@@ -8,6 +8,7 @@ mod eval;
 mod faces_eval;
 mod import;
 mod train;
+mod train_head;
 
 use std::process::ExitCode;
 
@@ -43,6 +44,8 @@ enum Command {
     Serve(serve::Args),
     /// Compare the faces of two photos: same person or not.
     Compare(compare::Args),
+    /// Fine-tune a face model's head on one person's pictures (the app's anchor/ and positive/).
+    TrainHead(train_head::Args),
     /// Train a network on Omniglot (Koch's split), with validation, checkpoints and resume.
     Train(train::Args),
     /// Convert a pretrained network from another tool's file into a siamface model.
@@ -54,6 +57,11 @@ enum Command {
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
+    // `--version` also names the built-in model, which takes a parse of its weights: only then.
+    if matches!(std::env::args().nth(1).as_deref(), Some("--version" | "-V")) {
+        println!("siamface {}\nmodel: {}", env!("CARGO_PKG_VERSION"), crate::model::bundled::describe()?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Bench(a) => bench::run(a),
@@ -67,6 +75,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Rename(a) => people::rename(a),
         Command::Forget(a) => people::forget(a),
         Command::Train(a) => train::run(a),
+        Command::TrainHead(a) => train_head::run(a),
         Command::Eval(c) => eval::run(c),
         Command::Import(c) => import::run(c),
     }

@@ -6,7 +6,7 @@ use super::imageset::{Class, ImageSet};
 use super::photo::{self, Crop};
 use crate::error::{Error, Result};
 
-fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
+pub fn images_in(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::io(dir, e))?
         .filter_map(|e| e.ok().map(|e| e.path()))

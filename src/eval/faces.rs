@@ -37,6 +37,10 @@ pub struct Embeddings {
     pub missed: Vec<(String, usize)>,
     /// Mean single-thread time per face (decode, detect, align, embed), in milliseconds.
     pub ms_per_face: f64,
+    /// What the detector found in each photo (none: no face), so a change of model or crop
+    /// re-embeds without detecting again.
+    #[serde(default)]
+    pub detections: Vec<Option<crate::face::Face>>,
     #[serde(skip)]
     index: HashMap<(String, usize), usize>,
 }
@@ -57,25 +61,44 @@ impl Embeddings {
 }
 
 /// Embeds `faces` (photos under `root`) through the pipeline, on all threads; reuses and updates
-/// `cache` when given (a file written by an earlier run for the same model and alignment).
-pub fn embed(net: &Siamese, det: &Detector, root: &Path, faces: &[Face], align: Align, model: &str, cache: Option<&Path>) -> Result<Embeddings> {
+/// `cache` when given: its embeddings when they are this model's and `reembed` is off, its
+/// detections in any case.
+#[allow(clippy::too_many_arguments)]
+pub fn embed(net: &Siamese, det: &Detector, root: &Path, faces: &[Face], align: Align, model: &str, cache: Option<&Path>, reembed: bool) -> Result<Embeddings> {
+    let fresh = || Embeddings {
+        model: model.to_string(),
+        align,
+        dim: net.embedding_len(),
+        faces: Vec::new(),
+        rows: Vec::new(),
+        missed: Vec::new(),
+        ms_per_face: 0.0,
+        detections: Vec::new(),
+        index: HashMap::new(),
+    };
+    let mut found: HashMap<(String, usize), Option<crate::face::Face>> = HashMap::new();
     let mut have = match cache.filter(|p| p.exists()) {
         Some(p) => {
             let text = std::fs::read(p).map_err(|e| Error::io(p, e))?;
             let mut e: Embeddings = serde_json::from_slice(&text).map_err(|e| Error::data(p, None, format!("embedding cache: {e}")))?;
-            if e.model != model || e.align != align || e.dim != net.embedding_len() {
-                return Err(Error::data(p, None, format!("the cache holds model {} ({:?}); this run is model {model} ({align:?}): remove it or name another", e.model, e.align)));
+            if e.detections.len() == e.faces.len() {
+                found = e.faces.iter().cloned().zip(e.detections.iter().copied()).collect();
             }
-            e.reindex();
-            e
+            if reembed || e.model != model || e.align != align || e.dim != net.embedding_len() {
+                fresh()
+            } else {
+                e.reindex();
+                e
+            }
         }
-        None => Embeddings { model: model.to_string(), align, dim: net.embedding_len(), faces: Vec::new(), rows: Vec::new(), missed: Vec::new(), ms_per_face: 0.0, index: HashMap::new() },
+        None => fresh(),
     };
     let mut todo: Vec<&Face> = faces.iter().filter(|f| !have.contains(f)).collect();
     todo.sort_by(|a, b| (&a.name, a.number).cmp(&(&b.name, b.number)));
     todo.dedup();
     let cfg = net.config().clone();
-    let done: Vec<Result<(Vec<f32>, bool, f64)>> = todo
+    type Done = (Vec<f32>, Option<crate::face::Face>, bool, f64);
+    let done: Vec<Result<Done>> = todo
         .par_iter()
         .map_init(
             || net.scratch(),
@@ -83,24 +106,27 @@ pub fn embed(net: &Siamese, det: &Detector, root: &Path, faces: &[Face], align: 
                 let path = f.path(root);
                 let t = Instant::now();
                 let img = photo::open(&path)?.to_rgb8();
-                let (input, found) = match align {
-                    Align::Frame => (face::to_input(&img, &cfg), true),
-                    Align::Detect => match det.detect(&img)?.first() {
-                        Some(face) => (face::input_from_photo(&img, face, &cfg), true),
-                        None => (face::to_input(&img, &cfg), false),
-                    },
+                let detection = match (align, found.get(&(f.name.clone(), f.number))) {
+                    (Align::Frame, _) => None,
+                    (Align::Detect, Some(known)) => *known,
+                    (Align::Detect, None) => det.detect(&img)?.first().copied(),
+                };
+                let input = match detection {
+                    Some(face) => face::input_from_photo(&img, &face, &cfg),
+                    None => face::to_input(&img, &cfg),
                 };
                 let e = net.embed_bytes_with(&input, s)?;
-                Ok((e, found, t.elapsed().as_secs_f64() * 1e3))
+                Ok((e, detection, align == Align::Frame || detection.is_some(), t.elapsed().as_secs_f64() * 1e3))
             },
         )
         .collect();
     let before = have.faces.len() as f64;
     let mut ms = 0.0;
     for (f, r) in todo.iter().zip(done) {
-        let (e, found, t) = r?;
+        let (e, detection, found, t) = r?;
         have.faces.push((f.name.clone(), f.number));
         have.rows.extend(e);
+        have.detections.push(detection);
         if !found {
             have.missed.push((f.name.clone(), f.number));
         }

@@ -1,5 +1,6 @@
 //! Evaluation: verification metrics over scored pairs, and N-way one-shot accuracy.
 pub mod calibrate;
+pub mod face_protocol;
 pub mod faces;
 pub mod lfw_folds;
 pub mod oneshot;

@@ -20,7 +20,7 @@ pub const INPUT: usize = PRECISE.2;
 const STRIDES: [usize; 3] = [8, 16, 32];
 
 /// A detected face, in the pixel coordinates of the image it was found in.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Face {
     /// x, y, width, height.
     pub rect: [f32; 4],

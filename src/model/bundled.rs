@@ -17,3 +17,19 @@ pub const FACE_MODEL_NAME: &str = "built-in face model (models/face)";
 pub fn face() -> Result<Checkpoint> {
     io::parse(FACE_MODEL, Path::new(FACE_MODEL_NAME))
 }
+
+/// One line naming the built-in model: its name, tower, embedding width and the fingerprint the
+/// gallery records with every embedding (so a user can tell which model made one).
+pub fn describe() -> Result<String> {
+    let ck = face()?;
+    let card: serde_json::Value = serde_json::from_str(FACE_CARD).unwrap_or_default();
+    let name = card["name"].as_str().unwrap_or("face model").to_string();
+    let tower = if ck.config.is_layered() { "ResNet tower" } else { "Koch tower" };
+    Ok(format!(
+        "{name} ({tower}, {}x{} input, {}-wide embedding), fingerprint {}",
+        ck.config.width,
+        ck.config.height,
+        ck.config.embedding,
+        crate::gallery::fingerprint(&ck.params.data)
+    ))
+}

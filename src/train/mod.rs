@@ -1,6 +1,7 @@
 //! Training: batches of pairs from an `ImageSet`, the epoch loop with validation, early stopping,
 //! checkpoints and resume, the per-epoch history and its picture.
 pub mod batch;
+pub mod finetune;
 pub mod head;
 pub mod metrics;
 pub mod plot;

@@ -1,0 +1,169 @@
+//! `siamface train-head`: fine-tune a face model's head on one person's pictures (the app's
+//! `anchor/` and `positive/`, collected by the page's buttons or any folder) against other
+//! people (`negative/` and, given LFW, people of its training folds), the tower frozen. Writes
+//! the model, the history and its curves, and a before/after on held-out pictures.
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::data::{folder, lfw, photo};
+use crate::face::{self, Detector};
+use crate::model::{bundled, io, Siamese};
+use crate::train::finetune::{self, Check, Material};
+use crate::train::head::Pair;
+use crate::train::trainer;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Face model to start from; default: the built-in one.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// The app's folder: anchor/ and positive/ (the person), optional negative/ (others).
+    #[arg(long)]
+    app: PathBuf,
+    /// LFW folder: people of people.txt folds 1-8 as other people, and pairs.txt folds 1-8 to
+    /// keep the head's view of strangers.
+    #[arg(long)]
+    lfw: Option<PathBuf>,
+    /// Where the fine-tuned model, history.csv/json and curves.png go.
+    #[arg(long)]
+    out: PathBuf,
+    /// Share of the person's pictures held out for the before/after check.
+    #[arg(long, default_value_t = 0.25)]
+    holdout: f64,
+    #[arg(long, default_value_t = 10)]
+    epochs: usize,
+    #[arg(long, default_value_t = 100)]
+    steps: usize,
+}
+
+#[derive(Serialize)]
+struct Report {
+    person_pictures: usize,
+    held_out: usize,
+    other_pictures: usize,
+    skipped_without_face: Vec<String>,
+    threshold: f64,
+    before: Check,
+    after: Check,
+}
+
+/// Embeds photos through the face pipeline; photos without a face are skipped and named.
+fn embed(net: &Siamese, det: &Detector, paths: &[PathBuf]) -> anyhow::Result<(Vec<f32>, Vec<String>)> {
+    let cfg = net.config().clone();
+    let done: Vec<crate::Result<Option<Vec<f32>>>> = paths
+        .par_iter()
+        .map_init(
+            || net.scratch(),
+            |s, p| {
+                let img = photo::open(p)?.to_rgb8();
+                match det.detect(&img)?.first() {
+                    Some(f) => Ok(Some(net.embed_bytes_with(&face::input_from_photo(&img, f, &cfg), s)?)),
+                    None => Ok(None),
+                }
+            },
+        )
+        .collect();
+    let (mut rows, mut skipped) = (Vec::new(), Vec::new());
+    for (p, r) in paths.iter().zip(done) {
+        match r? {
+            Some(e) => rows.extend(e),
+            None => skipped.push(p.display().to_string()),
+        }
+    }
+    Ok((rows, skipped))
+}
+
+fn pictures(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
+    if !dir.exists() {
+        return Ok(Vec::new());
+    }
+    Ok(folder::images_in(dir)?)
+}
+
+pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(a.holdout > 0.0 && a.holdout < 1.0, "--holdout: a share between 0 and 1, found {}", a.holdout);
+    let (ck, card_text) = match &a.model {
+        Some(m) => (io::load(m).with_context(|| format!("loading {}", m.display()))?, std::fs::read_to_string(m.join("card.json")).ok()),
+        None => (bundled::face()?, Some(bundled::FACE_CARD.to_string())),
+    };
+    let card: serde_json::Value = card_text.as_deref().and_then(|t| serde_json::from_str(t).ok()).unwrap_or_default();
+    let threshold = card["threshold"].as_f64().unwrap_or(0.5);
+    let net = Siamese::new(ck.config.clone(), ck.params.clone(), 0)?;
+    let det = Detector::new()?;
+    let mut person = pictures(&a.app.join("anchor"))?;
+    person.extend(pictures(&a.app.join("positive"))?);
+    anyhow::ensure!(person.len() >= 3, "{}: anchor/ and positive/ hold {} pictures; fine-tuning needs 3 or more (2 to train, 1 to check)", a.app.display(), person.len());
+    let mut others = pictures(&a.app.join("negative"))?;
+    let mut lfw_pairs = Vec::new();
+    if let Some(l) = &a.lfw {
+        let people = lfw::people(&l.join("people.txt"))?;
+        let root = l.join("images_deepfunneled");
+        // One picture each of every 8th person of folds 1-8: a few hundred strangers.
+        others.extend(people.iter().take(8).flatten().step_by(8).map(|(n, _)| lfw::Face { name: n.clone(), number: 1 }.path(&root)));
+        let pairs = lfw::Pairs::parse(&l.join("pairs.txt"))?;
+        lfw_pairs = pairs.folds.iter().take(8).flatten().step_by(4).map(|p| (p.a.path(&root), p.b.path(&root), p.same)).collect();
+    }
+    anyhow::ensure!(!others.is_empty(), "{}: no pictures of other people: add negative/ or give --lfw", a.app.display());
+
+    let (person_rows, mut skipped) = embed(&net, &det, &person)?;
+    let (other_rows, s2) = embed(&net, &det, &others)?;
+    skipped.extend(s2);
+    let d = net.embedding_len();
+    let n = person_rows.len() / d;
+    let held = ((n as f64 * a.holdout).round() as usize).clamp(1, n.saturating_sub(2).max(1));
+    // Every k-th picture is held out, so both halves span the collection (lighting, days).
+    let step = (n / held).max(1);
+    let (mut train, mut test) = (Vec::new(), Vec::new());
+    for (i, r) in person_rows.chunks(d).enumerate() {
+        if i % step == step - 1 && test.len() / d < held { test.extend_from_slice(r) } else { train.extend_from_slice(r) }
+    }
+    let mut pair_rows = Vec::new();
+    let mut pairs = Vec::new();
+    if !lfw_pairs.is_empty() {
+        let flat: Vec<PathBuf> = lfw_pairs.iter().flat_map(|(x, y, _)| [x.clone(), y.clone()]).collect();
+        let (rows, miss) = embed(&net, &det, &flat)?;
+        // Pairs lose both sides when either has no face: rebuild from the paths that embedded.
+        let missing: std::collections::HashSet<String> = miss.into_iter().collect();
+        let mut k = 0;
+        for (x, y, same) in &lfw_pairs {
+            let (fx, fy) = (!missing.contains(&x.display().to_string()), !missing.contains(&y.display().to_string()));
+            let (ix, iy) = (k, k + fx as usize);
+            k += fx as usize + fy as usize;
+            if fx && fy {
+                let base = pair_rows.len() / d;
+                pair_rows.extend_from_slice(&rows[ix * d..(ix + 1) * d]);
+                pair_rows.extend_from_slice(&rows[iy * d..(iy + 1) * d]);
+                pairs.push(Pair { a: base, b: base + 1, same: *same });
+            }
+        }
+    }
+    let m = Material { dim: d, person: &train, held_out: &test, others: &other_rows, pairs_rows: &pair_rows, pairs: &pairs };
+    let nspec = ck.params.specs.len();
+    let (a0, b0) = (ck.params.at(nspec - 2).to_vec(), ck.params.at(nspec - 1)[0]);
+    let before = finetune::check(&m, &a0, b0, threshold);
+    let ((ha, hb), history) = finetune::run(&m, (&a0, b0), a.epochs, a.steps, threshold)?;
+    let after = finetune::check(&m, &ha, hb, threshold);
+    let mut params = ck.params.clone();
+    let (wr, br) = (params.specs[nspec - 2].range(), params.specs[nspec - 1].range());
+    params.data[wr].copy_from_slice(&ha);
+    params.data[br][0] = hb;
+    io::save(&a.out, &ck.config, &params, None, None)?;
+    if let Some(t) = card_text {
+        std::fs::write(a.out.join("card.json"), t).with_context(|| format!("writing {}", a.out.display()))?;
+    }
+    trainer::write_history(&a.out, &history)?;
+    let report = Report { person_pictures: n - test.len() / d, held_out: test.len() / d, other_pictures: other_rows.len() / d, skipped_without_face: skipped, threshold, before, after };
+    std::fs::write(a.out.join("finetune.json"), serde_json::to_string_pretty(&report)?)?;
+    for r in &history {
+        println!("epoch {:>3}: loss {:.4}, precision {:.3}, recall {:.3}, held-out acceptance {:.3}", r.epoch, r.loss, r.precision, r.recall, r.val_oneshot);
+    }
+    println!(
+        "held-out pictures accepted: {:.1}% -> {:.1}%; other people accepted: {:.2}% -> {:.2}% (threshold {threshold:.3}); model in {}",
+        100.0 * report.before.tar, 100.0 * report.after.tar, 100.0 * report.before.far, 100.0 * report.after.far, a.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

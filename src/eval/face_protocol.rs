@@ -1,0 +1,145 @@
+//! A face model on LFW from embeddings computed once (`eval::faces`): View 2's ten folds for
+//! three decision rules (the model's own head, the tower's Euclidean distance, Koch's head
+//! trained on the other nine folds), then a head to ship: trained on the pairs of folds 1-8, its
+//! thresholds calibrated at a stated false-accept rate on the people of fold 9, and measured on
+//! the people of fold 10 (verification, open-set identification, N-way one-shot).
+use serde::Serialize;
+
+use super::calibrate::{self, People};
+use super::faces::Embeddings;
+use super::lfw_folds::{self, Fold, Protocol};
+use super::verification;
+use crate::data::lfw::{Face, Pairs};
+use crate::model::Siamese;
+use crate::train::head::{self, Pair};
+
+#[derive(Serialize)]
+pub struct Rule {
+    pub name: &'static str,
+    pub mean_accuracy: f64,
+    pub standard_error: f64,
+    pub folds: Vec<Fold>,
+}
+
+#[derive(Serialize)]
+pub struct Held {
+    pub rule: &'static str,
+    pub calibration: calibrate::Verification,
+    pub identify_threshold: f64,
+    pub test: calibrate::Verification,
+    pub open_set: calibrate::OpenSet,
+    pub one_shot: Vec<calibrate::OneShot>,
+}
+
+pub struct Report {
+    pub view2: Vec<Rule>,
+    pub held_out: Vec<Held>,
+    /// The shipped head: weights and bias.
+    pub head: (Vec<f32>, f32),
+}
+
+fn rule(name: &'static str, p: Protocol) -> Rule {
+    Rule { name, mean_accuracy: p.mean_accuracy, standard_error: p.standard_error, folds: p.folds }
+}
+
+/// `emb` must hold every face of `pairs` and of `people` folds 9 and 10; `far` and
+/// `identify_far` are the false-accept rates the verification and identification thresholds
+/// are calibrated for.
+pub fn evaluate(net: &Siamese, emb: &Embeddings, pairs: &Pairs, people: &[Vec<(String, usize)>], far: f64, identify_far: f64) -> Report {
+    let row = |f: &Face| emb.row(f).expect("every wanted face was embedded");
+    let dim = emb.dim;
+    let same: Vec<Vec<bool>> = pairs.folds.iter().map(|f| f.iter().map(|p| p.same).collect()).collect();
+    let by = |score: &dyn Fn(&[f32], &[f32]) -> f64| -> Vec<Vec<f64>> {
+        pairs.folds.iter().map(|f| f.iter().map(|p| score(row(&p.a), row(&p.b))).collect()).collect()
+    };
+    let euclid = |u: &[f32], v: &[f32]| -> f64 { -u.iter().zip(v).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>().sqrt() };
+    let model_head = |u: &[f32], v: &[f32]| net.score(u, v) as f64;
+    let mut distance = rule("euclidean distance", lfw_folds::run(&by(&euclid), &same));
+    for f in &mut distance.folds {
+        f.threshold = -f.threshold;
+    }
+    let mut view2 = vec![rule("the model's head", lfw_folds::run(&by(&model_head), &same)), distance];
+
+    // Koch's head trained on the other nine folds' pairs, for each fold.
+    let (start_a, start_b) = head_of(&net.params);
+    let rows_of = |folds: &[usize]| -> (Vec<f32>, Vec<Pair>) {
+        let mut m = Vec::new();
+        let mut ps = Vec::new();
+        for &k in folds {
+            for p in &pairs.folds[k] {
+                let i = m.len() / dim;
+                m.extend_from_slice(row(&p.a));
+                m.extend_from_slice(row(&p.b));
+                ps.push(Pair { a: i, b: i + 1, same: p.same });
+            }
+        }
+        (m, ps)
+    };
+    let mut trained_folds = Vec::new();
+    for k in 0..10 {
+        let others: Vec<usize> = (0..10).filter(|&g| g != k).collect();
+        let (m, ps) = rows_of(&others);
+        let (ha, hb) = head::fit(&m, dim, &ps, (&start_a, start_b), head::Fit::default());
+        let s = |u: &[f32], v: &[f32]| score_head(&ha, hb, u, v);
+        let train_scores: Vec<f64> = ps.iter().map(|p| s(&m[p.a * dim..][..dim], &m[p.b * dim..][..dim])).collect();
+        let train_same: Vec<bool> = ps.iter().map(|p| p.same).collect();
+        let (t, _) = verification::best_threshold(&train_scores, &train_same);
+        let test: Vec<f64> = pairs.folds[k].iter().map(|p| s(row(&p.a), row(&p.b))).collect();
+        let (acc, _, _) = verification::at_threshold(&test, &same[k], t);
+        let curve = verification::roc(&test, &same[k]);
+        trained_folds.push(Fold { fold: k + 1, pairs: test.len(), threshold: t, accuracy: acc, auc: verification::auc(&curve), eer: verification::eer(&curve) });
+    }
+    let n = 10.0;
+    let mean = trained_folds.iter().map(|f| f.accuracy).sum::<f64>() / n;
+    let se = (trained_folds.iter().map(|f| (f.accuracy - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+    view2.push(Rule { name: "Koch's head trained on the other nine folds", mean_accuracy: mean, standard_error: se, folds: trained_folds });
+
+    // The shipped head: pairs of folds 1-8; thresholds from fold 9's people; tested on fold 10's.
+    let (m, ps) = rows_of(&(0..8).collect::<Vec<_>>());
+    let (ha, hb) = head::fit(&m, dim, &ps, (&start_a, start_b), head::Fit::default());
+    let shipped = |u: &[f32], v: &[f32]| score_head(&ha, hb, u, v);
+    let (cal_rows, cal_owner) = people_rows(&emb, &people[8]);
+    let (test_rows, test_owner) = people_rows(&emb, &people[9]);
+    let cal = People { rows: &cal_rows, dim, owner: cal_owner };
+    let test = People { rows: &test_rows, dim, owner: test_owner };
+    let mut held = Vec::new();
+    let rules: [(&'static str, &(dyn Fn(&[f32], &[f32]) -> f64 + Sync)); 2] = [("trained head (pairs of folds 1-8)", &shipped), ("euclidean distance", &euclid)];
+    for (name, score) in rules {
+        let (cs, cy) = cal.all_pairs(score);
+        let t = calibrate::threshold_at_far(&cs, &cy, far);
+        let ti = calibrate::threshold_at_far(&cs, &cy, identify_far);
+        let (ts, ty) = test.all_pairs(score);
+        held.push(Held {
+            rule: name,
+            calibration: calibrate::verification(&cs, &cy, t),
+            identify_threshold: ti,
+            test: calibrate::verification(&ts, &ty, t),
+            open_set: calibrate::open_set(&test, score, ti),
+            one_shot: [5, 20, 100].iter().filter_map(|&w| calibrate::one_shot(&test, score, w, 400, 10 + w as u64)).collect(),
+        });
+    }
+    Report { view2, held_out: held, head: (ha, hb) }
+}
+
+fn head_of(p: &crate::model::Params) -> (Vec<f32>, f32) {
+    let n = p.specs.len();
+    (p.at(n - 2).to_vec(), p.at(n - 1)[0])
+}
+
+fn score_head(a: &[f32], b: f32, u: &[f32], v: &[f32]) -> f64 {
+    let z = b as f64 + u.iter().zip(v).zip(a).map(|((x, y), w)| ((x - y).abs() * w) as f64).sum::<f64>();
+    1.0 / (1.0 + (-z).exp())
+}
+
+fn people_rows(emb: &Embeddings, people: &[(String, usize)]) -> (Vec<f32>, Vec<usize>) {
+    let (mut rows, mut owner) = (Vec::new(), Vec::new());
+    for (k, (name, n)) in people.iter().enumerate() {
+        for number in 1..=*n {
+            if let Some(r) = emb.row(&Face { name: name.clone(), number }) {
+                rows.extend_from_slice(r);
+                owner.push(k);
+            }
+        }
+    }
+    (rows, owner)
+}

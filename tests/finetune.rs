@@ -1,0 +1,55 @@
+//! `siamface train-head` on the original app's layout: one person in anchor/ and positive/,
+//! strangers in negative/. The head is fine-tuned over the frozen ResNet tower; the run writes
+//! the model, its history and a before/after on held-out pictures of the person.
+use std::path::PathBuf;
+use std::process::Command;
+
+fn data() -> PathBuf {
+    std::env::var("SIAMFACE_DATA").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
+}
+
+#[test]
+fn head_fine_tuned_on_one_person_keeps_accepting_them_and_writes_its_history() {
+    let lfw = data().join("lfw/images_deepfunneled");
+    assert!(lfw.exists(), "{}: LFW missing (set SIAMFACE_DATA; see ../shared/data/README.md)", lfw.display());
+    let root = std::env::temp_dir().join(format!("siamface-finetune-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let app = root.join("app");
+    for (sub, name, range) in [("anchor", "Colin_Powell", 1..13), ("positive", "Colin_Powell", 13..25)] {
+        std::fs::create_dir_all(app.join(sub)).unwrap();
+        for n in range {
+            std::fs::copy(lfw.join(name).join(format!("{name}_{n:04}.jpg")), app.join(sub).join(format!("{n}.jpg"))).unwrap();
+        }
+    }
+    std::fs::create_dir_all(app.join("negative")).unwrap();
+    for (i, name) in ["Tony_Blair", "Serena_Williams", "Gerhard_Schroeder", "Ariel_Sharon", "Hugo_Chavez", "Jacques_Chirac", "Vladimir_Putin", "John_Ashcroft"].iter().enumerate() {
+        std::fs::copy(lfw.join(name).join(format!("{name}_0001.jpg")), app.join("negative").join(format!("{i}.jpg"))).unwrap();
+    }
+    let out = root.join("out");
+    let o = Command::new(env!("CARGO_BIN_EXE_siamface"))
+        .args(["train-head", "--model", "models/face", "--epochs", "3", "--steps", "40"])
+        .arg("--app")
+        .arg(&app)
+        .arg("--out")
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let report: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("finetune.json")).unwrap()).unwrap();
+    let (before, after) = (&report["before"], &report["after"]);
+    eprintln!("{report}");
+    assert_eq!(report["held_out"].as_u64(), Some(6), "a quarter of 24 pictures held out");
+    assert!(after["tar"].as_f64().unwrap() >= before["tar"].as_f64().unwrap() - 0.05, "{report}");
+    assert!(after["far"].as_f64().unwrap() <= 0.2, "{report}");
+    let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
+    assert_eq!(history.lines().count(), 4, "{history}");
+    let loss: Vec<f64> = history.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
+    assert!(loss[2] < loss[0], "{loss:?}");
+    // The fine-tuned model loads and differs from the start only in its head.
+    let a = siamface::model::io::load(&out).unwrap();
+    let b = siamface::model::io::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/face")).unwrap();
+    let n = a.params.specs.len();
+    assert_eq!(a.params.at(0), b.params.at(0));
+    assert_ne!(a.params.at(n - 2), b.params.at(n - 2));
+}
