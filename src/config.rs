@@ -24,6 +24,35 @@ pub struct ModelConfig {
     /// The face crop the tower was trained on.
     #[serde(default, skip_serializing_if = "Crop::is_lfw")]
     pub crop: Crop,
+    /// How the head compares two embeddings.
+    #[serde(default, skip_serializing_if = "Head::is_weighted_l1")]
+    pub head: Head,
+}
+
+/// The Siamese head: a probability that two embeddings show one person.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum Head {
+    /// Koch's `sigmoid(b + sum_j a_j |h1_j - h2_j|)`, one learned weight per dimension.
+    #[default]
+    WeightedL1,
+    /// `sigmoid(b + a * ||h1 - h2||)`: the Euclidean distance a metric-trained tower (dlib's
+    /// ResNet) was made for, calibrated into a probability by two learned numbers.
+    Euclidean,
+}
+
+impl Head {
+    pub fn is_weighted_l1(&self) -> bool {
+        *self == Head::WeightedL1
+    }
+
+    /// Length of `head.weight` for embeddings `dim` wide.
+    pub fn weights(&self, dim: usize) -> usize {
+        match self {
+            Head::WeightedL1 => dim,
+            Head::Euclidean => 1,
+        }
+    }
 }
 
 /// `x = (byte - mean[c]) * scale`: Koch's towers read bytes / 255; dlib's ResNet subtracts its
@@ -145,7 +174,7 @@ const KOCH_CONV: [ConvLayer; 4] = [
 impl ModelConfig {
     /// A Koch-style tower: `conv` layers, then the dense sigmoid embedding.
     pub fn koch(height: usize, width: usize, channels: usize, conv: Vec<ConvLayer>, embedding: usize) -> Self {
-        ModelConfig { height, width, channels, conv, embedding, tower: Vec::new(), input: Input::default(), crop: Crop::Lfw }
+        ModelConfig { height, width, channels, conv, embedding, tower: Vec::new(), input: Input::default(), crop: Crop::Lfw, head: Head::WeightedL1 }
     }
 
     /// The paper's network: 105x105 grayscale Omniglot characters.
@@ -234,6 +263,7 @@ impl ModelConfig {
             tower,
             input: Input { mean: [122.782, 117.001, 104.298], scale: 1.0 / 256.0 },
             crop: Crop::DlibChip,
+            head: Head::WeightedL1,
         }
     }
 
@@ -279,6 +309,9 @@ impl ModelConfig {
     }
 
     pub fn validate(&self) -> Result<()> {
+        if self.head == Head::Euclidean && !self.is_layered() {
+            return Err(Error::config("head", "Koch's tower trains its weighted-L1 head end to end; `euclidean` is for a pretrained layer tower"));
+        }
         if !self.tower.is_empty() {
             return crate::model::net::Net::compile(self).map(|_| ());
         }

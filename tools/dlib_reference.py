@@ -95,7 +95,7 @@ def fixture():
 
 
 def landmarks(limit=1000):
-    seen, pts = set(), []
+    seen, pts, names = set(), [], []
     for _, a, b, _ in pairs():
         for p in (a, b):
             if p in seen or len(pts) >= limit:
@@ -108,8 +108,9 @@ def landmarks(limit=1000):
             r = max(dets, key=lambda r: r.width() * r.height())
             s = sp(img, r)
             pts.append([[s.part(i).x, s.part(i).y] for i in range(5)])
+            names.append(os.path.relpath(p, os.path.join(LFW, "images_deepfunneled")))
     m = np.mean(np.array(pts, dtype=np.float64), axis=0)
-    out = {"images": len(pts), "mean_points": m.round(3).tolist(),
+    out = {"images": len(pts), "mean_points": m.round(3).tolist(), "per_image": dict(zip(names, pts)),
            "points": "dlib 5-point model order: right eye outer, right eye inner, left eye outer, left eye inner, nose base"}
     os.makedirs(os.path.join(ROOT, "results", "dlib-python"), exist_ok=True)
     with open(os.path.join(ROOT, "results", "dlib-python", "landmarks.json"), "w") as f:

@@ -10,6 +10,7 @@ use crate::data::lfw::{self, Face};
 use crate::eval::face_protocol::{self, Held, Rule};
 use crate::eval::faces::{self, Align};
 use crate::face::Detector;
+use crate::config::Head;
 use crate::gallery;
 use crate::model::{io, Siamese};
 
@@ -38,6 +39,9 @@ pub struct Args {
     /// Write the model with the calibrated head and its card here.
     #[arg(long)]
     write_model: Option<PathBuf>,
+    /// The head the written model compares embeddings with.
+    #[arg(long, value_enum, default_value_t = Head::Euclidean)]
+    head: Head,
     #[arg(long)]
     json: bool,
 }
@@ -70,20 +74,40 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
     let report = face_protocol::evaluate(&net, &emb, &pairs, &people, a.far, a.identify_far);
     let (ha, hb) = report.head.clone();
+    let report_distance_head = report.distance_head;
     let out = Out { model: model_id, align: a.align, images: emb.faces.len(), faces_missed: emb.missed.len(), ms_per_face: emb.ms_per_face, view2: report.view2, held_out: report.held_out };
     if let Some(dir) = &a.write_model {
-        let mut params = ck.params.clone();
-        let nspec = params.specs.len();
-        let (wr, br) = (params.specs[nspec - 2].range(), params.specs[nspec - 1].range());
-        params.data[wr].copy_from_slice(&ha);
-        params.data[br][0] = hb;
-        io::save(dir, &ck.config, &params, None, None)?;
-        let h = &out.held_out[0];
+        let mut cfg = ck.config.clone();
+        cfg.head = a.head;
+        let mut params = crate::model::Params::zeros(&cfg)?;
+        let n = params.specs.len();
+        for spec in &params.specs.clone()[..n - 2] {
+            let src = ck.params.get(&spec.name).with_context(|| format!("tensor {} missing from {}", spec.name, a.model.display()))?;
+            params.data[spec.range()].copy_from_slice(src);
+        }
+        let (wr, br) = (params.specs[n - 2].range(), params.specs[n - 1].range());
+        // Thresholds move with the head: a distance threshold becomes the probability the
+        // Euclidean head gives at that distance.
+        let (h, to_p): (&Held, Box<dyn Fn(f64) -> f64>) = match a.head {
+            Head::WeightedL1 => {
+                params.data[wr].copy_from_slice(&ha);
+                params.data[br][0] = hb;
+                (&out.held_out[0], Box::new(|t| t))
+            }
+            Head::Euclidean => {
+                let (da, db) = report_distance_head;
+                params.data[wr][0] = da;
+                params.data[br][0] = db;
+                (&out.held_out[1], Box::new(move |t: f64| 1.0 / (1.0 + (-(db as f64 - da as f64 * t)).exp())))
+            }
+        };
+        io::save(dir, &cfg, &params, None, None)?;
         let card = serde_json::json!({
-            "threshold": h.calibration.threshold,
+            "name": format!("dlib ResNet tower, {} head (LFW-calibrated)", match a.head { Head::WeightedL1 => "Koch's weighted-L1", Head::Euclidean => "Euclidean" }),
+            "threshold": to_p(h.calibration.threshold),
             "threshold_source": format!("false-accept rate {} over every pair of different people among LFW people.txt fold 9 (held out from the head's training)", a.far),
-            "identify_threshold": h.identify_threshold,
-            "identify_threshold_source": format!("false-accept rate {} per pair on the same people: a stranger is named at most about G x {} as often with G people enrolled", a.identify_far, a.identify_far),
+            "identify_threshold": to_p(h.identify_threshold),
+            "identify_threshold_source": format!("false-accept rate {} per pair on the same people: with G people enrolled a stranger is named at most about G x {} of the time", a.identify_far, a.identify_far),
             "verification": 0.5,
             "evaluation": &out,
         });

@@ -62,10 +62,37 @@ pub fn score_many(query: &[f32], gallery: &[f32], a: &[f32], b: f32, out: &mut [
         .for_each(|(o, g)| *o = sigmoid1(b + weighted_l1(query, g, a)));
 }
 
+/// `||u - v||`, accumulated in f64 so a million gallery rows rank exactly as the distance does.
+pub fn euclidean(u: &[f32], v: &[f32]) -> f32 {
+    u.iter().zip(v).map(|(x, y)| ((x - y) as f64).powi(2)).sum::<f64>().sqrt() as f32
+}
+
+/// `out[i] = sigmoid(b + a * ||query - gallery_i||)` for every row, on the current thread pool.
+pub fn score_many_euclidean(query: &[f32], gallery: &[f32], a: f32, b: f32, out: &mut [f32]) {
+    let d = query.len();
+    assert_eq!(gallery.len(), out.len() * d, "gallery length");
+    out.par_iter_mut()
+        .zip(gallery.par_chunks_exact(d))
+        .with_min_len(256)
+        .for_each(|(o, g)| *o = sigmoid1(b + a * euclidean(query, g)));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::engine::gradcheck;
+
+    #[test]
+    fn euclidean_scores_fall_with_distance_and_match_the_formula() {
+        let q = [0.0f32, 0.0];
+        let g = [3.0f32, 4.0, 0.3, 0.4, 0.0, 0.0];
+        let mut out = [0f32; 3];
+        score_many_euclidean(&q, &g, -2.0, 1.0, &mut out);
+        for (o, d) in out.iter().zip([5.0f32, 0.5, 0.0]) {
+            assert!((o - 1.0 / (1.0 + (-(1.0 - 2.0 * d)).exp())).abs() < 1e-6, "{out:?}");
+        }
+        assert!(out[0] < out[1] && out[1] < out[2]);
+    }
 
     #[test]
     fn forward_is_the_weighted_l1_plus_bias() {

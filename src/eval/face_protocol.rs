@@ -34,8 +34,39 @@ pub struct Held {
 pub struct Report {
     pub view2: Vec<Rule>,
     pub held_out: Vec<Held>,
-    /// The shipped head: weights and bias.
+    /// Koch's head trained on the pairs of folds 1-8: weights and bias.
     pub head: (Vec<f32>, f32),
+    /// The Euclidean head `sigmoid(b + a * distance)` fitted on the same pairs: (a, b).
+    pub distance_head: (f32, f32),
+}
+
+/// Logistic regression of `same` on one feature (Newton's method): `p = sigmoid(b + a x)`.
+pub fn fit_logistic(x: &[f64], same: &[bool]) -> (f64, f64) {
+    let (mut a, mut b) = (0.0f64, 0.0f64);
+    for _ in 0..50 {
+        let (mut ga, mut gb, mut haa, mut hab, mut hbb) = (0.0, 0.0, 1e-9, 0.0, 1e-9);
+        for (xi, yi) in x.iter().zip(same) {
+            let p = 1.0 / (1.0 + (-(b + a * xi)).exp());
+            let e = p - if *yi { 1.0 } else { 0.0 };
+            let w = p * (1.0 - p);
+            ga += e * xi;
+            gb += e;
+            haa += w * xi * xi;
+            hab += w * xi;
+            hbb += w;
+        }
+        let det = haa * hbb - hab * hab;
+        if det.abs() < 1e-18 {
+            break;
+        }
+        let (da, db) = ((hbb * ga - hab * gb) / det, (haa * gb - hab * ga) / det);
+        a -= da;
+        b -= db;
+        if da.abs() + db.abs() < 1e-10 {
+            break;
+        }
+    }
+    (a, b)
 }
 
 fn rule(name: &'static str, p: Protocol) -> Rule {
@@ -118,7 +149,10 @@ pub fn evaluate(net: &Siamese, emb: &Embeddings, pairs: &Pairs, people: &[Vec<(S
             one_shot: [5, 20, 100].iter().filter_map(|&w| calibrate::one_shot(&test, score, w, 400, 10 + w as u64)).collect(),
         });
     }
-    Report { view2, held_out: held, head: (ha, hb) }
+    let d: Vec<f64> = ps.iter().map(|p| -euclid(&m[p.a * dim..][..dim], &m[p.b * dim..][..dim])).collect();
+    let y: Vec<bool> = ps.iter().map(|p| p.same).collect();
+    let (da, db) = fit_logistic(&d, &y);
+    Report { view2, held_out: held, head: (ha, hb), distance_head: (da as f32, db as f32) }
 }
 
 fn head_of(p: &crate::model::Params) -> (Vec<f32>, f32) {

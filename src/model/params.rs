@@ -42,8 +42,9 @@ impl Params {
         if cfg.is_layered() {
             let (_, mut specs) = super::net::Net::compile(cfg)?;
             let (offset, group) = specs.last().map(|s| (s.offset + s.len(), s.group + 1)).unwrap_or((0, 0));
-            specs.push(ParamSpec { name: "head.weight".into(), shape: vec![cfg.embedding], offset, group });
-            specs.push(ParamSpec { name: "head.bias".into(), shape: vec![1], offset: offset + cfg.embedding, group });
+            let hw = cfg.head.weights(cfg.embedding);
+            specs.push(ParamSpec { name: "head.weight".into(), shape: vec![hw], offset, group });
+            specs.push(ParamSpec { name: "head.bias".into(), shape: vec![1], offset: offset + hw, group });
             return Ok(specs);
         }
         let layers = cfg.layers()?;

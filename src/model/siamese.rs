@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use super::net::Net;
 use super::params::Params;
 use super::work::{conv_shape, ImageTrace, ThreadWork};
-use crate::config::{LayerShape, ModelConfig};
+use crate::config::{Head, LayerShape, ModelConfig};
 use crate::engine::{act, conv, head, linear, loss, pool, Par};
 use crate::error::{Error, Result};
 
@@ -211,7 +211,14 @@ impl Siamese {
     /// Probability that two embeddings show the same identity.
     pub fn score(&self, e1: &[f32], e2: &[f32]) -> f32 {
         let (a, b) = self.head();
-        act::sigmoid1(b + head::weighted_l1(e1, e2, a))
+        if e1.len() != e2.len() {
+            // Embeddings of another model: nothing to compare.
+            return 0.0;
+        }
+        match self.config.head {
+            Head::WeightedL1 => act::sigmoid1(b + head::weighted_l1(e1, e2, a)),
+            Head::Euclidean => act::sigmoid1(b + a[0] * head::euclidean(e1, e2)),
+        }
     }
 
     /// Scores `query` against every row of `gallery` (`n x embedding`), on this model's threads.
@@ -221,7 +228,10 @@ impl Siamese {
             return Err(Error::shape("gallery", format!("{} rows of {d}", out.len()), gallery.len()));
         }
         let (a, b) = self.head();
-        self.pool.install(|| head::score_many(query, gallery, a, b, out));
+        match self.config.head {
+            Head::WeightedL1 => self.pool.install(|| head::score_many(query, gallery, a, b, out)),
+            Head::Euclidean => self.pool.install(|| head::score_many_euclidean(query, gallery, a[0], b, out)),
+        }
         Ok(())
     }
 
