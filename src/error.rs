@@ -33,6 +33,26 @@ pub enum Error {
         expected: String,
         found: String,
     },
+
+    /// A request field (form field, command-line option, name) that cannot be used as given.
+    #[error("{field}: {reason}")]
+    Input { field: String, reason: String },
+
+    /// What the request names does not exist (a person who is not enrolled).
+    #[error("{what}: {reason}")]
+    NotFound { what: String, reason: String },
+
+    /// The request clashes with what is stored (a name already enrolled).
+    #[error("{what}: {reason}")]
+    Conflict { what: String, reason: String },
+
+    /// The gallery file could not be read or written, or is damaged.
+    #[error("{path}: gallery database: {reason}")]
+    Database { path: PathBuf, reason: String },
+
+    /// A fault of the program or its environment, not of the request.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 fn location(path: &std::path::Path, line: Option<usize>) -> String {
@@ -55,6 +75,22 @@ impl Error {
 
     pub(crate) fn config(field: &str, reason: impl Into<String>) -> Self {
         Error::Config { field: field.to_string(), reason: reason.into() }
+    }
+
+    pub(crate) fn input(field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Input { field: field.into(), reason: reason.into() }
+    }
+
+    pub(crate) fn not_found(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::NotFound { what: what.into(), reason: reason.into() }
+    }
+
+    pub(crate) fn conflict(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Conflict { what: what.into(), reason: reason.into() }
+    }
+
+    pub(crate) fn database(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Error::Database { path: path.into(), reason: reason.into() }
     }
 
     pub(crate) fn shape(what: &str, expected: impl ToString, found: impl ToString) -> Self {

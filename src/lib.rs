@@ -13,6 +13,7 @@ pub mod error;
 pub mod model;
 pub mod rng;
 pub mod server;
+pub mod service;
 pub mod train;
 
 pub use config::{ModelConfig, OptimizerConfig};

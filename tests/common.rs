@@ -7,3 +7,31 @@ use siamface::ModelConfig;
 pub fn tiny_face_model() -> ModelConfig {
     ModelConfig::koch(32, 32, 3, vec![ConvLayer { filters: 4, kernel: 5, pool: true }, ConvLayer { filters: 8, kernel: 3, pool: false }], 16)
 }
+
+/// `rel` inside the shared data folder (`../shared/data`), or a failure that says which dataset
+/// is missing and where it comes from, rather than an unwrap's panic.
+pub fn shared(rel: &str) -> std::path::PathBuf {
+    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel);
+    if !p.exists() {
+        let dataset = match rel.split('/').next() {
+            Some("lfw") => "Labeled Faces in the Wild, deep-funneled (umass-vis-lfw/umass-vis-lfw.github.io, the official LFW site)",
+            Some("omniglot") => "Omniglot (brendenlake/omniglot and bitsandscraps/omniglot)",
+            Some("att_faces") => "AT&T (ORL) faces",
+            Some("detectors") => "the YuNet face detector (ShiqiYu/libfacedetection.train)",
+            _ => "a shared dataset",
+        };
+        panic!("test data missing: {} is not there. It belongs to {dataset}; ../shared/data/README.md lists where each dataset comes from.", p.display());
+    }
+    p
+}
+
+/// One LFW photo, `NAME_NNNN.jpg`.
+pub fn lfw(name: &str, n: usize) -> std::path::PathBuf {
+    shared(&format!("lfw/images_deepfunneled/{name}/{name}_{n:04}.jpg"))
+}
+
+/// The bytes of one LFW photo.
+pub fn lfw_bytes(name: &str, n: usize) -> Vec<u8> {
+    let p = lfw(name, n);
+    std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}

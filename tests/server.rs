@@ -3,50 +3,39 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
-use siamface::face::Detector;
-use siamface::gallery::Gallery;
-use siamface::model::{io, Params, Siamese};
+use siamface::model::{io, Params};
 use siamface::rng::Rng;
 use siamface::server::{self, Inner};
+use siamface::service::{FaceService, Options};
 use tower::ServiceExt;
 
-fn photo(name: &str, n: usize) -> Vec<u8> {
-    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../shared/data/lfw/images_deepfunneled/{name}/{name}_{n:04}.jpg"))).unwrap()
+pub fn photo(name: &str, n: usize) -> Vec<u8> {
+    crate::common::lfw_bytes(name, n)
 }
 
-fn tmp(tag: &str) -> PathBuf {
+pub fn tmp(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("siamface-server-{}-{tag}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
 }
 
-fn state(tag: &str, token: Option<&str>) -> Arc<Inner> {
-    let cfg = crate::common::tiny_face_model();
-    let params = Params::init(&cfg, &mut Rng::new(1)).unwrap();
+pub fn state(tag: &str, token: Option<&str>) -> Arc<Inner> {
     let dir = tmp(tag);
-    Arc::new(Inner {
-        model_id: siamface::gallery::fingerprint(&params.data),
-        net: Siamese::new(cfg.clone(), params, 1).unwrap(),
-        scratch: Mutex::new(Vec::new()),
-        cfg,
-        det: Detector::new().unwrap(),
-        gallery: Mutex::new(Gallery::open(&dir.join("g.sqlite")).unwrap()),
-        threshold: 0.0,
-        verification: 0.5,
-        token: token.map(str::to_string),
-        collect_dir: Some(dir.join("collected")),
-    })
+    let cfg = crate::common::tiny_face_model();
+    io::save(&dir.join("model"), &cfg, &Params::init(&cfg, &mut Rng::new(1)).unwrap(), None, None).unwrap();
+    let o = Options { model: Some(dir.join("model")), gallery: dir.join("g.sqlite"), threads: 1, threshold: Some(0.0) };
+    Arc::new(Inner { service: FaceService::open(&o).unwrap(), token: token.map(str::to_string), collect_dir: Some(dir.join("collected")) })
 }
 
 const B: &str = "XsiamfaceBOUNDARYx";
 
 /// A multipart body: text fields, then file fields (field, file name, bytes).
-fn form(texts: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Vec<u8> {
+pub fn form(texts: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Vec<u8> {
     let mut out = Vec::new();
     for (k, v) in texts {
         out.extend(format!("--{B}\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n").as_bytes());
@@ -60,7 +49,7 @@ fn form(texts: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Vec<u8> {
     out
 }
 
-async fn call(s: &Arc<Inner>, method: &str, uri: &str, body: Vec<u8>, auth: Option<&str>) -> (StatusCode, serde_json::Value) {
+pub async fn call(s: &Arc<Inner>, method: &str, uri: &str, body: Vec<u8>, auth: Option<&str>) -> (StatusCode, serde_json::Value) {
     let mut req = Request::builder().method(method).uri(uri).header("content-type", format!("multipart/form-data; boundary={B}"));
     if let Some(t) = auth {
         req = req.header("authorization", format!("Bearer {t}"));
@@ -148,7 +137,7 @@ async fn page_is_served_and_frames_are_collected_for_fine_tuning() {
     // The page sets its slider from the server's thresholds.
     let (st, c) = call(&s, "GET", "/api/config", Vec::new(), None).await;
     assert_eq!(st, StatusCode::OK);
-    assert_eq!(c, serde_json::json!({"threshold": s.threshold, "verification": s.verification, "collect": true}));
+    assert_eq!(c, serde_json::json!({"threshold": 0.0, "verification": 0.5, "collect": true}));
     let (st, v) = call(&s, "POST", "/api/collect", form(&[("kind", "anchor")], &[("photo", "f.jpg", &photo("Aaron_Peirsol", 1))]), None).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let saved = s.collect_dir.as_ref().unwrap().join(v["file"].as_str().unwrap());

@@ -1,11 +1,8 @@
+//! `siamface compare A B`: the face service's comparison of two photos, printed.
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
-use serde::Serialize;
-
-use crate::face::{self, Detector};
-use crate::model::{io, Siamese};
+use crate::service::{Card, Faces, Photo};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -16,66 +13,29 @@ pub struct Args {
     /// Face model: a directory (model.safetensors + config.json) or a .safetensors file.
     #[arg(long, default_value = "models/face")]
     model: PathBuf,
-    /// Decision threshold on the probability; default: the model card's, else 0.5.
-    #[arg(long)]
-    threshold: Option<f64>,
+    /// Decision threshold on the probability, from 0 to 1; default: the model card's, else 0.5.
+    #[arg(long, value_parser = super::people::unit)]
+    threshold: Option<f32>,
     #[arg(long, default_value_t = 0)]
     threads: usize,
     #[arg(long)]
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Side {
-    file: String,
-    /// x, y, width, height in the photo's pixels.
-    #[serde(rename = "box")]
-    rect: [f32; 4],
-    faces: usize,
-}
-
-#[derive(Serialize)]
-struct Out {
-    score: f64,
-    same: bool,
-    threshold: f64,
-    a: Side,
-    b: Side,
-}
-
-/// The threshold written in the model directory's `card.json`, if any.
+/// The threshold of the model card beside `model` (the default card's without one).
 pub fn card_threshold(model: &Path) -> Option<f64> {
-    card_value(model, "threshold")
-}
-
-/// A number from the model card (`card.json` beside the model), if there is one.
-pub fn card_value(model: &Path, key: &str) -> Option<f64> {
-    let text = std::fs::read_to_string(model.join("card.json")).ok()?;
-    serde_json::from_str::<serde_json::Value>(&text).ok()?[key].as_f64()
+    Card::read(model).ok().map(|c| c.threshold as f64)
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let ck = io::load(&a.model).with_context(|| format!("loading the face model {}", a.model.display()))?;
-    let cfg = ck.config.clone();
-    let mut net = Siamese::new(ck.config, ck.params, a.threads)?;
-    let det = Detector::new()?;
-    let threshold = a.threshold.or_else(|| card_threshold(&a.model)).unwrap_or(0.5);
-    let mut sides = Vec::new();
-    let mut embeddings = Vec::new();
-    for path in [&a.a, &a.b] {
-        let found = face::from_file(&det, path, &cfg)?;
-        if found.faces_in_photo > 1 && !a.json {
-            eprintln!("note: {}: {} faces found; using the largest", path.display(), found.faces_in_photo);
-        }
-        embeddings.push(net.embed_bytes(&found.input)?);
-        sides.push(Side { file: path.display().to_string(), rect: found.face.rect, faces: found.faces_in_photo });
-    }
-    let score = net.score(&embeddings[0], &embeddings[1]) as f64;
-    let b = sides.pop().expect("two sides");
-    let out = Out { score, same: score >= threshold, threshold, a: sides.pop().expect("two sides"), b };
+    let faces = Faces::load(&a.model, a.threads, None)?;
+    let out = faces.compare(&Photo::read(&a.a)?, &Photo::read(&a.b)?, a.threshold)?;
     if a.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {
+        for s in [&out.a, &out.b].into_iter().filter(|s| s.faces > 1) {
+            eprintln!("note: {}: {} faces found; using the largest", s.file, s.faces);
+        }
         println!("{}: score {:.3} (threshold {:.2})", if out.same { "same person" } else { "different people" }, out.score, out.threshold);
     }
     Ok(ExitCode::SUCCESS)

@@ -2,6 +2,7 @@
 mod bench;
 mod bench_faces;
 mod compare;
+mod gallery;
 mod people;
 mod serve;
 mod eval;
@@ -40,6 +41,9 @@ enum Command {
     Rename(people::RenameArgs),
     /// Delete a person and everything stored for them.
     Forget(people::ForgetArgs),
+    /// Check, repair, export or import the gallery file.
+    #[command(subcommand)]
+    Gallery(gallery::Command),
     /// Serve the HTTP API.
     Serve(serve::Args),
     /// Compare the faces of two photos: same person or not.
@@ -74,6 +78,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::People(a) => people::people(a),
         Command::Rename(a) => people::rename(a),
         Command::Forget(a) => people::forget(a),
+        Command::Gallery(c) => gallery::run(c),
         Command::Train(a) => train::run(a),
         Command::TrainHead(a) => train_head::run(a),
         Command::Eval(c) => eval::run(c),

@@ -1,14 +1,9 @@
-//! The gallery commands: enroll, verify, identify, people, rename, forget.
+//! The gallery commands: enroll, verify, identify, people, rename, forget. Each parses its
+//! arguments, makes one call of the face service, and prints the answer as text or JSON.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use serde::Serialize;
-
-use crate::config::ModelConfig;
-use crate::face::{self, Detector};
-use crate::gallery::{self, Enrolment, Gallery};
-use crate::model::{io, Siamese};
+use crate::service::{card, FaceService, Options, Photo};
 
 /// Options every gallery command shares.
 #[derive(clap::Args)]
@@ -35,47 +30,31 @@ pub fn default_gallery() -> PathBuf {
     base.join("siamface").join("gallery.sqlite")
 }
 
+/// A threshold or fraction on the command line: a number from 0 to 1.
+pub fn unit(text: &str) -> Result<f32, String> {
+    card::parse_unit("value", text).map_err(|e| e.to_string().trim_start_matches("value: ").to_string())
+}
+
 impl Common {
-    fn gallery(&self) -> anyhow::Result<Gallery> {
-        let path = self.gallery.clone().unwrap_or_else(default_gallery);
-        Ok(Gallery::open(&path)?)
+    fn gallery_path(&self) -> PathBuf {
+        self.gallery.clone().unwrap_or_else(default_gallery)
+    }
+
+    /// The service with the model, for commands that look at faces.
+    fn service(&self, threshold: Option<f32>) -> anyhow::Result<FaceService> {
+        let o = Options { model: Some(self.model.clone()), gallery: self.gallery_path(), threads: self.threads, threshold };
+        Ok(FaceService::open(&o)?)
+    }
+
+    /// The service without a model, for commands about names only.
+    fn names(&self) -> anyhow::Result<FaceService> {
+        let o = Options { model: None, gallery: self.gallery_path(), threads: self.threads, threshold: None };
+        Ok(FaceService::open(&o)?)
     }
 }
 
-/// The model, detector and thresholds a command that looks at faces needs.
-struct Eyes {
-    net: Siamese,
-    cfg: ModelConfig,
-    det: Detector,
-    id: String,
-    threshold: f32,
-}
-
-impl Eyes {
-    fn load(c: &Common) -> anyhow::Result<Self> {
-        let ck = io::load(&c.model).with_context(|| format!("loading the face model {}", c.model.display()))?;
-        let id = gallery::fingerprint(&ck.params.data);
-        let cfg = ck.config.clone();
-        let threshold = super::compare::card_threshold(&c.model).unwrap_or(0.5) as f32;
-        Ok(Eyes { net: Siamese::new(ck.config, ck.params, c.threads)?, cfg, det: Detector::new()?, id, threshold })
-    }
-
-    fn embed(&mut self, input: &[u8]) -> anyhow::Result<Vec<f32>> {
-        Ok(self.net.embed_bytes(input)?)
-    }
-
-    /// Keeps the gallery's cached embeddings in step with this model.
-    fn sync(&mut self, g: &mut Gallery) -> anyhow::Result<()> {
-        if g.model()?.is_some_and(|m| m != self.id) {
-            let mut fresh = Vec::new();
-            for (id, png) in g.crops()? {
-                let img = image::load_from_memory(&png).context("stored crop")?.to_rgb8();
-                fresh.push((id, self.embed(&face::to_input(&img, &self.cfg))?));
-            }
-            g.reembed(&fresh, &self.id)?;
-        }
-        Ok(())
-    }
+fn photos(paths: &[PathBuf]) -> anyhow::Result<Vec<Photo>> {
+    Ok(paths.iter().map(|p| Photo::read(p)).collect::<Result<_, _>>()?)
 }
 
 #[derive(clap::Args)]
@@ -93,27 +72,15 @@ pub struct EnrollArgs {
 }
 
 pub fn enroll(a: EnrollArgs) -> anyhow::Result<ExitCode> {
-    let mut eyes = Eyes::load(&a.common)?;
-    let mut g = a.common.gallery()?;
-    eyes.sync(&mut g)?;
-    let mut items = Vec::new();
-    // Every photo is checked before anything is written: one bad photo enrols nothing.
-    for p in &a.photos {
-        let img = crate::data::photo::open(p)?.to_rgb8();
-        let found = face::locate(&eyes.det, &img, &eyes.cfg, p)?;
-        if found.faces_in_photo > 1 {
-            eprintln!("note: {}: {} faces found; enrolling the largest", p.display(), found.faces_in_photo);
-        }
-        let canon = face::canonical(&img, &found.face);
-        let mut png = Vec::new();
-        canon.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
-        items.push(Enrolment { crop_png: png, embedding: eyes.embed(&found.input)? });
+    let service = a.common.service(None)?;
+    let done = service.enroll(&a.name, &photos(&a.photos)?, a.add)?;
+    for (file, n) in &done.crowded {
+        eprintln!("note: {file}: {n} faces found; enrolled the largest");
     }
-    g.enroll(&a.name, &items, &eyes.id, a.add)?;
     if a.common.json {
-        println!("{}", serde_json::json!({"enrolled": a.name, "images": items.len()}));
+        println!("{}", serde_json::to_string(&done)?);
     } else {
-        println!("enrolled {} from {} photo(s)", a.name, items.len());
+        println!("enrolled {} from {} photo(s)", done.name, done.images);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -122,37 +89,17 @@ pub fn enroll(a: EnrollArgs) -> anyhow::Result<ExitCode> {
 pub struct IdentifyArgs {
     #[arg(required = true)]
     photos: Vec<PathBuf>,
-    /// Lowest score that names someone; default: the model card's threshold, else 0.5.
-    #[arg(long)]
+    /// Lowest score that names someone, from 0 to 1; default: the model card's, else 0.5.
+    #[arg(long, value_parser = unit)]
     threshold: Option<f32>,
     #[command(flatten)]
     common: Common,
 }
 
-#[derive(Serialize)]
-struct FaceOut {
-    name: Option<String>,
-    score: f32,
-    #[serde(rename = "box")]
-    rect: [f32; 4],
-}
-
 pub fn identify(a: IdentifyArgs) -> anyhow::Result<ExitCode> {
-    let mut eyes = Eyes::load(&a.common)?;
-    let mut g = a.common.gallery()?;
-    eyes.sync(&mut g)?;
-    let m = g.matrix()?;
-    let threshold = a.threshold.unwrap_or(eyes.threshold);
-    let mut scratch = Vec::new();
+    let service = a.common.service(None)?;
     for p in &a.photos {
-        let img = crate::data::photo::open(p)?.to_rgb8();
-        let mut faces = Vec::new();
-        for f in eyes.det.detect(&img)?.into_iter().filter(|f| f.rect[2] >= face::MIN_FACE_PX) {
-            let input = face::to_input(&face::canonical(&img, &f), &eyes.cfg);
-            let e = eyes.embed(&input)?;
-            let hit = gallery::identify(&eyes.net, &m, &e, threshold, &mut scratch)?;
-            faces.push(FaceOut { name: hit.name, score: hit.score, rect: f.rect });
-        }
+        let faces = service.identify(&Photo::read(p)?, a.threshold, false)?;
         if a.common.json {
             let mut v = serde_json::json!({ "faces": faces });
             if a.photos.len() > 1 {
@@ -177,34 +124,24 @@ pub struct VerifyArgs {
     #[arg(long = "as")]
     claimed: String,
     /// Score at which one enrolment image accepts the face (default: the model card's, else 0.5).
-    #[arg(long)]
+    #[arg(long, value_parser = unit)]
     detection: Option<f32>,
     /// Fraction of enrolment images that must accept the face (default: the model card's,
     /// calibrated on held-out people; else 0.5).
-    #[arg(long)]
+    #[arg(long, value_parser = unit)]
     verification: Option<f32>,
     #[command(flatten)]
     common: Common,
 }
 
 pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let mut eyes = Eyes::load(&a.common)?;
-    let mut g = a.common.gallery()?;
-    eyes.sync(&mut g)?;
-    let m = g.matrix()?;
-    if !m.names.contains(&a.claimed) {
-        anyhow::bail!("name `{}`: is not enrolled", a.claimed);
-    }
-    let found = face::from_file(&eyes.det, &a.photo, &eyes.cfg)?;
-    let e = eyes.embed(&found.input)?;
-    let scores = m.claim_scores(&eyes.net, &a.claimed, &e).expect("enrolled, checked above");
-    let detection = a.detection.unwrap_or(eyes.threshold);
-    let verification = a.verification.or_else(|| super::compare::card_value(&a.common.model, "verification").map(|v| v as f32)).unwrap_or(0.5);
-    let (ok, fraction) = gallery::verify_rule(&scores, detection, verification);
+    let service = a.common.service(None)?;
+    let v = service.verify(&Photo::read(&a.photo)?, &a.claimed, a.detection, a.verification)?;
     if a.common.json {
-        println!("{}", serde_json::json!({"verified": ok, "name": a.claimed, "fraction": fraction, "scores": scores, "detection": detection, "verification": verification}));
+        println!("{}", serde_json::to_string(&v)?);
     } else {
-        println!("{}: {} ({:.0}% of {} enrolment images above {:.2})", a.claimed, if ok { "verified" } else { "not verified" }, 100.0 * fraction, scores.len(), detection);
+        let word = if v.verified { "verified" } else { "not verified" };
+        println!("{}: {word} ({:.0}% of {} enrolment images above {:.2})", v.name, 100.0 * v.fraction, v.scores.len(), v.detection);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -216,7 +153,7 @@ pub struct PeopleArgs {
 }
 
 pub fn people(a: PeopleArgs) -> anyhow::Result<ExitCode> {
-    let list = a.common.gallery()?.people()?;
+    let list = a.common.names()?.people()?;
     if a.common.json {
         let v: Vec<_> = list.iter().map(|(n, k)| serde_json::json!({"name": n, "images": k})).collect();
         println!("{}", serde_json::json!({ "people": v }));
@@ -236,8 +173,8 @@ pub struct ForgetArgs {
 }
 
 pub fn forget(a: ForgetArgs) -> anyhow::Result<ExitCode> {
-    a.common.gallery()?.forget(&a.name)?;
-    println!("forgot {}", a.name);
+    let name = a.common.names()?.forget(&a.name)?;
+    println!("forgot {name}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -250,7 +187,7 @@ pub struct RenameArgs {
 }
 
 pub fn rename(a: RenameArgs) -> anyhow::Result<ExitCode> {
-    a.common.gallery()?.rename(&a.old, &a.new)?;
-    println!("renamed {} to {}", a.old, a.new);
+    let (old, new) = a.common.names()?.rename(&a.old, &a.new)?;
+    println!("renamed {old} to {new}");
     Ok(ExitCode::SUCCESS)
 }

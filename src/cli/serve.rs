@@ -1,14 +1,12 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
 
-use crate::face::Detector;
-use crate::gallery::{self, Gallery};
-use crate::model::{io, Siamese};
 use crate::server::{self, Inner};
+use crate::service::{FaceService, Options};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,8 +21,8 @@ pub struct Args {
     gallery: Option<PathBuf>,
     #[arg(long, default_value = "models/face")]
     model: PathBuf,
-    /// Lowest score that names someone; default: the model card's threshold, else 0.5.
-    #[arg(long)]
+    /// Lowest score that names someone, from 0 to 1; default: the model card's threshold, else 0.5.
+    #[arg(long, value_parser = super::people::unit)]
     threshold: Option<f32>,
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -37,23 +35,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if !a.addr.ip().is_loopback() && a.token.is_none() {
         anyhow::bail!("--addr {}: serving beyond this machine requires --token (or SIAMFACE_TOKEN)", a.addr);
     }
-    let ck = io::load(&a.model).with_context(|| format!("loading the face model {}", a.model.display()))?;
-    let model_id = gallery::fingerprint(&ck.params.data);
-    let cfg = ck.config.clone();
-    let threshold = a.threshold.or_else(|| super::compare::card_threshold(&a.model).map(|t| t as f32)).unwrap_or(0.5);
     let gpath = a.gallery.clone().unwrap_or_else(super::people::default_gallery);
-    let state = Arc::new(Inner {
-        net: Siamese::new(ck.config, ck.params, a.threads)?,
-        scratch: Mutex::new(Vec::new()),
-        cfg,
-        model_id,
-        det: Detector::new()?,
-        gallery: Mutex::new(Gallery::open(&gpath)?),
-        threshold,
-        verification: super::compare::card_value(&a.model, "verification").map_or(0.5, |v| v as f32),
-        token: a.token,
-        collect_dir: a.collect,
-    });
+    // Opening re-embeds a gallery made with another model, before the first request.
+    let service = FaceService::open(&Options { model: Some(a.model.clone()), gallery: gpath.clone(), threads: a.threads, threshold: a.threshold })?;
+    let state = Arc::new(Inner { service, token: a.token, collect_dir: a.collect });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(a.addr).await.with_context(|| format!("binding {}", a.addr))?;

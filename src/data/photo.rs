@@ -29,8 +29,14 @@ impl Crop {
 /// hostile or accidental huge image cannot exhaust memory.
 pub const MAX_PIXELS: u64 = 40_000_000;
 
+/// The most memory one decoded photo may take: width x height x channels x bytes per sample,
+/// read from the header before decoding. 120 MB is a 40-megapixel 8-bit colour photo; the same
+/// size with 16-bit samples or an alpha channel is refused.
+pub const MAX_DECODED_BYTES: u64 = 120_000_000;
+
 /// Decodes `path` (format from the content, not the name), applies its EXIF orientation, and
-/// refuses images over `MAX_PIXELS`; errors name the file and say what was wrong.
+/// refuses images over `MAX_PIXELS` or `MAX_DECODED_BYTES` and files cut short; errors name the
+/// file and say what was wrong.
 pub fn open(path: &Path) -> Result<DynamicImage> {
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     decode(&bytes).map_err(|reason| Error::data(path, None, reason))
@@ -40,18 +46,65 @@ pub fn open(path: &Path) -> Result<DynamicImage> {
 pub fn decode(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
     use image::ImageDecoder;
     let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
-    if reader.format().is_none() {
+    let Some(format) = reader.format() else {
         return Err("not an image (JPEG, PNG, PGM/PPM or WebP)".into());
-    }
+    };
+    complete(format, bytes)?;
     let mut decoder = reader.into_decoder().map_err(|e| format!("cannot decode image: {e}"))?;
     let (w, h) = decoder.dimensions();
     if w as u64 * h as u64 > MAX_PIXELS {
         return Err(format!("image is {w}x{h} = {:.0} megapixels; the limit is {} megapixels", (w as f64 * h as f64) / 1e6, MAX_PIXELS / 1_000_000));
     }
+    if decoder.total_bytes() > MAX_DECODED_BYTES {
+        return Err(format!(
+            "image is {w}x{h} {:?}: {} MB once decoded; the limit is {} MB",
+            decoder.color_type(),
+            decoder.total_bytes() / 1_000_000,
+            MAX_DECODED_BYTES / 1_000_000
+        ));
+    }
     let orientation = decoder.orientation().map_err(|e| format!("cannot read orientation: {e}"))?;
     let mut img = DynamicImage::from_decoder(decoder).map_err(|e| format!("cannot decode image: {e}"))?;
     img.apply_orientation(orientation);
     Ok(img)
+}
+
+/// Refuses a file that ends before its format's end marker. Decoders fill what a cut file lacks
+/// with grey and say nothing, and a half-grey face would be enrolled as if it were whole.
+fn complete(format: image::ImageFormat, b: &[u8]) -> std::result::Result<(), String> {
+    use image::ImageFormat as F;
+    let cut = |what: &str| Err(format!("the file is cut short: {what}"));
+    match format {
+        // Inside entropy-coded data a 0xFF byte is always followed by 0x00 or a restart marker,
+        // so the last start-of-scan marker is the last scan's, and only a whole file has the
+        // end-of-image marker after it.
+        F::Jpeg => {
+            let sos = b.windows(2).rposition(|w| w == [0xFF, 0xDA]);
+            match sos {
+                Some(at) if b[at..].windows(2).any(|w| w == [0xFF, 0xD9]) => Ok(()),
+                Some(_) => cut("the JPEG has no end-of-image marker after its last scan"),
+                None => cut("the JPEG has no image data (no start-of-scan marker)"),
+            }
+        }
+        // Chunks from the signature on: length, type, data, CRC, up to IEND.
+        F::Png => {
+            let mut at = 8;
+            while at + 8 <= b.len() {
+                let len = u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]) as usize;
+                if &b[at + 4..at + 8] == b"IEND" {
+                    return Ok(());
+                }
+                at = at.saturating_add(12).saturating_add(len);
+            }
+            cut("the PNG ends before its IEND chunk")
+        }
+        // RIFF header: bytes 4..8 say how many bytes follow the first 8.
+        F::WebP if b.len() >= 12 => {
+            let riff = u32::from_le_bytes([b[4], b[5], b[6], b[7]]) as usize;
+            if b.len() < riff.saturating_add(8) { cut(&format!("the WebP says {} bytes, the file has {}", riff + 8, b.len())) } else { Ok(()) }
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Crops (fractions of the image) and resizes to `w x h`, as gray (`channels` 1) or RGB (3).

@@ -1,13 +1,26 @@
 //! The gallery: enrolled people in a SQLite file — each person's enrolment crops (PNG, in the
-//! canonical face frame) and their cached embeddings. Every write is one transaction, so a crash
-//! at any moment leaves either the old or the new state. Because the crops are kept, a gallery
-//! follows a model upgrade by re-embedding them (`reembed`), without asking anyone to re-enrol.
+//! canonical face frame) and their cached embeddings. Every write is one IMMEDIATE transaction,
+//! so a crash at any moment leaves either the old or the new state, and several processes
+//! writing at once wait their turn (up to `BUSY_WAIT`) instead of failing. A file that SQLite's
+//! quick check finds damaged is refused on open with the way to recover it (`archive::repair`).
+//! Because the crops are kept, a gallery follows a model upgrade by re-embedding them
+//! (`reembed`), without asking anyone to re-enrol.
+pub mod archive;
+mod matrix;
+pub mod name;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+pub use matrix::{fingerprint, identify, verify_rule, Match, Matrix};
 
 use crate::error::{Error, Result};
+
+/// How long a write waits for another process's write to finish before giving up.
+pub const BUSY_WAIT: Duration = Duration::from_secs(30);
 
 pub struct Gallery {
     conn: Connection,
@@ -23,45 +36,36 @@ pub struct Enrolment {
     pub embedding: Vec<f32>,
 }
 
-/// Every cached embedding, row by row, with whose it is.
-pub struct Matrix {
-    pub names: Vec<String>,
-    /// For each row, the index of its person in `names`.
-    pub owner: Vec<usize>,
-    pub rows: Vec<f32>,
-    pub dim: usize,
-}
-
-impl Matrix {
-    /// The query's score against each enrolment image of `name`, the input of `verify_rule`;
-    /// `None` when `name` is not enrolled.
-    pub fn claim_scores(&self, net: &crate::model::Siamese, name: &str, query: &[f32]) -> Option<Vec<f32>> {
-        let who = self.names.iter().position(|n| n == name)?;
-        let d = self.dim;
-        Some(self.owner.iter().enumerate().filter(|(_, &o)| o == who).map(|(i, _)| net.score(query, &self.rows[i * d..(i + 1) * d])).collect())
-    }
+/// How much of the file `Gallery::open_with` checks before using it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Check {
+    /// SQLite's `quick_check`: every page and record is well formed (the default on open).
+    Quick,
+    /// SQLite's `integrity_check`, which also compares every index with its table.
+    Full,
+    /// No check: for reading what is left of a damaged file.
+    None,
 }
 
 fn db_err(path: &Path, e: rusqlite::Error) -> Error {
-    Error::data(path, None, format!("gallery database: {e}"))
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code() {
+        Some(C::DatabaseCorrupt | C::NotADatabase) => damaged(path, &e.to_string()),
+        _ => Error::database(path, e.to_string()),
+    }
 }
 
-/// Names are shown in the app and used on the command line: 1 to 100 characters, no control
-/// characters, no path separators, not `.` or `..`, no leading or trailing spaces.
-pub fn check_name(name: &str) -> std::result::Result<(), String> {
-    if name.is_empty() || name.chars().count() > 100 {
-        return Err("a name has 1 to 100 characters".into());
-    }
-    if name.chars().any(|c| c.is_control()) {
-        return Err(format!("name {name:?} contains a control character"));
-    }
-    if name.contains(['/', '\\']) || name == "." || name == ".." {
-        return Err(format!("name {name:?} contains a path character"));
-    }
-    if name.trim() != name {
-        return Err(format!("name {name:?} starts or ends with a space"));
-    }
-    Ok(())
+/// The error of a damaged file: what SQLite found, and how to get the people back.
+fn damaged(path: &Path, detail: &str) -> Error {
+    let p = path.display();
+    Error::database(
+        path,
+        format!(
+            "the file is damaged ({detail}); nothing was changed. `siamface gallery repair --gallery {p}` keeps the damaged file \
+             beside it and rebuilds the gallery from every readable person, or `siamface gallery export --gallery {p} DIR` \
+             copies them out"
+        ),
+    )
 }
 
 fn to_blob(v: &[f32]) -> Vec<u8> {
@@ -72,35 +76,73 @@ fn from_blob(b: &[u8]) -> Vec<f32> {
     b.chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect()
 }
 
+/// The stored person whose name is `name` as names are compared (NFC, any case): (id, name).
+fn find(conn: &Connection, path: &Path, name: &str) -> Result<Option<(i64, String)>> {
+    let key = name::key(name);
+    let mut st = conn.prepare_cached("SELECT id, name FROM people").map_err(|e| db_err(path, e))?;
+    let rows = st.query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))).map_err(|e| db_err(path, e))?;
+    for row in rows {
+        let (id, stored) = row.map_err(|e| db_err(path, e))?;
+        if name::key(&stored) == key {
+            return Ok(Some((id, stored)));
+        }
+    }
+    Ok(None)
+}
+
+fn not_enrolled(name: &str) -> Error {
+    Error::not_found(format!("name `{name}`"), "is not enrolled")
+}
+
 impl Gallery {
-    /// Opens (or creates) the gallery file, creating its folder if needed.
+    /// Opens (or creates) the gallery file, creating its folder if needed, and refuses it if
+    /// SQLite's quick check finds it damaged.
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, Check::Quick)
+    }
+
+    pub fn open_with(path: &Path, check: Check) -> Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         }
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA foreign_keys = ON;
-             CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS people (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
-             CREATE TABLE IF NOT EXISTS images (
-                 id INTEGER PRIMARY KEY,
-                 person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
-                 crop BLOB NOT NULL,
-                 embedding BLOB NOT NULL
-             );",
-        )
-        .map_err(|e| db_err(path, e))?;
-        Ok(Gallery { conn, path: path.to_path_buf(), cache: None })
+        conn.busy_timeout(BUSY_WAIT).map_err(|e| db_err(path, e))?;
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;").map_err(|e| db_err(path, e))?;
+        let mut g = Gallery { conn, path: path.to_path_buf(), cache: None };
+        if check != Check::None {
+            g.check_with(check)?;
+        }
+        // The tables, created by the first writer; a read that finds them saves a write lock.
+        let have: i64 = g.conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'images'", [], |r| r.get(0)).map_err(|e| db_err(path, e))?;
+        if have == 0 {
+            let tx = g.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| db_err(path, e))?;
+            tx.execute_batch(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+                 CREATE TABLE IF NOT EXISTS people (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE, created TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP);
+                 CREATE TABLE IF NOT EXISTS images (
+                     id INTEGER PRIMARY KEY,
+                     person INTEGER NOT NULL REFERENCES people(id) ON DELETE CASCADE,
+                     crop BLOB NOT NULL,
+                     embedding BLOB NOT NULL
+                 );",
+            )
+            .map_err(|e| db_err(path, e))?;
+            tx.commit().map_err(|e| db_err(path, e))?;
+        }
+        Ok(g)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     fn err(&self, e: rusqlite::Error) -> Error {
         db_err(&self.path, e)
     }
 
-    fn field(name: &str, reason: String) -> Error {
-        Error::Config { field: format!("name `{name}`"), reason }
+    fn write(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        self.cache = None;
+        self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| db_err(&self.path, e))
     }
 
     /// The model the cached embeddings were computed with (its fingerprint), if any.
@@ -108,26 +150,27 @@ impl Gallery {
         self.conn.query_row("SELECT value FROM meta WHERE key = 'model'", [], |r| r.get(0)).optional().map_err(|e| self.err(e))
     }
 
-    /// Enrols a new person, or with `add` adds images to an existing one. All or nothing.
-    pub fn enroll(&mut self, name: &str, items: &[Enrolment], model: &str, add: bool) -> Result<()> {
-        check_name(name).map_err(|r| Self::field(name, r))?;
+    /// Enrols a new person, or with `add` adds images to an existing one. All or nothing. The
+    /// name is stored in NFC; a name equal to a stored one but for case or normalisation is that
+    /// person. Returns the name as stored.
+    pub fn enroll(&mut self, name: &str, items: &[Enrolment], model: &str, add: bool) -> Result<String> {
+        let name = name::canonical(name)?;
         if items.is_empty() {
-            return Err(Self::field(name, "enrolment needs at least one photo".into()));
+            return Err(Error::input("photo", "enrolment needs at least one photo"));
         }
-        if let Some(m) = self.model()?.filter(|m| m != model) {
-            return Err(Error::data(&self.path, None, format!("embeddings were computed by model {m}; re-embed the gallery for model {model} first")));
-        }
-        self.cache = None;
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
-        let existing: Option<i64> = tx.query_row("SELECT id FROM people WHERE name = ?1", [name], |r| r.get(0)).optional().map_err(|e| db_err(&path, e))?;
-        let id = match (existing, add) {
-            (Some(_), false) => return Err(Self::field(name, "is already enrolled (add images to it with --add)".into())),
-            (None, true) => return Err(Self::field(name, "is not enrolled".into())),
-            (Some(id), true) => id,
+        let tx = self.write()?;
+        let stored_model: Option<String> = tx.query_row("SELECT value FROM meta WHERE key = 'model'", [], |r| r.get(0)).optional().map_err(|e| db_err(&path, e))?;
+        if let Some(m) = stored_model.filter(|m| m != model) {
+            return Err(Error::database(&path, format!("embeddings were computed by model {m}; re-embed the gallery for model {model} first")));
+        }
+        let (id, stored) = match (find(&tx, &path, &name)?, add) {
+            (Some((_, s)), false) => return Err(Error::conflict(format!("name `{s}`"), "is already enrolled (add images to it with --add)")),
+            (None, true) => return Err(not_enrolled(&name)),
+            (Some(found), true) => found,
             (None, false) => {
-                tx.execute("INSERT INTO people (name) VALUES (?1)", [name]).map_err(|e| db_err(&path, e))?;
-                tx.last_insert_rowid()
+                tx.execute("INSERT INTO people (name) VALUES (?1)", [&name]).map_err(|e| db_err(&path, e))?;
+                (tx.last_insert_rowid(), name)
             }
         };
         for it in items {
@@ -135,19 +178,39 @@ impl Gallery {
                 .map_err(|e| db_err(&path, e))?;
         }
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?1)", [model]).map_err(|e| db_err(&path, e))?;
-        tx.commit().map_err(|e| db_err(&path, e))
+        tx.commit().map_err(|e| db_err(&path, e))?;
+        Ok(stored)
     }
 
-    /// SQLite's own consistency checks: the file's structure, and no image without its person.
+    /// SQLite's full consistency check, and no image without its person.
     pub fn check(&self) -> Result<()> {
-        let integrity: String = self.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).map_err(|e| self.err(e))?;
-        if integrity != "ok" {
-            return Err(Error::data(&self.path, None, format!("gallery database is damaged: {integrity}")));
+        self.check_with(Check::Full)
+    }
+
+    pub fn check_with(&self, check: Check) -> Result<()> {
+        let pragma = match check {
+            Check::Quick => "PRAGMA quick_check",
+            Check::Full => "PRAGMA integrity_check",
+            Check::None => return Ok(()),
+        };
+        let mut st = self.conn.prepare(pragma).map_err(|e| self.err(e))?;
+        let found: Vec<String> = st.query_map([], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| self.err(e))?;
+        if found != ["ok"] {
+            let mut detail = found.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+            if found.len() > 3 {
+                detail.push_str(&format!("; {} more", found.len() - 3));
+            }
+            return Err(damaged(&self.path, &detail));
         }
-        let orphans: i64 =
-            self.conn.query_row("SELECT COUNT(*) FROM images WHERE person NOT IN (SELECT id FROM people)", [], |r| r.get(0)).map_err(|e| self.err(e))?;
-        if orphans > 0 {
-            return Err(Error::data(&self.path, None, format!("gallery database has {orphans} images without a person")));
+        let has_tables: i64 = self.conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('images', 'people')", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        if has_tables == 2 {
+            let orphans: i64 = self
+                .conn
+                .query_row("SELECT COUNT(*) FROM images WHERE person NOT IN (SELECT id FROM people)", [], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            if orphans > 0 {
+                return Err(damaged(&self.path, &format!("{orphans} images without a person")));
+            }
         }
         Ok(())
     }
@@ -162,27 +225,35 @@ impl Gallery {
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
-    pub fn rename(&mut self, old: &str, new: &str) -> Result<()> {
-        check_name(new).map_err(|r| Self::field(new, r))?;
-        self.cache = None;
-        let n = self.conn.execute("UPDATE people SET name = ?2 WHERE name = ?1", [old, new]).map_err(|e| match e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => Self::field(new, "is already enrolled".into()),
-            e => db_err(&self.path, e),
-        })?;
-        if n == 0 {
-            return Err(Self::field(old, "is not enrolled".into()));
-        }
-        Ok(())
+    /// The stored form of `name`, if that person is enrolled.
+    pub fn lookup(&self, name: &str) -> Result<Option<String>> {
+        Ok(find(&self.conn, &self.path, name)?.map(|(_, s)| s))
     }
 
-    /// Deletes the person and everything stored for them.
-    pub fn forget(&mut self, name: &str) -> Result<()> {
-        self.cache = None;
-        let n = self.conn.execute("DELETE FROM people WHERE name = ?1", [name]).map_err(|e| self.err(e))?;
-        if n == 0 {
-            return Err(Self::field(name, "is not enrolled".into()));
+    /// Renames a person; `new` may differ from `old` only by case. Returns (old, new) as stored.
+    pub fn rename(&mut self, old: &str, new: &str) -> Result<(String, String)> {
+        let new = name::canonical(new)?;
+        let path = self.path.clone();
+        let tx = self.write()?;
+        let (id, was) = find(&tx, &path, old)?.ok_or_else(|| not_enrolled(old))?;
+        if let Some((other, s)) = find(&tx, &path, &new)? {
+            if other != id {
+                return Err(Error::conflict(format!("name `{s}`"), "is already enrolled"));
+            }
         }
-        Ok(())
+        tx.execute("UPDATE people SET name = ?2 WHERE id = ?1", params![id, new]).map_err(|e| db_err(&path, e))?;
+        tx.commit().map_err(|e| db_err(&path, e))?;
+        Ok((was, new))
+    }
+
+    /// Deletes the person and everything stored for them; returns the name as it was stored.
+    pub fn forget(&mut self, name: &str) -> Result<String> {
+        let path = self.path.clone();
+        let tx = self.write()?;
+        let (id, stored) = find(&tx, &path, name)?.ok_or_else(|| not_enrolled(name))?;
+        tx.execute("DELETE FROM people WHERE id = ?1", [id]).map_err(|e| db_err(&path, e))?;
+        tx.commit().map_err(|e| db_err(&path, e))?;
+        Ok(stored)
     }
 
     /// All cached embeddings, for identification. Kept in memory and read again only when the
@@ -210,7 +281,7 @@ impl Gallery {
             if m.dim == 0 {
                 m.dim = e.len();
             } else if e.len() != m.dim {
-                return Err(Error::data(&self.path, None, format!("embedding of {name} has {} values, others {}", e.len(), m.dim)));
+                return Err(Error::database(&self.path, format!("embedding of {name} has {} values, others {}", e.len(), m.dim)));
             }
             if m.names.last() != Some(&name) {
                 m.names.push(name);
@@ -230,9 +301,8 @@ impl Gallery {
 
     /// Replaces every cached embedding (one transaction) and records the model.
     pub fn reembed(&mut self, embeddings: &[(i64, Vec<f32>)], model: &str) -> Result<()> {
-        self.cache = None;
         let path = self.path.clone();
-        let tx = self.conn.transaction().map_err(|e| db_err(&path, e))?;
+        let tx = self.write()?;
         for (id, e) in embeddings {
             tx.execute("UPDATE images SET embedding = ?2 WHERE id = ?1", params![id, to_blob(e)]).map_err(|e| db_err(&path, e))?;
         }
@@ -279,76 +349,18 @@ mod tests {
     }
 
     #[test]
-    fn names_with_path_or_control_characters_are_refused() {
-        for bad in ["", "a/b", "..", "a\\b", "tab\there", " lead", "new\nline"] {
-            assert!(check_name(bad).is_err(), "{bad:?}");
-        }
-        for good in ["Ada Lovelace", "José", "O'Brien-2"] {
-            assert!(check_name(good).is_ok(), "{good:?}");
-        }
-    }
-}
-
-/// The best-matching person for a query embedding.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Match {
-    /// `None` when no one scores at or above the threshold ("unknown").
-    pub name: Option<String>,
-    /// The best score, whoever it belongs to.
-    pub score: f32,
-    pub nearest: Option<String>,
-}
-
-/// Scores `query` against every cached embedding at once (the learned head, vectorised and
-/// spread over the model's threads); a person's score is their best image's.
-pub fn identify(net: &crate::model::Siamese, m: &Matrix, query: &[f32], threshold: f32, scratch: &mut Vec<f32>) -> Result<Match> {
-    if m.owner.is_empty() {
-        return Ok(Match { name: None, score: 0.0, nearest: None });
-    }
-    scratch.resize(m.owner.len(), 0.0);
-    net.score_many(query, &m.rows, scratch)?;
-    let (best_row, best) = scratch.iter().enumerate().fold((0, f32::NEG_INFINITY), |b, (i, &s)| if s > b.1 { (i, s) } else { b });
-    let nearest = m.names[m.owner[best_row]].clone();
-    Ok(Match { name: (best >= threshold).then(|| nearest.clone()), score: best, nearest: Some(nearest) })
-}
-
-/// The original app's verification rule: an enrolment image "detects" the face when its score
-/// reaches `detection`; the claim is accepted when the fraction of detecting images reaches
-/// `verification`. Returns (accepted, fraction).
-pub fn verify_rule(scores: &[f32], detection: f32, verification: f32) -> (bool, f32) {
-    if scores.is_empty() {
-        return (false, 0.0);
-    }
-    let fraction = scores.iter().filter(|&&s| s >= detection).count() as f32 / scores.len() as f32;
-    (fraction >= verification, fraction)
-}
-
-/// A short fingerprint of a model's weights (FNV-1a over their bits): cached embeddings are only
-/// valid for the model that computed them.
-pub fn fingerprint(params: &[f32]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for v in params {
-        h ^= v.to_bits() as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    format!("{h:016x}")
-}
-
-#[cfg(test)]
-mod rule_tests {
-    use super::*;
-
-    #[test]
-    fn verification_rule_counts_images_over_the_detection_threshold() {
-        assert_eq!(verify_rule(&[0.9, 0.6, 0.2, 0.1], 0.5, 0.5), (true, 0.5));
-        assert_eq!(verify_rule(&[0.9, 0.4, 0.2, 0.1], 0.5, 0.5), (false, 0.25));
-        assert_eq!(verify_rule(&[], 0.5, 0.5), (false, 0.0));
-    }
-
-    #[test]
-    fn fingerprint_changes_with_any_weight() {
-        let a = fingerprint(&[0.1, 0.2, 0.3]);
-        assert_eq!(a, fingerprint(&[0.1, 0.2, 0.3]));
-        assert_ne!(a, fingerprint(&[0.1, 0.2, 0.30001]));
+    fn names_differing_by_case_or_normalisation_are_one_person() {
+        let (_, mut g) = gallery("names");
+        assert_eq!(g.enroll("Jose\u{301}", &[item(0.1)], "m", false).unwrap(), "José");
+        assert!(matches!(g.enroll("JOSÉ", &[item(0.2)], "m", false), Err(Error::Conflict { .. })));
+        assert_eq!(g.enroll("josé", &[item(0.2)], "m", true).unwrap(), "José");
+        assert_eq!(g.people().unwrap(), vec![("José".to_string(), 2)]);
+        assert_eq!(g.rename("JOSE\u{301}", "José María").unwrap(), ("José".to_string(), "José María".to_string()));
+        g.enroll("Ada", &[item(0.3)], "m", false).unwrap();
+        assert!(matches!(g.rename("ada", "JOSÉ MARÍA"), Err(Error::Conflict { .. })));
+        g.rename("ada", "ADA").unwrap();
+        assert!(matches!(g.forget("Nobody"), Err(Error::NotFound { .. })));
+        assert_eq!(g.forget("josé maría").unwrap(), "José María");
+        assert_eq!(g.people().unwrap(), vec![("ADA".to_string(), 1)]);
     }
 }

@@ -1,8 +1,12 @@
-//! HTTP errors: bad input is a 4xx with a JSON message saying what was wrong; anything else is a
-//! 500 whose details go to the log, not to the client.
+//! HTTP errors: the library error's variant chooses the status (a bad field or file 400, a person
+//! not enrolled 404, a name already taken 409); anything else is a 500 whose cause goes to the
+//! server's log and whose answer says no more than "internal error", so no file path or database
+//! detail of the server reaches a client.
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+
+use crate::Error;
 
 pub struct AppError {
     pub status: StatusCode,
@@ -13,6 +17,22 @@ impl AppError {
     pub fn bad(message: impl Into<String>) -> Self {
         AppError { status: StatusCode::BAD_REQUEST, message: message.into() }
     }
+
+    /// A 500: the cause is logged, the client gets the status and a fixed message.
+    pub fn internal(cause: &dyn std::fmt::Display) -> Self {
+        eprintln!("internal error: {cause}");
+        AppError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "internal error (the server's log says why)".into() }
+    }
+}
+
+/// The status of each library error.
+pub fn status(e: &Error) -> StatusCode {
+    match e {
+        Error::Input { .. } | Error::Data { .. } => StatusCode::BAD_REQUEST,
+        Error::NotFound { .. } => StatusCode::NOT_FOUND,
+        Error::Conflict { .. } => StatusCode::CONFLICT,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 impl IntoResponse for AppError {
@@ -21,21 +41,13 @@ impl IntoResponse for AppError {
     }
 }
 
-impl From<crate::Error> for AppError {
-    fn from(e: crate::Error) -> Self {
-        use crate::Error as E;
-        let text = e.to_string();
-        let status = match &e {
-            E::Config { reason, .. } if reason.contains("not enrolled") => StatusCode::NOT_FOUND,
-            E::Config { reason, .. } if reason.contains("already enrolled") => StatusCode::CONFLICT,
-            E::Config { .. } | E::Data { .. } | E::Shape { .. } => StatusCode::BAD_REQUEST,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
-        };
+impl From<Error> for AppError {
+    fn from(e: Error) -> Self {
+        let status = status(&e);
         if status.is_server_error() {
-            eprintln!("internal error: {text}");
-            return AppError { status, message: "internal error".into() };
+            return AppError::internal(&e);
         }
-        AppError { status, message: text }
+        AppError { status, message: e.to_string() }
     }
 }
 
@@ -47,7 +59,6 @@ impl From<axum::extract::multipart::MultipartError> for AppError {
 
 impl From<tokio::task::JoinError> for AppError {
     fn from(e: tokio::task::JoinError) -> Self {
-        eprintln!("internal error: model task failed: {e}");
-        AppError { status: StatusCode::INTERNAL_SERVER_ERROR, message: "internal error".into() }
+        AppError::internal(&format_args!("model task failed: {e}"))
     }
 }

@@ -1,0 +1,209 @@
+//! A gallery outside SQLite, and back: `export` writes every readable person to a folder
+//! (`gallery.json` with names, embeddings and the model they came from, and each enrolment crop
+//! as a PNG file), `import` enrols such a folder into a gallery in one transaction, and `repair`
+//! does both to rebuild a damaged file from what can still be read, keeping the damaged file
+//! beside the new one. The folder is a backup a person can read and copy; nothing in it depends on
+//! SQLite.
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, OptionalExtension};
+use serde::{Deserialize, Serialize};
+
+use super::{db_err, find, from_blob, name, to_blob, Check, Gallery};
+use crate::error::{Error, Result};
+
+/// The file in an export folder that lists its people.
+pub const INDEX: &str = "gallery.json";
+const FORMAT: &str = "siamface-gallery-1";
+
+#[derive(Serialize, Deserialize)]
+struct Index {
+    format: String,
+    /// Fingerprint of the model that computed the embeddings.
+    model: Option<String>,
+    people: Vec<Person>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Person {
+    name: String,
+    images: Vec<Image>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Image {
+    /// The crop's file, relative to the folder.
+    crop: String,
+    embedding: Vec<f32>,
+}
+
+/// What an export, import or repair carried over, and what it could not read.
+#[derive(Debug, Default, Serialize)]
+pub struct Report {
+    pub people: usize,
+    pub images: usize,
+    /// One line per person or image left behind, saying why.
+    pub unreadable: Vec<String>,
+}
+
+/// Writes every readable person and image of `g` into `dir` (created; it must not already hold
+/// an export). Rows that SQLite cannot read, and crops that are not valid PNGs, are listed in the
+/// report and skipped.
+pub fn export(g: &Gallery, dir: &Path) -> Result<Report> {
+    let index_path = dir.join(INDEX);
+    if index_path.exists() {
+        return Err(Error::conflict(index_path.display().to_string(), "already exists; export into a new folder"));
+    }
+    let crops = dir.join("crops");
+    std::fs::create_dir_all(&crops).map_err(|e| Error::io(&crops, e))?;
+    let db = |e| db_err(&g.path, e);
+    let people: Vec<(i64, String)> = {
+        let mut st = g.conn.prepare("SELECT id, name FROM people ORDER BY name").map_err(db)?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
+        rows.collect::<std::result::Result<_, _>>().map_err(db)?
+    };
+    let mut report = Report::default();
+    let mut index = Index { format: FORMAT.into(), model: g.model().ok().flatten(), people: Vec::new() };
+    let mut by_person: std::collections::HashMap<i64, Vec<Image>> = std::collections::HashMap::new();
+    for id in image_ids(g, &mut report) {
+        let row: rusqlite::Result<(i64, Vec<u8>, Vec<u8>)> =
+            g.conn.query_row("SELECT person, crop, embedding FROM images WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
+        let (person, png, emb) = match row {
+            Ok(r) => r,
+            Err(rusqlite::Error::QueryReturnedNoRows) => continue,
+            Err(e) => {
+                report.unreadable.push(format!("image {id}: {e}"));
+                continue;
+            }
+        };
+        if let Err(e) = image::load_from_memory_with_format(&png, image::ImageFormat::Png) {
+            report.unreadable.push(format!("image {id}: the stored crop is not a valid PNG ({e})"));
+            continue;
+        }
+        let file = format!("crops/{id:06}.png");
+        let path = dir.join(&file);
+        std::fs::write(&path, &png).map_err(|e| Error::io(&path, e))?;
+        by_person.entry(person).or_default().push(Image { crop: file, embedding: from_blob(&emb) });
+    }
+    for (pid, pname) in people {
+        let Some(images) = by_person.remove(&pid) else {
+            report.unreadable.push(format!("{pname}: no readable image; left out"));
+            continue;
+        };
+        report.people += 1;
+        report.images += images.len();
+        index.people.push(Person { name: pname, images });
+    }
+    let text = serde_json::to_string_pretty(&index).map_err(|e| Error::Internal(e.to_string()))?;
+    std::fs::write(&index_path, text).map_err(|e| Error::io(&index_path, e))?;
+    Ok(report)
+}
+
+/// The row ids of every image: from a scan of the table, or where the scan stops at a damaged
+/// page, every id up to the largest one SQLite can still find (a lookup by id reads only the
+/// pages on its own path, so rows on whole pages are still found).
+fn image_ids(g: &Gallery, report: &mut Report) -> Vec<i64> {
+    let scan = g.conn.prepare("SELECT id FROM images ORDER BY id").and_then(|mut st| st.query_map([], |r| r.get(0))?.collect());
+    match scan {
+        Ok(ids) => ids,
+        Err(e) => {
+            let pages: i64 = g.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap_or(0);
+            let last: i64 = g.conn.query_row("SELECT MAX(id) FROM images", [], |r| r.get(0)).unwrap_or(8 * pages + 1000);
+            report.unreadable.push(format!("the list of images: {e}; looked up ids 1 to {last} one by one"));
+            (1..=last).collect()
+        }
+    }
+}
+
+/// Enrols every person of an export folder into `g`, all in one transaction: a name already in
+/// the gallery, a missing or invalid crop, or embeddings of another model import nothing.
+pub fn import(g: &mut Gallery, dir: &Path) -> Result<Report> {
+    let index_path = dir.join(INDEX);
+    let text = std::fs::read_to_string(&index_path).map_err(|e| Error::io(&index_path, e))?;
+    let index: Index = serde_json::from_str(&text).map_err(|e| Error::data(&index_path, Some(e.line()), e.to_string()))?;
+    if index.format != FORMAT {
+        return Err(Error::data(&index_path, None, format!("format `{}`: expected `{FORMAT}`", index.format)));
+    }
+    let mut people = Vec::new();
+    for p in &index.people {
+        let stored = name::canonical(&p.name).map_err(|e| Error::data(&index_path, None, e.to_string()))?;
+        let mut images = Vec::new();
+        for im in &p.images {
+            if im.crop.contains("..") || Path::new(&im.crop).is_absolute() {
+                return Err(Error::data(&index_path, None, format!("crop `{}`: not a file inside the folder", im.crop)));
+            }
+            let path = dir.join(&im.crop);
+            let png = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
+            image::load_from_memory_with_format(&png, image::ImageFormat::Png).map_err(|e| Error::data(&path, None, format!("not a valid PNG: {e}")))?;
+            images.push((png, to_blob(&im.embedding)));
+        }
+        people.push((stored, images));
+    }
+    let path = g.path.clone();
+    let db = |e| db_err(&path, e);
+    let tx = g.write()?;
+    let stored_model: Option<String> = tx.query_row("SELECT value FROM meta WHERE key = 'model'", [], |r| r.get(0)).optional().map_err(db)?;
+    let has_images: i64 = tx.query_row("SELECT COUNT(*) FROM images", [], |r| r.get(0)).map_err(db)?;
+    if let (Some(have), Some(want), true) = (&stored_model, &index.model, has_images > 0) {
+        if have != want {
+            return Err(Error::conflict(
+                index_path.display().to_string(),
+                format!("its embeddings come from model {want}, the gallery's from {have}; import into an empty gallery"),
+            ));
+        }
+    }
+    let mut report = Report::default();
+    for (pname, images) in &people {
+        if let Some((_, s)) = find(&tx, &path, pname)? {
+            return Err(Error::conflict(format!("name `{s}`"), "is already enrolled; nothing was imported"));
+        }
+        tx.execute("INSERT INTO people (name) VALUES (?1)", [pname]).map_err(db)?;
+        let id = tx.last_insert_rowid();
+        for (png, emb) in images {
+            tx.execute("INSERT INTO images (person, crop, embedding) VALUES (?1, ?2, ?3)", params![id, png, emb]).map_err(db)?;
+        }
+        report.people += 1;
+        report.images += images.len();
+    }
+    if let Some(m) = &index.model {
+        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?1)", [m]).map_err(db)?;
+    }
+    tx.commit().map_err(db)?;
+    Ok(report)
+}
+
+/// What `repair` did: the report of the rebuild, and where the damaged file now is.
+#[derive(Debug, Serialize)]
+pub struct Repaired {
+    pub report: Report,
+    pub damaged: PathBuf,
+}
+
+/// Rebuilds the gallery at `path` from every readable person: exports them, moves the damaged
+/// file (and its `-wal` and `-shm` companions) aside to `PATH.damaged-SECONDS`, and imports them
+/// into a new file at `path`. Nothing is deleted.
+pub fn repair(path: &Path) -> Result<Repaired> {
+    if !path.exists() {
+        return Err(Error::not_found(path.display().to_string(), "no gallery file there"));
+    }
+    let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let with = |suffix: &str| PathBuf::from(format!("{}{suffix}", path.display()));
+    let rescue = with(&format!(".rescue-{stamp}"));
+    let exported = {
+        let g = Gallery::open_with(path, Check::None)?;
+        export(&g, &rescue)?
+    };
+    let damaged = with(&format!(".damaged-{stamp}"));
+    for ext in ["", "-wal", "-shm"] {
+        let from = with(ext);
+        if from.exists() {
+            let to = PathBuf::from(format!("{}{ext}", damaged.display()));
+            std::fs::rename(&from, &to).map_err(|e| Error::io(&from, e))?;
+        }
+    }
+    let mut fresh = Gallery::open(path)?;
+    let mut report = import(&mut fresh, &rescue)?;
+    report.unreadable = exported.unreadable;
+    std::fs::remove_dir_all(&rescue).map_err(|e| Error::io(&rescue, e))?;
+    Ok(Repaired { report, damaged })
+}
