@@ -2,7 +2,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use crate::service::{Card, Faces, Photo};
+use crate::service::{Card, Faces, Model, Photo};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -10,9 +10,10 @@ pub struct Args {
     a: PathBuf,
     /// Second photo.
     b: PathBuf,
-    /// Face model: a directory (model.safetensors + config.json) or a .safetensors file.
-    #[arg(long, default_value = "models/face")]
-    model: PathBuf,
+    /// Face model: a directory (model.safetensors + config.json) or a .safetensors file;
+    /// default: the model built into the binary.
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Decision threshold on the probability, from 0 to 1; default: the model card's, else 0.5.
     #[arg(long, value_parser = super::people::unit)]
     threshold: Option<f32>,
@@ -28,7 +29,7 @@ pub fn card_threshold(model: &Path) -> Option<f64> {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let faces = Faces::load(&a.model, a.threads, None)?;
+    let faces = Faces::load(&Model::from_arg(a.model), a.threads, None)?;
     let out = faces.compare(&Photo::read(&a.a)?, &Photo::read(&a.b)?, a.threshold)?;
     if a.json {
         println!("{}", serde_json::to_string(&out)?);

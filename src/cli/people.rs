@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::service::{card, FaceService, Options, Photo};
+use crate::service::{card, FaceService, Model, Options, Photo};
 
 /// Options every gallery command shares.
 #[derive(clap::Args)]
@@ -12,9 +12,9 @@ pub struct Common {
     /// ~/.local/share/siamface/gallery.sqlite.
     #[arg(long)]
     gallery: Option<PathBuf>,
-    /// Face model directory or .safetensors file.
-    #[arg(long, default_value = "models/face")]
-    model: PathBuf,
+    /// Face model directory or .safetensors file; default: the model built into the binary.
+    #[arg(long)]
+    model: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Print JSON for programs.
@@ -42,7 +42,7 @@ impl Common {
 
     /// The service with the model, for commands that look at faces.
     fn service(&self, threshold: Option<f32>) -> anyhow::Result<FaceService> {
-        let o = Options { model: Some(self.model.clone()), gallery: self.gallery_path(), threads: self.threads, threshold };
+        let o = Options { model: Some(Model::from_arg(self.model.clone())), gallery: self.gallery_path(), threads: self.threads, threshold };
         Ok(FaceService::open(&o)?)
     }
 

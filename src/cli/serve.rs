@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::server::{self, Inner};
-use crate::service::{FaceService, Options};
+use crate::service::{FaceService, Model, Options};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -19,8 +19,9 @@ pub struct Args {
     /// Gallery file (SQLite); default as for `enroll`.
     #[arg(long)]
     gallery: Option<PathBuf>,
-    #[arg(long, default_value = "models/face")]
-    model: PathBuf,
+    /// Face model directory or .safetensors file; default: the model built into the binary.
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Lowest score that names someone, from 0 to 1; default: the model card's threshold, else 0.5.
     #[arg(long, value_parser = super::people::unit)]
     threshold: Option<f32>,
@@ -37,7 +38,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let gpath = a.gallery.clone().unwrap_or_else(super::people::default_gallery);
     // Opening re-embeds a gallery made with another model, before the first request.
-    let service = FaceService::open(&Options { model: Some(a.model.clone()), gallery: gpath.clone(), threads: a.threads, threshold: a.threshold })?;
+    let service = FaceService::open(&Options { model: Some(Model::from_arg(a.model.clone())), gallery: gpath.clone(), threads: a.threads, threshold: a.threshold })?;
     let state = Arc::new(Inner { service, token: a.token, collect_dir: a.collect });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {

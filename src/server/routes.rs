@@ -151,7 +151,8 @@ pub async fn page() -> axum::response::Html<&'static str> {
 
 pub async fn config(State(s): State<AppState>) -> Json<Value> {
     let card = s.service.faces().map(|f| f.card()).unwrap_or(service::card::DEFAULT);
-    Json(json!({ "threshold": card.threshold, "verification": card.verification, "collect": s.collect_dir.is_some() }))
+    let model = s.service.faces().map(|f| f.model_id().to_string()).ok();
+    Json(json!({ "threshold": card.naming(), "verify_threshold": card.threshold, "verification": card.verification, "collect": s.collect_dir.is_some(), "model": model }))
 }
 
 /// Saves the uploaded frame as `anchor/` or `positive/` JPEG in the collection folder.

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 pub const FILE: &str = "card.json";
 
 /// What a model directory without a card is used with: the original app's one half.
-pub const DEFAULT: Card = Card { threshold: 0.5, verification: 0.5 };
+pub const DEFAULT: Card = Card { threshold: 0.5, verification: 0.5, identify_threshold: None };
 
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 pub struct Card {
@@ -22,6 +22,11 @@ pub struct Card {
     /// Fraction of a claimed person's enrolment images that must accept the face.
     #[serde(default = "half")]
     pub verification: f32,
+    /// Lowest score that names someone in `identify`, when it differs from `threshold`: naming
+    /// one of G enrolled people risks G false accepts where verifying a claim risks one, so
+    /// it is calibrated at a lower false-accept rate.
+    #[serde(default)]
+    pub identify_threshold: Option<f32>,
 }
 
 fn half() -> f32 {
@@ -38,11 +43,21 @@ impl Card {
             return Ok(DEFAULT);
         }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let card: Card = serde_json::from_str(&text).map_err(|e| Error::data(&path, Some(e.line()), e.to_string()))?;
-        for (field, v) in [("threshold", card.threshold), ("verification", card.verification)] {
-            check_unit(field, v).map_err(|e| Error::data(&path, None, e.to_string()))?;
+        Card::parse(&text, &path)
+    }
+
+    /// A card's text; `path` names it in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Card> {
+        let card: Card = serde_json::from_str(text).map_err(|e| Error::data(path, Some(e.line()), e.to_string()))?;
+        for (field, v) in [("threshold", card.threshold), ("verification", card.verification), ("identify_threshold", card.identify_threshold.unwrap_or(0.5))] {
+            check_unit(field, v).map_err(|e| Error::data(path, None, e.to_string()))?;
         }
         Ok(card)
+    }
+
+    /// The score that names someone in `identify`.
+    pub fn naming(&self) -> f32 {
+        self.identify_threshold.unwrap_or(self.threshold)
     }
 }
 

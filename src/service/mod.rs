@@ -20,7 +20,7 @@ use crate::data::photo;
 use crate::error::{Error, Result};
 use crate::face::{self, Detector};
 use crate::gallery::{self, Enrolment, Gallery, Matrix};
-use crate::model::{io, Scratch, Siamese};
+use crate::model::{bundled, io, Scratch, Siamese};
 
 /// Most photos one enrolment takes.
 pub const MAX_ENROL_PHOTOS: usize = 32;
@@ -81,15 +81,34 @@ pub struct Comparison {
     pub b: Side,
 }
 
+/// Which face model a service sees with.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Model {
+    /// The model built into the binary (`model::bundled`): works from any directory.
+    BuiltIn,
+    /// A model directory (weights, config, card) or a `.safetensors` file.
+    Path(PathBuf),
+}
+
+impl Model {
+    /// `--model` as typed: absent means the built-in model.
+    pub fn from_arg(path: Option<PathBuf>) -> Model {
+        path.map_or(Model::BuiltIn, Model::Path)
+    }
+}
+
 impl Faces {
-    /// Loads the model at `model` (directory or `.safetensors` file) with its card; `threshold`
-    /// replaces the card's.
-    pub fn load(model: &Path, threads: usize, threshold: Option<f32>) -> Result<Faces> {
-        let ck = io::load(model)?;
+    /// Loads `model` with its card; `threshold` replaces the card's thresholds (verification's
+    /// and identification's alike).
+    pub fn load(model: &Model, threads: usize, threshold: Option<f32>) -> Result<Faces> {
+        let (ck, mut card) = match model {
+            Model::BuiltIn => (bundled::face()?, Card::parse(bundled::FACE_CARD, Path::new(bundled::FACE_MODEL_NAME))?),
+            Model::Path(p) => (io::load(p)?, Card::read(p)?),
+        };
         let id = gallery::fingerprint(&ck.params.data);
-        let mut card = Card::read(model)?;
         if let Some(t) = threshold {
             card.threshold = card::check_unit("threshold", t)?;
+            card.identify_threshold = None;
         }
         let cfg = ck.config.clone();
         Ok(Faces { net: Siamese::new(ck.config, ck.params, threads)?, cfg, det: Detector::new()?, card, id, pool: Mutex::new(Vec::new()) })
@@ -161,9 +180,8 @@ impl Faces {
 /// Where the service finds its parts.
 #[derive(Clone, Debug)]
 pub struct Options {
-    /// Model directory or `.safetensors` file; `None` for the calls that need no model
-    /// (`people`, `forget`, `rename`).
-    pub model: Option<PathBuf>,
+    /// The face model; `None` for the calls that need no model (`people`, `forget`, `rename`).
+    pub model: Option<Model>,
     pub gallery: PathBuf,
     /// Threads of the model's batch work; 0 means every core.
     pub threads: usize,
@@ -218,7 +236,7 @@ impl FaceService {
     /// Opens the gallery (checking it) and the model, and re-embeds the gallery's crops if they
     /// were embedded by another model.
     pub fn open(o: &Options) -> Result<FaceService> {
-        let faces = o.model.as_deref().map(|m| Faces::load(m, o.threads, o.threshold)).transpose()?;
+        let faces = o.model.as_ref().map(|m| Faces::load(m, o.threads, o.threshold)).transpose()?;
         let mut g = Gallery::open(&o.gallery)?;
         if let Some(f) = &faces {
             f.sync(&mut g)?;
@@ -279,14 +297,14 @@ impl FaceService {
     /// uses the small detector (live frames, where faces are large).
     pub fn identify(&self, photo: &Photo, threshold: Option<f32>, fast: bool) -> Result<Vec<Named>> {
         let f = self.faces()?;
-        let threshold = threshold.map(|t| card::check_unit("threshold", t)).transpose()?.unwrap_or(f.card.threshold);
+        let threshold = threshold.map(|t| card::check_unit("threshold", t)).transpose()?.unwrap_or(f.card.naming());
         let img = photo.decode()?;
         let found = if fast { f.det.detect_fast(&img)? } else { f.det.detect(&img)? };
         let m = self.matrix(f)?;
         let mut scores = Vec::new();
         let mut out = Vec::new();
         for face in found.into_iter().filter(|x| x.rect[2] >= face::MIN_FACE_PX) {
-            let e = f.embed(&face::to_input(&face::canonical(&img, &face), &f.cfg))?;
+            let e = f.embed(&face::input_from_photo(&img, &face, &f.cfg))?;
             check_dim(&m, &e)?;
             let hit = gallery::identify(&f.net, &m, &e, threshold, &mut scores)?;
             out.push(Named { name: hit.name, score: hit.score, rect: face.rect });
