@@ -9,5 +9,6 @@ mod model_files;
 mod shipped_model;
 mod server;
 mod parity;
+mod plots;
 mod train_eval;
 mod training;

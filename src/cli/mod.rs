@@ -2,6 +2,7 @@
 mod bench;
 mod compare;
 mod people;
+mod plot;
 mod serve;
 mod eval;
 mod train;
@@ -43,6 +44,9 @@ enum Command {
     /// Evaluate a model: one-shot runs, verification pairs.
     #[command(subcommand)]
     Eval(eval::Command),
+    /// Draw training curves, ROC curves or score histograms from saved results (.png or .svg).
+    #[command(subcommand)]
+    Plot(plot::Command),
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -59,5 +63,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Forget(a) => people::forget(a),
         Command::Train(a) => train::run(a),
         Command::Eval(c) => eval::run(c),
+        Command::Plot(c) => plot::run(c),
     }
 }
