@@ -216,3 +216,24 @@ fn plot_command_draws_from_saved_json_and_names_what_it_cannot_read() {
     let (ok, err) = siamface(&["plot", "roc", e, "--out", tmp("z.png").to_str().unwrap(), "--width", "100", "--height", "50"]);
     assert!(!ok && err.contains("100x50"), "{err}");
 }
+
+/// The SVGs README and the model card show are what the current code draws from the saved
+/// results (the commands that made them are in README's results sections and below).
+#[test]
+fn results_pictures_are_drawn_by_the_current_code() {
+    let runs = ["koch105-adam-paperinit", "koch105-adam-keras", "koch105-sgd-keras", "small35-sgd-lr0.01", "small35-sgd-lr0.1", "tta-small35/images", "tta-small35/pairs", "face64-lfw"];
+    let mut pictures: Vec<(String, Figure)> = runs
+        .iter()
+        .map(|r| (format!("results/{r}/curves.svg"), curves::figure(&source::read_history(&repo(&format!("results/{r}"))).unwrap(), r).unwrap()))
+        .collect();
+    // siamface plot roc|scores results/face64-lfw/eval_lfw.json --label "face64 (models/face), LFW fold 10"
+    let m = source::Scored { name: "face64 (models/face), LFW fold 10".into(), ..lfw_eval() };
+    pictures.push(("results/face64-lfw/roc.svg".into(), roc::figure(std::slice::from_ref(&m)).unwrap()));
+    pictures.push(("results/face64-lfw/scores.svg".into(), scores::figure(&m, 40).unwrap()));
+    for (k, (path, fig)) in pictures.iter().enumerate() {
+        let out = tmp(&format!("current-{k}.svg"));
+        let layout = plot::save(fig, &out, None).unwrap();
+        assert_legends_clear(&layout);
+        assert!(std::fs::read_to_string(&out).unwrap() == std::fs::read_to_string(repo(path)).unwrap(), "{path} differs from what the code draws now: redraw it with siamface plot");
+    }
+}
