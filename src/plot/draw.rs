@@ -47,8 +47,11 @@ pub(super) fn figure<DB: DrawingBackend>(fig: &Figure, backend: DB) -> Result<La
     Ok(Layout { size, panels })
 }
 
-/// The chart's x range and the map from data x to chart x (log10 on a log axis).
-fn x_map(a: Axis) -> ((f64, f64), Box<dyn Fn(f64) -> f64>) {
+/// Maps a data x to the chart's x (log10 on a log axis).
+type XMap = Box<dyn Fn(f64) -> f64>;
+
+/// The chart's x range and the map from data x to chart x.
+fn x_map(a: Axis) -> ((f64, f64), XMap) {
     match a {
         Axis::Linear(lo, hi) => ((lo, hi), Box::new(|x| x)),
         Axis::Log(lo, hi) => ((lo.log10(), hi.log10()), Box::new(move |x: f64| x.max(lo).log10())),
