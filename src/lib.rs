@@ -11,6 +11,7 @@ pub mod face;
 pub mod gallery;
 pub mod error;
 pub mod model;
+pub mod plot;
 pub mod rng;
 pub mod server;
 pub mod service;

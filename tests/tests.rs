@@ -14,6 +14,7 @@ mod server;
 mod service;
 mod strict_inputs;
 mod parity;
+mod plots;
 mod resnet;
 mod train_eval;
 mod training;

@@ -53,7 +53,7 @@ fn resume_continues_exactly_where_the_run_stopped() {
     assert_eq!(resumed.model().params, straight.model().params);
     let strip = |t: &Trainer| t.history().iter().map(|r| (r.epoch, r.loss, r.val_oneshot, r.pairs)).collect::<Vec<_>>();
     assert_eq!(strip(&resumed), strip(&straight));
-    for f in ["history.csv", "history.json", "curves.png", "train_config.json", "last.safetensors"] {
+    for f in ["history.csv", "history.json", "curves.png", "curves.svg", "train_config.json", "last.safetensors"] {
         assert!(b.join(f).exists(), "{f} written");
     }
     assert_eq!(io::load(&b.join("best")).unwrap().config, ModelConfig::small35());
@@ -90,7 +90,7 @@ fn cli_trains_then_evaluates_on_lakes_runs() {
     // 60 steps are enough to beat 20-way chance (5%) clearly.
     assert!(acc > 0.10 && acc <= 1.0, "accuracy {acc}");
 
-    let roc = run.join("roc.png");
+    let roc = run.join("roc.svg");
     let (ok, out, err) = siamface(&["eval", "verify", "--model", path(&run.join("best")), "--omniglot", path(&d), "--pairs", "400", "--roc", path(&roc), "--json"]);
     assert!(ok, "verify failed: {err}");
     let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
@@ -98,7 +98,10 @@ fn cli_trains_then_evaluates_on_lakes_runs() {
         assert!(v[k].is_number(), "{k} in {out}");
     }
     assert!(v["auc"].as_f64().unwrap() > 0.55, "{out}");
-    assert!(roc.exists());
+    // The pair scores are kept, so `siamface plot` can draw from this output later.
+    assert_eq!(v["scores"].as_array().map(Vec::len), Some(400));
+    assert_eq!(v["same"].as_array().map(|s| s.iter().filter(|y| y.as_bool() == Some(true)).count()), Some(200));
+    assert!(std::fs::read_to_string(&roc).unwrap().contains("threshold 0.500: FAR"));
 }
 
 #[test]

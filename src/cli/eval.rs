@@ -12,7 +12,7 @@ use crate::eval::rule;
 use crate::eval::verification;
 use crate::model::{io, Siamese};
 use crate::rng::Rng;
-use crate::train::plot::{self, Chart, Series};
+use crate::plot::{self, source::Scored};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -120,7 +120,8 @@ pub struct VerifyArgs {
     /// Decision threshold on the probability.
     #[arg(long, default_value_t = 0.5)]
     threshold: f64,
-    /// Write the ROC curve here as a PNG.
+    /// Draw the ROC curve here (.png or .svg), the threshold marked; more models on one
+    /// picture: `siamface plot roc` over saved `--json` outputs.
     #[arg(long)]
     roc: Option<PathBuf>,
     #[arg(long, default_value_t = 1)]
@@ -215,6 +216,15 @@ fn print_oneshot(out: OneshotOut, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+#[derive(Serialize)]
+struct VerifyOut {
+    #[serde(flatten)]
+    report: verification::Report,
+    model: String,
+    scores: Vec<f32>,
+    same: Vec<bool>,
+}
+
 fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let (mut net, scale) = load(&a.model, a.threads)?;
     let set = omniglot::load_split(&a.omniglot, Split::Test, scale)?;
@@ -231,18 +241,15 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         .collect();
     let same: Vec<bool> = batch.labels.iter().map(|y| *y > 0.5).collect();
     let r = verification::report(&scores, &same, a.threshold);
+    let model = a.model.display().to_string();
     if let Some(path) = &a.roc {
-        let curve = verification::roc(&scores, &same);
-        let chart = Chart {
-            title: format!("ROC, AUC {:.3}", r.auc),
-            x_label: "false accept rate".into(),
-            series: vec![Series { name: "model".into(), points: curve.iter().map(|p| (p.far, p.tar)).collect(), color: plot::BLUE }],
-            y_range: Some((0.0, 1.0)),
-        };
-        plot::render(&[chart], 1, path)?;
+        let scored = Scored { name: model.clone(), scores: scores.clone(), same: same.clone(), threshold: Some(a.threshold) };
+        plot::save(&plot::roc::figure(&[scored])?, path, None)?;
     }
     if a.json {
-        println!("{}", serde_json::to_string(&r)?);
+        // The pair scores too, so `siamface plot` can draw the ROC and histograms later.
+        let out = VerifyOut { report: r, model, scores: scores.iter().map(|s| *s as f32).collect(), same };
+        println!("{}", serde_json::to_string(&out)?);
     } else {
         println!(
             "{} pairs: accuracy {:.1}% at {:.2} (best {:.1}% at {:.3}), precision {:.3}, recall {:.3}, AUC {:.4}, EER {:.1}%, TAR@FAR=1e-2 {:.3}, TAR@FAR=1e-3 {:.3}",
@@ -292,6 +299,10 @@ struct LfwOut {
     standard_error: f64,
     setting: &'static str,
     folds: Vec<lfw_folds::Fold>,
+    model: String,
+    /// Every pair's score and label, fold by fold, for `siamface plot`.
+    scores: Vec<Vec<f32>>,
+    same: Vec<Vec<bool>>,
 }
 
 fn lfw_cmd(a: LfwArgs) -> anyhow::Result<ExitCode> {
@@ -326,6 +337,9 @@ fn lfw_cmd(a: LfwArgs) -> anyhow::Result<ExitCode> {
         standard_error: proto.standard_error,
         setting: "threshold from the other nine folds; one network for all folds",
         folds: proto.folds,
+        model: a.model.display().to_string(),
+        scores: scores.iter().map(|f| f.iter().map(|s| *s as f32).collect()).collect(),
+        same,
     };
     if a.json {
         println!("{}", serde_json::to_string(&out)?);

@@ -4,6 +4,7 @@ mod bench_faces;
 mod compare;
 mod gallery;
 mod people;
+mod plot;
 mod serve;
 mod eval;
 mod faces_eval;
@@ -58,6 +59,9 @@ enum Command {
     /// Evaluate a model: one-shot runs, verification pairs.
     #[command(subcommand)]
     Eval(eval::Command),
+    /// Draw training curves, ROC curves or score histograms from saved results (.png or .svg).
+    #[command(subcommand)]
+    Plot(plot::Command),
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -83,5 +87,6 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::TrainHead(a) => train_head::run(a),
         Command::Eval(c) => eval::run(c),
         Command::Import(c) => import::run(c),
+        Command::Plot(c) => plot::run(c),
     }
 }

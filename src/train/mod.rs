@@ -1,10 +1,9 @@
 //! Training: batches of pairs from an `ImageSet`, the epoch loop with validation, early stopping,
-//! checkpoints and resume, the per-epoch history and its picture.
+//! checkpoints and resume, the per-epoch history and its picture (drawn by `plot::curves`).
 pub mod batch;
 pub mod finetune;
 pub mod head;
 pub mod metrics;
-pub mod plot;
 pub mod trainer;
 
 pub use trainer::{EpochRecord, Init, Progress, TrainConfig, Trainer};

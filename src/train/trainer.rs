@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use super::batch::{Augment, Batch, Mode};
 use super::metrics::Confusion;
-use super::plot::{self, Chart, Series};
 use crate::config::{ModelConfig, OptimizerConfig};
 use crate::data::imageset::ImageSet;
 use crate::error::{Error, Result};
@@ -264,7 +263,7 @@ fn check_sets(model: &ModelConfig, train: &ImageSet, val: &ImageSet) -> Result<(
     Ok(())
 }
 
-/// `history.csv`, `history.json` and `curves.png` in `out`.
+/// `history.csv`, `history.json` and the curves (`curves.png`, `curves.svg`) in `out`.
 pub fn write_history(out: &Path, history: &[EpochRecord]) -> Result<()> {
     let mut csv = String::from("epoch,loss,precision,recall,accuracy,val_oneshot,train_seconds,pairs,images\n");
     for r in history {
@@ -277,21 +276,10 @@ pub fn write_history(out: &Path, history: &[EpochRecord]) -> Result<()> {
     std::fs::write(&p, csv).map_err(|e| Error::io(&p, e))?;
     let p = out.join("history.json");
     std::fs::write(&p, serde_json::to_string_pretty(history).expect("history serialises")).map_err(|e| Error::io(&p, e))?;
-    let series = |name: &str, color, f: &dyn Fn(&EpochRecord) -> f64| Series { name: name.into(), points: history.iter().map(|r| (r.epoch as f64, f(r))).collect(), color };
-    let charts = [
-        Chart { title: "Loss".into(), x_label: "epoch".into(), series: vec![series("train", plot::BLUE, &|r| r.loss)], y_range: None },
-        Chart {
-            title: "Precision and recall".into(),
-            x_label: "epoch".into(),
-            series: vec![series("precision", plot::BLUE, &|r| r.precision), series("recall", plot::ORANGE, &|r| r.recall)],
-            y_range: Some((0.0, 1.0)),
-        },
-        Chart {
-            title: "Accuracy".into(),
-            x_label: "epoch".into(),
-            series: vec![series("train pairs", plot::BLUE, &|r| r.accuracy), series("val one-shot", plot::GREEN, &|r| r.val_oneshot)],
-            y_range: Some((0.0, 1.0)),
-        },
-    ];
-    plot::render(&charts, 3, &out.join("curves.png"))
+    let name = out.file_name().map_or_else(|| out.display().to_string(), |n| n.to_string_lossy().into_owned());
+    let fig = crate::plot::curves::figure(history, &name)?;
+    for file in ["curves.png", "curves.svg"] {
+        crate::plot::save(&fig, &out.join(file), None)?;
+    }
+    Ok(())
 }
