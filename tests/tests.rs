@@ -5,6 +5,7 @@ mod data;
 mod face_inputs;
 mod faces;
 mod gallery;
+mod gemm_kernels;
 mod model_files;
 mod shipped_model;
 mod server;

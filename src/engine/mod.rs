@@ -46,6 +46,8 @@ macro_rules! multiversion {
 pub(crate) use multiversion;
 
 pub mod act;
+pub mod amx;
+pub mod bf16;
 pub mod conv;
 pub mod gemm;
 pub mod head;
