@@ -57,9 +57,49 @@ pub fn packed_len(m: usize, k: usize) -> usize {
     m.div_ceil(BLOCK) * steps(k) * 2 * TILE
 }
 
-super::multiversion! {
+impl View<'_> {
+    /// Panics unless every element of a `rows x cols` view lies inside `data`.
+    fn check(&self, rows: usize, cols: usize, what: &str) {
+        let span = if rows == 0 || cols == 0 { 0 } else { (rows - 1) * self.rs + (cols - 1) * self.cs + 1 };
+        assert!(self.data.len() >= span, "{what}: {} elements for a {rows}x{cols} view needing {span}", self.data.len());
+    }
+}
+
+/// Whether the AVX-512 packers run here (every CPU with AMX has AVX-512F).
+fn simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Packs A (`m x k`) into `dst` (at least `packed_len(m, k)` values).
 pub fn pack_a(a: View, m: usize, k: usize, dst: &mut [u16]) {
+    a.check(m, k, "pack_a");
+    assert!(dst.len() >= packed_len(m, k), "pack_a: destination too short");
+    #[cfg(target_arch = "x86_64")]
+    if simd() && (a.cs == 1 || a.rs == 1) {
+        // SAFETY: AVX-512F is present; `check` and the assertion bound every access.
+        return unsafe { super::bf16_simd::pack_a(a, m, k, dst) };
+    }
+    pack_a_portable(a, m, k, dst)
+}
+
+/// Packs B (`k x n`) into `dst` (at least `packed_len(n, k)` values) as VNNI pairs.
+pub fn pack_b(b: View, k: usize, n: usize, dst: &mut [u16]) {
+    b.check(k, n, "pack_b");
+    assert!(dst.len() >= packed_len(n, k), "pack_b: destination too short");
+    #[cfg(target_arch = "x86_64")]
+    if simd() && (b.cs == 1 || b.rs == 1) {
+        // SAFETY: AVX-512F is present; `check` and the assertion bound every access.
+        return unsafe { super::bf16_simd::pack_b(b, k, n, dst) };
+    }
+    pack_b_portable(b, k, n, dst)
+}
+
+super::multiversion! {
+/// `pack_a` in plain Rust, for any strides.
+pub fn pack_a_portable(a: View, m: usize, k: usize, dst: &mut [u16]) {
     let ks = steps(k);
     let dst = &mut dst[..packed_len(m, k)];
     for (band, panel) in dst.chunks_exact_mut(ks * 2 * TILE).enumerate() {
@@ -90,8 +130,8 @@ pub fn pack_a(a: View, m: usize, k: usize, dst: &mut [u16]) {
 }
 
 super::multiversion! {
-/// Packs B (`k x n`) into `dst` (at least `packed_len(n, k)` values) as VNNI pairs.
-pub fn pack_b(b: View, k: usize, n: usize, dst: &mut [u16]) {
+/// `pack_b` in plain Rust, for any strides.
+pub fn pack_b_portable(b: View, k: usize, n: usize, dst: &mut [u16]) {
     let ks = steps(k);
     let dst = &mut dst[..packed_len(n, k)];
     for (band, panel) in dst.chunks_exact_mut(ks * 2 * TILE).enumerate() {
@@ -191,6 +231,32 @@ mod tests {
                 assert!(err <= 2f32.powi(-8), "{v}: relative error {err}");
             }
             x *= 1.1;
+        }
+    }
+
+    #[test]
+    fn simd_packing_equals_portable_packing_bit_for_bit() {
+        // Every orientation the engine uses (row-major, transposed, strided), ragged sizes, and
+        // values that round up, down, to even, overflow, and NaN.
+        let mut rng = crate::rng::Rng::new(5);
+        let specials = [f32::NAN, f32::INFINITY, -0.0, f32::MAX, 1.0 + 2f32.powi(-8), 1e-40];
+        for &(rows, cols) in &[(1, 1), (3, 70), (33, 17), (16, 32), (40, 65), (100, 3)] {
+            for &(transposed, pad) in &[(false, 0), (true, 0), (false, 3), (true, 2)] {
+                let ld = if transposed { rows + pad } else { cols + pad };
+                let stored = if transposed { cols } else { rows };
+                let data: Vec<f32> = (0..stored * ld)
+                    .map(|i| if i % 29 == 7 { specials[i % specials.len()] } else { rng.normal() as f32 * 100.0 })
+                    .collect();
+                let v = if transposed { View { data: &data, rs: 1, cs: ld } } else { View { data: &data, rs: ld, cs: 1 } };
+                let (mut fast, mut slow) = (vec![1u16; packed_len(rows, cols)], vec![2u16; packed_len(rows, cols)]);
+                pack_a(v, rows, cols, &mut fast);
+                pack_a_portable(v, rows, cols, &mut slow);
+                assert_eq!(fast, slow, "A {rows}x{cols} transposed {transposed} pad {pad}");
+                let (mut fast, mut slow) = (vec![1u16; packed_len(cols, rows)], vec![2u16; packed_len(cols, rows)]);
+                pack_b(v, rows, cols, &mut fast);
+                pack_b_portable(v, rows, cols, &mut slow);
+                assert_eq!(fast, slow, "B {rows}x{cols} transposed {transposed} pad {pad}");
+            }
         }
     }
 

@@ -48,6 +48,8 @@ pub(crate) use multiversion;
 pub mod act;
 pub mod amx;
 pub mod bf16;
+#[cfg(target_arch = "x86_64")]
+mod bf16_simd;
 pub mod conv;
 pub mod gemm;
 pub mod head;
