@@ -243,6 +243,8 @@ pub struct GemmRow {
     pub f32_gflops: f64,
     /// The whole bf16 product on AMX tiles, rounding and packing included.
     pub bf16_gflops: Option<f64>,
+    /// The bf16 product with `B` packed beforehand (`gemm::PackedB`, as for weights at inference).
+    pub bf16_packed_b_gflops: Option<f64>,
     /// Of which rounding and packing both operands into tile panels (runs on any CPU).
     pub pack_ms: f64,
     /// The tile blocks alone: the bf16 product's time less the packing.
@@ -298,7 +300,7 @@ fn time_small<F: FnMut()>(reps: usize, mut f: F) -> f64 {
 /// tiles, with the tile peak and the `f32` peak measured in the same run, all on one thread.
 pub fn gemm_kernels(preset: &str, reps: usize) -> Result<GemmReport> {
     use crate::engine::bf16::{self, View};
-    use crate::engine::gemm::{matmul_on, Kernel, Precision};
+    use crate::engine::gemm::{matmul_on, matmul_packed, Kernel, PackedB, Precision};
     let cfg = ModelConfig::preset(preset)?;
     let bf16_kernel = Kernel::for_precision(Precision::Bf16);
     let amx = bf16_kernel == Kernel::Bf16Amx;
@@ -321,6 +323,10 @@ pub fn gemm_kernels(preset: &str, reps: usize) -> Result<GemmReport> {
         let mut on = |kernel| time_small(reps, || matmul_on(kernel, ao, bo, &mut c, n, m, n, k, false, Par::One));
         let f32_s = on(Kernel::F32);
         let bf16_s = amx.then(|| on(Kernel::Bf16Amx));
+        let packed_s = amx.then(|| {
+            let pb = PackedB::new(bo, k, n, Kernel::Bf16Amx);
+            time_small(reps, || matmul_packed(ao, &pb, &mut c, n, m, false, Par::One))
+        });
         let (mut pa, mut pb) = (vec![0u16; bf16::packed_len(m, k)], vec![0u16; bf16::packed_len(n, k)]);
         let (av, bv) = (
             if at { View { data: &a, rs: 1, cs: m } } else { View { data: &a, rs: k, cs: 1 } },
@@ -338,6 +344,7 @@ pub fn gemm_kernels(preset: &str, reps: usize) -> Result<GemmReport> {
             k,
             f32_gflops: gflops(f32_s),
             bf16_gflops: bf16_s.map(gflops),
+            bf16_packed_b_gflops: packed_s.map(gflops),
             pack_ms: 1e3 * pack_s,
             blocks_gflops: bf16_s.filter(|s| *s > pack_s).map(|s| gflops(s - pack_s)),
             ratio: bf16_s.map(|s| f32_s / s),

@@ -12,7 +12,7 @@
 //!   |got - want| <= (2^-7 + 2^-16) S + (k + 1) 2^-24 (S + |c0|), S = sum_p |a_ip b_pj|.
 //!   For `f32` operands the first term is 0.
 use siamface::engine::amx;
-use siamface::engine::gemm::{matmul_on, Kernel, Op, Par, Precision};
+use siamface::engine::gemm::{matmul_on, matmul_packed, Kernel, Op, PackedB, Par, Precision};
 use siamface::rng::Rng;
 
 const EDGES: &[usize] = &[1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100];
@@ -197,4 +197,33 @@ fn zero_sized_products_touch_nothing_or_clear() {
         matmul_on(kernel, Op::n(&[]), Op::n(&[]), &mut c, 3, 2, 3, 0, false, Par::One);
         assert_eq!(c, [0.0; 6], "{kernel:?} k = 0 overwriting");
     }
+}
+
+#[test]
+fn packed_weights_give_the_same_product_bit_for_bit() {
+    let mut rng = Rng::new(13);
+    let kernels: Vec<Kernel> = kernels_here().into_iter().filter(|k| *k != Kernel::F32).collect();
+    for _ in 0..40 {
+        let case = Case::random(&mut rng);
+        let (a, b, c0) = case.operands(&mut rng, |r| r.normal() as f32);
+        for &kernel in &kernels {
+            let want = case.run(kernel, &a, &b, &c0);
+            let bo = Op { data: &b, t: case.bt, stride: Some(case.b_store().2) };
+            let packed = PackedB::new(bo, case.k, case.n, kernel);
+            let ao = Op { data: &a, t: case.at, stride: Some(case.a_store().2) };
+            // Twice: the packed operand is reused, never consumed.
+            for _ in 0..2 {
+                let mut got = c0.clone();
+                matmul_packed(ao, &packed, &mut got, case.n, case.m, case.accumulate, case.par);
+                assert_eq!(got, want, "{}", case.name(kernel));
+            }
+        }
+    }
+}
+
+#[test]
+fn packed_weights_only_where_bf16_runs_on_tiles() {
+    let w = [1.0f32, 2.0, 3.0, 4.0];
+    assert!(PackedB::for_precision(Op::n(&w), 2, 2, Precision::F32).is_none());
+    assert_eq!(PackedB::for_precision(Op::n(&w), 2, 2, Precision::Bf16).is_some(), amx::enabled());
 }

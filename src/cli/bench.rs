@@ -91,17 +91,18 @@ fn print_gemm_table(r: &GemmReport) {
     if !r.amx {
         println!("AMX bf16 is not in use here (no AMX on this CPU or kernel, or {} is set): f32 only", crate::engine::amx::DISABLE_ENV);
     }
-    println!("{:<20} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>8} {:>7} {:>8}", "GFLOP/s", "m", "n", "k", "f32", "bf16", "blocks", "pack ms", "bf16/f32", "of tile");
+    println!("{:<20} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>8}", "GFLOP/s", "m", "n", "k", "f32", "bf16", "B packed", "blocks", "pack ms", "bf16/f32", "of tile");
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or("-".into());
     for x in &r.rows {
         println!(
-            "{:<20} {:>6} {:>6} {:>6} {:>9.1} {:>9} {:>9} {:>8.3} {:>7} {:>8}",
+            "{:<20} {:>6} {:>6} {:>6} {:>9.1} {:>9} {:>9} {:>9} {:>8.3} {:>7} {:>8}",
             x.name,
             x.m,
             x.n,
             x.k,
             x.f32_gflops,
             opt(x.bf16_gflops, &|v| format!("{v:.1}")),
+            opt(x.bf16_packed_b_gflops, &|v| format!("{v:.1}")),
             opt(x.blocks_gflops, &|v| format!("{v:.1}")),
             x.pack_ms,
             opt(x.ratio, &|v| format!("{v:.2}x")),

@@ -190,6 +190,67 @@ fn bf16_product(amx: bool, a: View, b: View, c: &mut [f32], ldc: usize, m: usize
     PANELS.set((pa, pb));
 }
 
+/// A right operand (`k x n`, typically a layer's weights) rounded to bf16 and packed into tile
+/// panels once, for products that reuse it: inference packs its weights once instead of on
+/// every call.
+pub struct PackedB {
+    panels: Vec<u16>,
+    k: usize,
+    n: usize,
+    amx: bool,
+}
+
+impl PackedB {
+    /// Packs `b` for a bf16 kernel (`Bf16Amx` or `Bf16Portable`). Panics for `Kernel::F32` or a
+    /// kernel that does not run here.
+    pub fn new(b: Op, k: usize, n: usize, kernel: Kernel) -> PackedB {
+        assert!(kernel != Kernel::F32 && kernel.runs_here(), "PackedB: {kernel:?} is not a bf16 kernel that runs here");
+        let (cs, rs, span) = b.steps(k, n);
+        assert!(b.data.len() >= span, "PackedB: operand has {} elements, needs {span}", b.data.len());
+        let mut panels = vec![0u16; bf16::packed_len(n, k)];
+        bf16::pack_b(View { data: b.data, rs: rs as usize, cs: cs as usize }, k, n, &mut panels);
+        PackedB { panels, k, n, amx: kernel == Kernel::Bf16Amx }
+    }
+
+    /// `b` packed when `precision` runs on the tiles here, `None` when it runs in `f32` (no AMX,
+    /// or `SIAMFACE_NO_AMX`): the caller then multiplies by `b` itself with `matmul`.
+    pub fn for_precision(b: Op, k: usize, n: usize, precision: Precision) -> Option<PackedB> {
+        let kernel = Kernel::for_precision(precision);
+        (kernel != Kernel::F32).then(|| PackedB::new(b, k, n, kernel))
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    pub fn n(&self) -> usize {
+        self.n
+    }
+}
+
+/// `c[m x n] = (accumulate ? c : 0) + a[m x k] * b`, with `b` packed beforehand: as `matmul_on`
+/// with the kernel `b` was packed for, bit for bit.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_packed(a: Op, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, accumulate: bool, par: Par) {
+    let (n, k) = (b.n, b.k);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (a_cs, a_rs, a_span) = a.steps(m, k);
+    assert!(a.data.len() >= a_span, "matmul_packed: lhs has {} elements, needs {a_span}", a.data.len());
+    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "matmul_packed: dst has {} elements for {m}x{n} (ldc {ldc})", c.len());
+    if k == 0 {
+        if !accumulate {
+            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(0.0));
+        }
+        return;
+    }
+    let (mut pa, pb) = PANELS.take();
+    pa.resize(pa.len().max(bf16::packed_len(m, k)), 0);
+    bf16::pack_a(View { data: a.data, rs: a_rs as usize, cs: a_cs as usize }, m, k, &mut pa);
+    blocks(b.amx, &pa, &b.panels, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
+    PANELS.set((pa, pb));
+}
+
 /// The destination of a product, shared by the threads that write its disjoint blocks.
 #[derive(Clone, Copy)]
 struct Dst(*mut f32);
