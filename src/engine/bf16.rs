@@ -12,7 +12,9 @@
 //! Rows, columns and depths past the matrix are zero, so ragged shapes need no special kernel:
 //! the zeros add nothing, and the rows and columns past `C` are dropped when the block is stored.
 //! The portable kernel follows `tdpbf16ps`'s definition (two products per pair, added in order to
-//! an `f32` accumulator), so it checks the packing on machines without AMX.
+//! an `f32` accumulator), so it checks the packing on machines without AMX. It differs from the
+//! tiles only where they flush: `tdpbf16ps` reads bf16 subnormals (below 2^-126) as zero and
+//! writes subnormal sums as zero, the portable kernel keeps them.
 
 /// Rows and columns of a `C` block (two tiles each way).
 pub const BLOCK: usize = 32;

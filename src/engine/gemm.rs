@@ -5,7 +5,9 @@
 //! otherwise), or, when the caller asks for `Precision::Bf16` and the CPU has AMX, on bf16 tiles
 //! with `f32` accumulation: the operands are rounded to bf16 and packed into tile panels (see
 //! `bf16`), then multiplied 32 x 32 blocks at a time by `amx`. `Precision::F32` is the default and
-//! what `matmul` runs; a caller opts into bf16 per product with `matmul_with`.
+//! what `matmul` runs; a caller opts into bf16 per product with `matmul_with`, or packs an operand
+//! it reuses (weights at inference) once with `PackedB::for_precision` and multiplies by it with
+//! `matmul_packed`.
 use rayon::prelude::*;
 
 use super::amx::{self, Tiles};
