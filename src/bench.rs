@@ -232,3 +232,124 @@ pub fn identify_scale(dim: usize, sizes: &[usize], threads: usize, reps: usize) 
     }
     Ok(out)
 }
+
+/// One product of the network timed on each kernel, one thread.
+#[derive(Debug, Serialize)]
+pub struct GemmRow {
+    pub name: String,
+    pub m: usize,
+    pub n: usize,
+    pub k: usize,
+    pub f32_gflops: f64,
+    /// The whole bf16 product on AMX tiles, rounding and packing included.
+    pub bf16_gflops: Option<f64>,
+    /// The bf16 product with `B` packed beforehand (`gemm::PackedB`, as for weights at inference).
+    pub bf16_packed_b_gflops: Option<f64>,
+    /// Of which rounding and packing both operands into tile panels (runs on any CPU).
+    pub pack_ms: f64,
+    /// The tile blocks alone: the bf16 product's time less the packing.
+    pub blocks_gflops: Option<f64>,
+    /// bf16 / f32 throughput.
+    pub ratio: Option<f64>,
+    /// bf16 throughput as a share of the tile peak.
+    pub peak_fraction: Option<f64>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct GemmReport {
+    pub config: String,
+    /// Whether the bf16 rows ran on AMX tiles (detected, permitted and not switched off).
+    pub amx: bool,
+    /// `f32` GEMM of 2048^3 on one thread: the AVX-512 (or portable) peak.
+    pub f32_peak_gflops: f64,
+    /// A loop of `tdpbf16ps` on operands held in tiles, one thread.
+    pub tile_peak_gflops: Option<f64>,
+    pub rows: Vec<GemmRow>,
+}
+
+/// Floats of im2col scratch per thread in the model (`model::work::COL_SCRATCH`): it sets how
+/// many output pixels one convolution product covers.
+const MODEL_COL_SCRATCH: usize = 1 << 20;
+
+/// The products one image (and a batch of 64 through the dense layer) runs, as `conv` and
+/// `linear` call them: (name, m, n, k, A transposed, B transposed).
+fn network_products(cfg: &ModelConfig) -> Result<Vec<(String, usize, usize, usize, bool, bool)>> {
+    let mut out = Vec::new();
+    for (i, l) in cfg.layers()?.iter().enumerate() {
+        let (patch, k) = (l.patch(), l.filters);
+        let rows = (MODEL_COL_SCRATCH / patch).clamp(1, l.conv_h() * l.conv_w());
+        out.push((format!("conv{} forward", i + 1), rows, k, patch, false, false));
+        out.push((format!("conv{} dW", i + 1), patch, k, rows, true, false));
+        if i > 0 {
+            out.push((format!("conv{} dX", i + 1), rows, patch, k, false, true));
+        }
+    }
+    out.push(("dense forward (64)".into(), EMBED_BATCH, cfg.embedding, cfg.flat_len()?, false, false));
+    Ok(out)
+}
+
+/// Seconds per call of `f`: the median of `reps` samples, each long enough (about 20 ms) to time.
+fn time_small<F: FnMut()>(reps: usize, mut f: F) -> f64 {
+    let t = Instant::now();
+    f();
+    let inner = ((0.02 / t.elapsed().as_secs_f64().max(1e-7)) as usize).clamp(1, 10_000);
+    time(reps, || (0..inner).for_each(|_| f())) / inner as f64
+}
+
+/// GFLOP/s of each product of `preset` on the `f32` kernel and, where AMX is enabled, on the bf16
+/// tiles, with the tile peak and the `f32` peak measured in the same run, all on one thread.
+pub fn gemm_kernels(preset: &str, reps: usize) -> Result<GemmReport> {
+    use crate::engine::bf16::{self, View};
+    use crate::engine::gemm::{matmul_on, matmul_packed, Kernel, PackedB, Precision};
+    let cfg = ModelConfig::preset(preset)?;
+    let bf16_kernel = Kernel::for_precision(Precision::Bf16);
+    let amx = bf16_kernel == Kernel::Bf16Amx;
+    let tile_peak_gflops = amx.then(|| {
+        let tiles = crate::engine::amx::Tiles::configure();
+        let iters = 1 << 20;
+        let flops = tiles.peak_loop(iters);
+        flops / time(reps, || {
+            tiles.peak_loop(iters);
+        }) / 1e9
+    });
+    let mut rng = Rng::new(9);
+    let mut rows = Vec::new();
+    for (name, m, n, k, at, bt) in network_products(&cfg)? {
+        let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
+        let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
+        let mut c = vec![0f32; m * n];
+        let (ao, bo) = (Op { data: &a, t: at, stride: None }, Op { data: &b, t: bt, stride: None });
+        let flops = 2.0 * (m * n * k) as f64;
+        let mut on = |kernel| time_small(reps, || matmul_on(kernel, ao, bo, &mut c, n, m, n, k, false, Par::One));
+        let f32_s = on(Kernel::F32);
+        let bf16_s = amx.then(|| on(Kernel::Bf16Amx));
+        let packed_s = amx.then(|| {
+            let pb = PackedB::new(bo, k, n, Kernel::Bf16Amx);
+            time_small(reps, || matmul_packed(ao, &pb, &mut c, n, m, false, Par::One))
+        });
+        let (mut pa, mut pb) = (vec![0u16; bf16::packed_len(m, k)], vec![0u16; bf16::packed_len(n, k)]);
+        let (av, bv) = (
+            if at { View { data: &a, rs: 1, cs: m } } else { View { data: &a, rs: k, cs: 1 } },
+            if bt { View { data: &b, rs: 1, cs: k } } else { View { data: &b, rs: n, cs: 1 } },
+        );
+        let pack_s = time_small(reps, || {
+            bf16::pack_a(av, m, k, &mut pa);
+            bf16::pack_b(bv, k, n, &mut pb);
+        });
+        let gflops = |s: f64| flops / s / 1e9;
+        rows.push(GemmRow {
+            name,
+            m,
+            n,
+            k,
+            f32_gflops: gflops(f32_s),
+            bf16_gflops: bf16_s.map(gflops),
+            bf16_packed_b_gflops: packed_s.map(gflops),
+            pack_ms: 1e3 * pack_s,
+            blocks_gflops: bf16_s.filter(|s| *s > pack_s).map(|s| gflops(s - pack_s)),
+            ratio: bf16_s.map(|s| f32_s / s),
+            peak_fraction: bf16_s.zip(tile_peak_gflops).map(|(s, p)| gflops(s) / p),
+        });
+    }
+    Ok(GemmReport { config: preset.into(), amx, f32_peak_gflops: gemm_peak(1), tile_peak_gflops, rows })
+}

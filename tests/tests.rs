@@ -8,6 +8,7 @@ mod faces;
 mod finetune;
 mod gallery;
 mod gallery_faults;
+mod gemm_kernels;
 mod model_files;
 mod shipped_model;
 mod server;

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::bench::{self, Report};
+use crate::bench::{self, GemmReport, Report};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -29,6 +29,10 @@ pub struct Args {
     /// embeddings of this width.
     #[arg(long)]
     identify_dim: Option<usize>,
+    /// Instead of the network, time each of its products on one thread on the f32 GEMM and on
+    /// the bf16 AMX tiles (where the CPU has them), beside the tile loop's peak.
+    #[arg(long, conflicts_with = "identify_dim")]
+    gemm: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
@@ -41,6 +45,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             for (n, ms) in rows {
                 println!("identify one face against {n:>9} embeddings of {dim}: {ms:8.2} ms");
             }
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    if a.gemm {
+        let r = bench::gemm_kernels(&a.config, a.steps.max(1)).context("GEMM benchmark")?;
+        if a.json {
+            println!("{}", serde_json::to_string(&r)?);
+        } else {
+            print_gemm_table(&r);
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -70,4 +83,30 @@ fn print_table(r: &Report) {
     row("embeddings/s (batch 64)", r.embed_per_s, tf.map(|t| t.embed_per_s), tf.map(|t| t.embed_ratio), r.embed_peak_fraction);
     row("one image (ms)", r.single_ms, tf.map(|t| t.single_ms), tf.map(|t| t.single_ratio), r.single_peak_fraction);
     println!("face detection, one 640x480 frame: {:.1} ms (photos, 640x640 network), {:.1} ms (live page, 320x320)", r.detect_640x480_ms, r.detect_fast_640x480_ms);
+}
+
+fn print_gemm_table(r: &GemmReport) {
+    let peak = r.tile_peak_gflops.map(|p| format!("{p:.0} GFLOP/s")).unwrap_or("-".into());
+    println!("siamface bench --gemm: {} products, one thread (f32 GEMM peak {:.0} GFLOP/s, AMX tile peak {peak})", r.config, r.f32_peak_gflops);
+    if !r.amx {
+        println!("AMX bf16 is not in use here (no AMX on this CPU or kernel, or {} is set): f32 only", crate::engine::amx::DISABLE_ENV);
+    }
+    println!("{:<20} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>8}", "GFLOP/s", "m", "n", "k", "f32", "bf16", "B packed", "blocks", "pack ms", "bf16/f32", "of tile");
+    let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or("-".into());
+    for x in &r.rows {
+        println!(
+            "{:<20} {:>6} {:>6} {:>6} {:>9.1} {:>9} {:>9} {:>9} {:>8.3} {:>7} {:>8}",
+            x.name,
+            x.m,
+            x.n,
+            x.k,
+            x.f32_gflops,
+            opt(x.bf16_gflops, &|v| format!("{v:.1}")),
+            opt(x.bf16_packed_b_gflops, &|v| format!("{v:.1}")),
+            opt(x.blocks_gflops, &|v| format!("{v:.1}")),
+            x.pack_ms,
+            opt(x.ratio, &|v| format!("{v:.2}x")),
+            opt(x.peak_fraction, &|v| format!("{:.0}%", 100.0 * v)),
+        );
+    }
 }

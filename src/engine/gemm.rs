@@ -1,5 +1,17 @@
-//! The one place that calls the GEMM crate. Everything heavy in the network is a product of two
-//! row-major matrices, either of which may be stored transposed.
+//! The one place the engine multiplies matrices. Everything heavy in the network is a product of
+//! two row-major matrices, either of which may be stored transposed.
+//!
+//! A product runs in `f32` on the GEMM crate (AVX-512 where the CPU has it, portable code
+//! otherwise), or, when the caller asks for `Precision::Bf16` and the CPU has AMX, on bf16 tiles
+//! with `f32` accumulation: the operands are rounded to bf16 and packed into tile panels (see
+//! `bf16`), then multiplied 32 x 32 blocks at a time by `amx`. `Precision::F32` is the default and
+//! what `matmul` runs; a caller opts into bf16 per product with `matmul_with`, or packs an operand
+//! it reuses (weights at inference) once with `PackedB::for_precision` and multiplies by it with
+//! `matmul_packed`.
+use rayon::prelude::*;
+
+use super::amx::{self, Tiles};
+use super::bf16::{self, View, BLOCK, TILE};
 
 /// How many threads one product may use. Batches run one image per thread with `Par::One`
 /// (no synchronisation inside the product); a single image uses `Par::Many` instead.
@@ -19,6 +31,50 @@ impl Par {
             Par::One | Par::Many(0) | Par::Many(1) => gemm::Parallelism::None,
             Par::Many(n) => gemm::Parallelism::Rayon(n),
         }
+    }
+}
+
+/// The arithmetic of a product's operands; the sums are `f32` either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// `f32` operands: the reference arithmetic, and the default.
+    #[default]
+    F32,
+    /// Operands rounded to bf16 (8 significant bits) on AMX tiles; `f32` where the CPU has no
+    /// AMX or `SIAMFACE_NO_AMX` is set, so the choice is a permission, never a slowdown.
+    Bf16,
+}
+
+/// The kernels a product can run on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kernel {
+    /// The GEMM crate in `f32`.
+    F32,
+    /// bf16 panels multiplied by portable code following `tdpbf16ps`'s definition: slow, for
+    /// checking the packing and the numerics on any machine.
+    Bf16Portable,
+    /// bf16 panels on AMX tiles.
+    Bf16Amx,
+}
+
+impl Kernel {
+    /// The kernel `precision` runs on here.
+    pub fn for_precision(precision: Precision) -> Kernel {
+        Kernel::select(precision, amx::enabled())
+    }
+
+    /// The kernel for `precision` on a machine where AMX is (or is not) `enabled`.
+    pub fn select(precision: Precision, amx_enabled: bool) -> Kernel {
+        match precision {
+            Precision::Bf16 if amx_enabled => Kernel::Bf16Amx,
+            _ => Kernel::F32,
+        }
+    }
+
+    /// Whether this machine can run the kernel at all.
+    pub fn runs_here(self) -> bool {
+        self != Kernel::Bf16Amx || amx::supported()
     }
 }
 
@@ -55,6 +111,20 @@ impl<'a> Op<'a> {
 /// stride `ldc` (`n` for a plain matrix).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul(a: Op, b: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par) {
+    matmul_on(Kernel::F32, a, b, c, ldc, m, n, k, accumulate, par)
+}
+
+/// `matmul` in the given `precision`: on AMX tiles for `Precision::Bf16` where they are enabled.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_with(a: Op, b: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par, precision: Precision) {
+    matmul_on(Kernel::for_precision(precision), a, b, c, ldc, m, n, k, accumulate, par)
+}
+
+/// `matmul` on a named kernel, for tests and benchmarks. Panics if the kernel does not run here
+/// (`Kernel::runs_here`).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_on(kernel: Kernel, a: Op, b: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par) {
+    assert!(kernel.runs_here(), "matmul: kernel {kernel:?} does not run on this machine");
     if m == 0 || n == 0 {
         return;
     }
@@ -70,6 +140,10 @@ pub fn matmul(a: Op, b: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: us
             }
         }
         return;
+    }
+    if kernel != Kernel::F32 {
+        let (a, b) = (View { data: a.data, rs: a_rs as usize, cs: a_cs as usize }, View { data: b.data, rs: b_rs as usize, cs: b_cs as usize });
+        return bf16_product(kernel == Kernel::Bf16Amx, a, b, c, ldc, m, n, k, accumulate, par);
     }
     // SAFETY: the assertions above keep every index the kernel touches inside the three slices,
     // and `c` is borrowed mutably so it cannot alias `a` or `b`.
@@ -96,6 +170,151 @@ pub fn matmul(a: Op, b: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: us
             par.to_gemm(),
         );
     }
+}
+
+thread_local! {
+    /// Packed operands, kept per thread between products so that a product allocates only when
+    /// it is larger than any before it on that thread.
+    static PANELS: std::cell::Cell<(Vec<u16>, Vec<u16>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
+/// The bf16 product: packs both operands, then runs the 32 x 32 blocks of `c`.
+#[allow(clippy::too_many_arguments)]
+fn bf16_product(amx: bool, a: View, b: View, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par) {
+    // Taken out of the cell, not borrowed: a thread that waits in the parallel loop below may
+    // run another product meanwhile.
+    let (mut pa, mut pb) = PANELS.take();
+    pa.resize(pa.len().max(bf16::packed_len(m, k)), 0);
+    pb.resize(pb.len().max(bf16::packed_len(n, k)), 0);
+    bf16::pack_a(a, m, k, &mut pa);
+    bf16::pack_b(b, k, n, &mut pb);
+    blocks(amx, &pa, &pb, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
+    PANELS.set((pa, pb));
+}
+
+/// A right operand (`k x n`, typically a layer's weights) rounded to bf16 and packed into tile
+/// panels once, for products that reuse it: inference packs its weights once instead of on
+/// every call.
+pub struct PackedB {
+    panels: Vec<u16>,
+    k: usize,
+    n: usize,
+    amx: bool,
+}
+
+impl PackedB {
+    /// Packs `b` for a bf16 kernel (`Bf16Amx` or `Bf16Portable`). Panics for `Kernel::F32` or a
+    /// kernel that does not run here.
+    pub fn new(b: Op, k: usize, n: usize, kernel: Kernel) -> PackedB {
+        assert!(kernel != Kernel::F32 && kernel.runs_here(), "PackedB: {kernel:?} is not a bf16 kernel that runs here");
+        let (cs, rs, span) = b.steps(k, n);
+        assert!(b.data.len() >= span, "PackedB: operand has {} elements, needs {span}", b.data.len());
+        let mut panels = vec![0u16; bf16::packed_len(n, k)];
+        bf16::pack_b(View { data: b.data, rs: rs as usize, cs: cs as usize }, k, n, &mut panels);
+        PackedB { panels, k, n, amx: kernel == Kernel::Bf16Amx }
+    }
+
+    /// `b` packed when `precision` runs on the tiles here, `None` when it runs in `f32` (no AMX,
+    /// or `SIAMFACE_NO_AMX`): the caller then multiplies by `b` itself with `matmul`.
+    pub fn for_precision(b: Op, k: usize, n: usize, precision: Precision) -> Option<PackedB> {
+        let kernel = Kernel::for_precision(precision);
+        (kernel != Kernel::F32).then(|| PackedB::new(b, k, n, kernel))
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+    pub fn n(&self) -> usize {
+        self.n
+    }
+}
+
+/// `c[m x n] = (accumulate ? c : 0) + a[m x k] * b`, with `b` packed beforehand: as `matmul_on`
+/// with the kernel `b` was packed for, bit for bit.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_packed(a: Op, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, accumulate: bool, par: Par) {
+    let (n, k) = (b.n, b.k);
+    if m == 0 || n == 0 {
+        return;
+    }
+    let (a_cs, a_rs, a_span) = a.steps(m, k);
+    assert!(a.data.len() >= a_span, "matmul_packed: lhs has {} elements, needs {a_span}", a.data.len());
+    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "matmul_packed: dst has {} elements for {m}x{n} (ldc {ldc})", c.len());
+    if k == 0 {
+        if !accumulate {
+            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(0.0));
+        }
+        return;
+    }
+    let (mut pa, pb) = PANELS.take();
+    pa.resize(pa.len().max(bf16::packed_len(m, k)), 0);
+    bf16::pack_a(View { data: a.data, rs: a_rs as usize, cs: a_cs as usize }, m, k, &mut pa);
+    blocks(b.amx, &pa, &b.panels, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
+    PANELS.set((pa, pb));
+}
+
+/// The destination of a product, shared by the threads that write its disjoint blocks.
+#[derive(Clone, Copy)]
+struct Dst(*mut f32);
+// SAFETY: each thread writes only the rows and columns of its own blocks.
+unsafe impl Send for Dst {}
+unsafe impl Sync for Dst {}
+
+impl Dst {
+    /// # Safety
+    /// `at..at + len` lies inside the destination and no other thread uses it meanwhile.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn run(&self, at: usize, len: usize) -> &mut [f32] {
+        std::slice::from_raw_parts_mut(self.0.add(at), len)
+    }
+}
+
+/// Every block of `c` from the packed panels, split over threads by row bands (or by column
+/// bands when there are fewer row bands than threads).
+#[allow(clippy::too_many_arguments)]
+fn blocks(amx: bool, pa: &[u16], pb: &[u16], m: usize, n: usize, k: usize, c: Dst, ldc: usize, accumulate: bool, par: Par) {
+    let (mb, nb, ks) = (m.div_ceil(BLOCK), n.div_ceil(BLOCK), bf16::steps(k));
+    let panel = ks * 2 * TILE;
+    let run = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
+        let tiles = amx.then(Tiles::configure);
+        let mut acc = [0f32; BLOCK * BLOCK];
+        for i in rows {
+            for j in cols.clone() {
+                let (a, b) = (&pa[i * panel..(i + 1) * panel], &pb[j * panel..(j + 1) * panel]);
+                match &tiles {
+                    Some(t) => t.block(a, b, ks, &mut acc),
+                    None => bf16::block_portable(a, b, ks, &mut acc),
+                }
+                let (r0, c0) = (i * BLOCK, j * BLOCK);
+                for r in 0..BLOCK.min(m - r0) {
+                    let w = BLOCK.min(n - c0);
+                    // SAFETY: row r0 + r < m and columns c0..c0 + w <= n lie inside `c` (checked
+                    // by `matmul_on`), and no other thread writes this block.
+                    let dst = unsafe { c.run((r0 + r) * ldc + c0, w) };
+                    let src = &acc[r * BLOCK..r * BLOCK + w];
+                    if accumulate {
+                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                    } else {
+                        dst.copy_from_slice(src);
+                    }
+                }
+            }
+        }
+    };
+    let threads = match par {
+        Par::Many(t) if t > 1 => t.min(mb.max(nb)),
+        _ => 1,
+    };
+    if threads <= 1 {
+        return run(0..mb, 0..nb);
+    }
+    let split = |len: usize, t: usize| {
+        let step = len.div_ceil(threads);
+        (t * step).min(len)..((t + 1) * step).min(len)
+    };
+    (0..threads).into_par_iter().for_each(|t| {
+        if mb >= threads { run(split(mb, t), 0..nb) } else { run(0..mb, split(nb, t)) }
+    });
 }
 
 #[cfg(test)]

@@ -47,6 +47,10 @@ pub(crate) use multiversion;
 
 pub mod act;
 pub mod affine;
+pub mod amx;
+pub mod bf16;
+#[cfg(target_arch = "x86_64")]
+mod bf16_simd;
 pub mod conv;
 pub mod conv2d;
 pub mod gemm;

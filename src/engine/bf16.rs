@@ -1,0 +1,285 @@
+//! bf16 operands for the tile GEMM: rounding `f32` to bf16, packing the two operands of a product
+//! into the panel layout AMX tiles load, and a portable kernel over the same panels.
+//!
+//! A product is computed in 32 x 32 blocks of `C`, each four 16 x 16 tiles, with `K` taken 32 at a
+//! time. The panels are laid out so that one step of `K` for one block is two contiguous A tiles
+//! and two contiguous B tiles of 1 KiB each (rows of 64 bytes):
+//! - A band `i` (rows `32i..32i+32`), step `s`, half `h`: row `r` holds
+//!   `A[32i + 16h + r][32s .. 32s + 32]`;
+//! - B band `j` (columns `32j..32j+32`), step `s`, half `h`: row `r` holds, for each of its 16
+//!   columns `q`, the VNNI pair `B[32s + 2r][32j + 16h + q], B[32s + 2r + 1][32j + 16h + q]`.
+//!
+//! Rows, columns and depths past the matrix are zero, so ragged shapes need no special kernel:
+//! the zeros add nothing, and the rows and columns past `C` are dropped when the block is stored.
+//! The portable kernel follows `tdpbf16ps`'s definition (two products per pair, added in order to
+//! an `f32` accumulator), so it checks the packing on machines without AMX. It differs from the
+//! tiles only where they flush: `tdpbf16ps` reads bf16 subnormals (below 2^-126) as zero and
+//! writes subnormal sums as zero, the portable kernel keeps them.
+
+/// Rows and columns of a `C` block (two tiles each way).
+pub const BLOCK: usize = 32;
+/// Depth of one tile step, in bf16 values (64 bytes).
+pub const STEP: usize = 32;
+/// bf16 values in one 16-row tile.
+pub const TILE: usize = 16 * STEP;
+
+/// `x` rounded to the nearest bf16, ties to even; NaN stays NaN (quiet), and values past the
+/// largest bf16 round to infinity as IEEE rounding does.
+#[inline(always)]
+pub fn from_f32(x: f32) -> u16 {
+    let b = x.to_bits();
+    if b & 0x7fff_ffff > 0x7f80_0000 {
+        return ((b >> 16) | 0x40) as u16;
+    }
+    (b.wrapping_add(0x7fff + ((b >> 16) & 1)) >> 16) as u16
+}
+
+/// The `f32` with the same value as bf16 `h` (exact: bf16 is the top half of an `f32`).
+#[inline(always)]
+pub fn to_f32(h: u16) -> f32 {
+    f32::from_bits((h as u32) << 16)
+}
+
+/// A logical `rows x cols` matrix read as `data[r * rs + c * cs]`.
+#[derive(Clone, Copy)]
+pub struct View<'a> {
+    pub data: &'a [f32],
+    pub rs: usize,
+    pub cs: usize,
+}
+
+/// Depth steps of a product of depth `k`.
+pub fn steps(k: usize) -> usize {
+    k.div_ceil(STEP)
+}
+
+/// bf16 values of the packed A operand (`m x k`), or of the packed B operand (`k x n`, with `n`
+/// in place of `m`).
+pub fn packed_len(m: usize, k: usize) -> usize {
+    m.div_ceil(BLOCK) * steps(k) * 2 * TILE
+}
+
+impl View<'_> {
+    /// Panics unless every element of a `rows x cols` view lies inside `data`.
+    fn check(&self, rows: usize, cols: usize, what: &str) {
+        let span = if rows == 0 || cols == 0 { 0 } else { (rows - 1) * self.rs + (cols - 1) * self.cs + 1 };
+        assert!(self.data.len() >= span, "{what}: {} elements for a {rows}x{cols} view needing {span}", self.data.len());
+    }
+}
+
+/// Whether the AVX-512 packers run here (every CPU with AMX has AVX-512F).
+fn simd() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return std::arch::is_x86_feature_detected!("avx512f");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Packs A (`m x k`) into `dst` (at least `packed_len(m, k)` values).
+pub fn pack_a(a: View, m: usize, k: usize, dst: &mut [u16]) {
+    a.check(m, k, "pack_a");
+    assert!(dst.len() >= packed_len(m, k), "pack_a: destination too short");
+    #[cfg(target_arch = "x86_64")]
+    if simd() && (a.cs == 1 || a.rs == 1) {
+        // SAFETY: AVX-512F is present; `check` and the assertion bound every access.
+        return unsafe { super::bf16_simd::pack_a(a, m, k, dst) };
+    }
+    pack_a_portable(a, m, k, dst)
+}
+
+/// Packs B (`k x n`) into `dst` (at least `packed_len(n, k)` values) as VNNI pairs.
+pub fn pack_b(b: View, k: usize, n: usize, dst: &mut [u16]) {
+    b.check(k, n, "pack_b");
+    assert!(dst.len() >= packed_len(n, k), "pack_b: destination too short");
+    #[cfg(target_arch = "x86_64")]
+    if simd() && (b.cs == 1 || b.rs == 1) {
+        // SAFETY: AVX-512F is present; `check` and the assertion bound every access.
+        return unsafe { super::bf16_simd::pack_b(b, k, n, dst) };
+    }
+    pack_b_portable(b, k, n, dst)
+}
+
+super::multiversion! {
+/// `pack_a` in plain Rust, for any strides.
+pub fn pack_a_portable(a: View, m: usize, k: usize, dst: &mut [u16]) {
+    let ks = steps(k);
+    let dst = &mut dst[..packed_len(m, k)];
+    for (band, panel) in dst.chunks_exact_mut(ks * 2 * TILE).enumerate() {
+        for (s, step) in panel.chunks_exact_mut(2 * TILE).enumerate() {
+            let p0 = s * STEP;
+            let depth = STEP.min(k - p0);
+            for (rr, row) in step.chunks_exact_mut(STEP).enumerate() {
+                let i = band * BLOCK + rr;
+                if i >= m {
+                    row.fill(0);
+                    continue;
+                }
+                let base = i * a.rs + p0 * a.cs;
+                if a.cs == 1 {
+                    for (d, x) in row[..depth].iter_mut().zip(&a.data[base..base + depth]) {
+                        *d = from_f32(*x);
+                    }
+                } else {
+                    for (p, d) in row[..depth].iter_mut().enumerate() {
+                        *d = from_f32(a.data[base + p * a.cs]);
+                    }
+                }
+                row[depth..].fill(0);
+            }
+        }
+    }
+}
+}
+
+super::multiversion! {
+/// `pack_b` in plain Rust, for any strides.
+pub fn pack_b_portable(b: View, k: usize, n: usize, dst: &mut [u16]) {
+    let ks = steps(k);
+    let dst = &mut dst[..packed_len(n, k)];
+    for (band, panel) in dst.chunks_exact_mut(ks * 2 * TILE).enumerate() {
+        for (s, step) in panel.chunks_exact_mut(2 * TILE).enumerate() {
+            for (h, tile) in step.chunks_exact_mut(TILE).enumerate() {
+                let j0 = band * BLOCK + h * 16;
+                let width = if j0 >= n { 0 } else { 16.min(n - j0) };
+                for (r, row) in tile.chunks_exact_mut(STEP).enumerate() {
+                    let p = s * STEP + 2 * r;
+                    for q in 0..16 {
+                        let (mut lo, mut hi) = (0, 0);
+                        if q < width && p < k {
+                            let at = p * b.rs + (j0 + q) * b.cs;
+                            lo = from_f32(b.data[at]);
+                            if p + 1 < k {
+                                hi = from_f32(b.data[at + b.rs]);
+                            }
+                        }
+                        row[2 * q] = lo;
+                        row[2 * q + 1] = hi;
+                    }
+                }
+            }
+        }
+    }
+}
+}
+
+/// Adds the 32 x 32 block `acc` (row stride `BLOCK`) into, or stores it over, the `rows x cols`
+/// corner of `c` at `c[0]` with row stride `ldc`.
+#[inline(always)]
+pub fn store_block(acc: &[f32; BLOCK * BLOCK], c: &mut [f32], ldc: usize, rows: usize, cols: usize, accumulate: bool) {
+    for r in 0..rows {
+        let (dst, src) = (&mut c[r * ldc..r * ldc + cols], &acc[r * BLOCK..r * BLOCK + cols]);
+        if accumulate {
+            dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+        } else {
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
+/// One block by the definition of `tdpbf16ps`: `acc` (32 x 32, row stride 32) over `ks` steps of
+/// the A band `a` and the B band `b`.
+pub fn block_portable(a: &[u16], b: &[u16], ks: usize, acc: &mut [f32; BLOCK * BLOCK]) {
+    acc.fill(0.0);
+    for s in 0..ks {
+        let (at, bt) = (&a[s * 2 * TILE..(s + 1) * 2 * TILE], &b[s * 2 * TILE..(s + 1) * 2 * TILE]);
+        for ha in 0..2 {
+            for hb in 0..2 {
+                let (ta, tb) = (&at[ha * TILE..(ha + 1) * TILE], &bt[hb * TILE..(hb + 1) * TILE]);
+                for m in 0..16 {
+                    let arow = &ta[m * STEP..(m + 1) * STEP];
+                    let crow = &mut acc[(16 * ha + m) * BLOCK + 16 * hb..][..16];
+                    for r in 0..16 {
+                        let (a0, a1) = (to_f32(arow[2 * r]), to_f32(arow[2 * r + 1]));
+                        let brow = &tb[r * STEP..(r + 1) * STEP];
+                        for (q, c) in crow.iter_mut().enumerate() {
+                            *c += a0 * to_f32(brow[2 * q]);
+                            *c += a1 * to_f32(brow[2 * q + 1]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn from_f32_rounds_to_nearest_even() {
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even significand (1).
+        assert_eq!(from_f32(1.0 + 2f32.powi(-8)), 0x3f80);
+        // 1 + 3 * 2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6: up to the even one.
+        assert_eq!(from_f32(1.0 + 3.0 * 2f32.powi(-8)), 0x3f82);
+        // Just above halfway rounds up, just below rounds down.
+        assert_eq!(from_f32(f32::from_bits(0x3f80_8001)), 0x3f81);
+        assert_eq!(from_f32(f32::from_bits(0x3f80_7fff)), 0x3f80);
+        assert_eq!(from_f32(-2.5), 0xc020);
+        assert_eq!(from_f32(f32::INFINITY), 0x7f80);
+        assert_eq!(from_f32(f32::MAX), 0x7f80, "past the largest bf16 rounds to infinity");
+        assert!(to_f32(from_f32(f32::NAN)).is_nan());
+        assert!(to_f32(from_f32(f32::from_bits(0x7f80_0001))).is_nan(), "a NaN with only low bits set stays NaN");
+    }
+
+    #[test]
+    fn from_f32_relative_error_is_at_most_2_pow_minus_8() {
+        // bf16 keeps 8 significant bits, so rounding to nearest errs by at most half a unit in
+        // the last place: 2^-8 relative.
+        let mut x = 1e-30f32;
+        while x < 1e30 {
+            for v in [x, -x, x * 1.337, x * 1.999] {
+                let err = ((to_f32(from_f32(v)) - v) / v).abs();
+                assert!(err <= 2f32.powi(-8), "{v}: relative error {err}");
+            }
+            x *= 1.1;
+        }
+    }
+
+    #[test]
+    fn simd_packing_equals_portable_packing_bit_for_bit() {
+        // Every orientation the engine uses (row-major, transposed, strided), ragged sizes, and
+        // values that round up, down, to even, overflow, and NaN.
+        let mut rng = crate::rng::Rng::new(5);
+        let specials = [f32::NAN, f32::INFINITY, -0.0, f32::MAX, 1.0 + 2f32.powi(-8), 1e-40];
+        for &(rows, cols) in &[(1, 1), (3, 70), (33, 17), (16, 32), (40, 65), (100, 3)] {
+            for &(transposed, pad) in &[(false, 0), (true, 0), (false, 3), (true, 2)] {
+                let ld = if transposed { rows + pad } else { cols + pad };
+                let stored = if transposed { cols } else { rows };
+                let data: Vec<f32> = (0..stored * ld)
+                    .map(|i| if i % 29 == 7 { specials[i % specials.len()] } else { rng.normal() as f32 * 100.0 })
+                    .collect();
+                let v = if transposed { View { data: &data, rs: 1, cs: ld } } else { View { data: &data, rs: ld, cs: 1 } };
+                let (mut fast, mut slow) = (vec![1u16; packed_len(rows, cols)], vec![2u16; packed_len(rows, cols)]);
+                pack_a(v, rows, cols, &mut fast);
+                pack_a_portable(v, rows, cols, &mut slow);
+                assert_eq!(fast, slow, "A {rows}x{cols} transposed {transposed} pad {pad}");
+                let (mut fast, mut slow) = (vec![1u16; packed_len(cols, rows)], vec![2u16; packed_len(cols, rows)]);
+                pack_b(v, rows, cols, &mut fast);
+                pack_b_portable(v, rows, cols, &mut slow);
+                assert_eq!(fast, slow, "B {rows}x{cols} transposed {transposed} pad {pad}");
+            }
+        }
+    }
+
+    #[test]
+    fn pack_b_pairs_consecutive_depths_and_pads_with_zero() {
+        // B is 3 x 17: entry (p, j) = 1 + p * 17 + j, all exact in bf16 (< 256).
+        let (k, n) = (3, 17);
+        let b: Vec<f32> = (0..k * n).map(|i| 1.0 + i as f32).collect();
+        let mut dst = vec![7u16; packed_len(n, k)];
+        pack_b(View { data: &b, rs: n, cs: 1 }, k, n, &mut dst);
+        let at = |p: usize, j: usize| to_f32(dst[(j / 16) * TILE + (p / 2) * STEP + (j % 16) * 2 + p % 2]);
+        assert_eq!(at(0, 0), 1.0);
+        assert_eq!(at(1, 0), 18.0);
+        assert_eq!(at(2, 5), 1.0 + 34.0 + 5.0);
+        assert_eq!(at(0, 16), 17.0);
+        assert_eq!(at(3, 5), 0.0, "depth past k");
+        assert_eq!(at(0, 17), 0.0, "column past n");
+        for r in 0..16 {
+            for q in 1..16 {
+                assert_eq!(dst[TILE + r * STEP + 2 * q..][..2], [0, 0], "column {} past n", 16 + q);
+            }
+        }
+    }
+}
