@@ -46,10 +46,12 @@ fn head_fine_tuned_on_one_person_keeps_accepting_them_and_writes_its_history() {
     assert_eq!(history.lines().count(), 4, "{history}");
     let loss: Vec<f64> = history.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();
     assert!(loss[2] < loss[0], "{loss:?}");
-    // The fine-tuned model loads and differs from the start only in its head.
+    // The fine-tuned model loads, keeps the tower and carries Koch's head.
     let a = siamface::model::io::load(&out).unwrap();
     let b = siamface::model::io::load(&PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/face")).unwrap();
     let n = a.params.specs.len();
     assert_eq!(a.params.at(0), b.params.at(0));
-    assert_ne!(a.params.at(n - 2), b.params.at(n - 2));
+    assert_eq!(a.params.at(n - 3), b.params.at(n - 3));
+    assert_eq!(a.config.head, siamface::config::Head::WeightedL1);
+    assert_eq!(a.params.at(n - 2).len(), 128);
 }

@@ -137,7 +137,9 @@ async fn page_is_served_and_frames_are_collected_for_fine_tuning() {
     // The page sets its slider from the server's thresholds.
     let (st, c) = call(&s, "GET", "/api/config", Vec::new(), None).await;
     assert_eq!(st, StatusCode::OK);
-    assert_eq!(c, serde_json::json!({"threshold": 0.0, "verification": 0.5, "collect": true}));
+    assert_eq!((&c["threshold"], &c["verify_threshold"], &c["verification"], &c["collect"]), (&serde_json::json!(0.0), &serde_json::json!(0.0), &serde_json::json!(0.5), &serde_json::json!(true)), "{c}");
+    // The model is named by the fingerprint the gallery keeps with every embedding.
+    assert_eq!(c["model"].as_str().map(str::len), Some(16), "{c}");
     let (st, v) = call(&s, "POST", "/api/collect", form(&[("kind", "anchor")], &[("photo", "f.jpg", &photo("Aaron_Peirsol", 1))]), None).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let saved = s.collect_dir.as_ref().unwrap().join(v["file"].as_str().unwrap());

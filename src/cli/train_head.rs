@@ -9,6 +9,7 @@ use anyhow::Context;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::config::Head;
 use crate::data::{folder, lfw, photo};
 use crate::face::{self, Detector};
 use crate::model::{bundled, io, Siamese};
@@ -143,15 +144,25 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     let m = Material { dim: d, person: &train, held_out: &test, others: &other_rows, pairs_rows: &pair_rows, pairs: &pairs };
     let nspec = ck.params.specs.len();
-    let (a0, b0) = (ck.params.at(nspec - 2).to_vec(), ck.params.at(nspec - 1)[0]);
-    let before = finetune::check(&m, &a0, b0, threshold);
+    let before = finetune::check_with(&m, &|u, v| net.score(u, v) as f64, threshold);
+    // Koch's head is what is fine-tuned. A Euclidean head starts it at the same slope spread
+    // over the dimensions (an L1 distance is about sqrt(dim) times an even L2 one).
+    let (a0, b0) = match ck.config.head {
+        Head::WeightedL1 => (ck.params.at(nspec - 2).to_vec(), ck.params.at(nspec - 1)[0]),
+        Head::Euclidean => (vec![ck.params.at(nspec - 2)[0] / (d as f32).sqrt(); d], ck.params.at(nspec - 1)[0]),
+    };
     let ((ha, hb), history) = finetune::run(&m, (&a0, b0), a.epochs, a.steps, threshold)?;
     let after = finetune::check(&m, &ha, hb, threshold);
-    let mut params = ck.params.clone();
+    let mut cfg = ck.config.clone();
+    cfg.head = Head::WeightedL1;
+    let mut params = crate::model::Params::zeros(&cfg)?;
+    for spec in &params.specs.clone()[..nspec - 2] {
+        params.data[spec.range()].copy_from_slice(ck.params.get(&spec.name).with_context(|| format!("tensor {}", spec.name))?);
+    }
     let (wr, br) = (params.specs[nspec - 2].range(), params.specs[nspec - 1].range());
     params.data[wr].copy_from_slice(&ha);
     params.data[br][0] = hb;
-    io::save(&a.out, &ck.config, &params, None, None)?;
+    io::save(&a.out, &cfg, &params, None, None)?;
     if let Some(t) = card_text {
         std::fs::write(a.out.join("card.json"), t).with_context(|| format!("writing {}", a.out.display()))?;
     }

@@ -45,18 +45,24 @@ fn score(a: &[f32], b: f32, u: &[f32], v: &[f32]) -> f64 {
     1.0 / (1.0 + (-z).exp())
 }
 
-/// TAR of held-out vs training pictures and FAR of others vs training pictures at `threshold`.
+/// TAR of held-out vs training pictures and FAR of others vs training pictures at `threshold`,
+/// for the weighted-L1 head (`a`, `b`).
 pub fn check(m: &Material, a: &[f32], b: f32, threshold: f64) -> Check {
+    check_with(m, &|u, v| score(a, b, u, v), threshold)
+}
+
+/// `check` for any scoring of two embeddings (the model's own head, whatever it is).
+pub fn check_with(m: &Material, score: &dyn Fn(&[f32], &[f32]) -> f64, threshold: f64) -> Check {
     let d = m.dim;
     let (mut g, mut ga, mut i, mut ia) = (0, 0, 0, 0);
     for p in m.person.chunks(d) {
         for q in m.held_out.chunks(d) {
             g += 1;
-            ga += (score(a, b, p, q) >= threshold) as usize;
+            ga += (score(p, q) >= threshold) as usize;
         }
         for q in m.others.chunks(d) {
             i += 1;
-            ia += (score(a, b, p, q) >= threshold) as usize;
+            ia += (score(p, q) >= threshold) as usize;
         }
     }
     Check { tar: ga as f64 / g.max(1) as f64, far: ia as f64 / i.max(1) as f64, genuine_pairs: g, impostor_pairs: i }
