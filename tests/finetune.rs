@@ -42,6 +42,10 @@ fn head_fine_tuned_on_one_person_keeps_accepting_them_and_writes_its_history() {
     assert_eq!(report["held_out"].as_u64(), Some(6), "a quarter of 24 pictures held out");
     assert!(after["tar"].as_f64().unwrap() >= before["tar"].as_f64().unwrap() - 0.05, "{report}");
     assert!(after["far"].as_f64().unwrap() <= 0.2, "{report}");
+    // The new head's card carries its own threshold, the one `after` was counted at.
+    let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(out.join("card.json")).unwrap()).unwrap();
+    assert_eq!(card["threshold"].as_f64(), report["threshold_after"].as_f64(), "{card}");
+    assert!(card.get("identify_threshold").is_none(), "the old head's identify threshold is not carried over: {card}");
     let history = std::fs::read_to_string(out.join("history.csv")).unwrap();
     assert_eq!(history.lines().count(), 4, "{history}");
     let loss: Vec<f64> = history.lines().skip(1).map(|l| l.split(',').nth(1).unwrap().parse().unwrap()).collect();

@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use siamface::model::{io, Params};
 use siamface::rng::Rng;
-use siamface::server::{self, Inner};
+use siamface::server::{self, Guard, Inner};
 use siamface::service::{FaceService, Options};
 use tower::ServiceExt;
 
@@ -24,15 +24,17 @@ pub fn tmp(tag: &str) -> PathBuf {
     d
 }
 
-pub fn state(tag: &str, token: Option<&str>) -> Arc<Inner> {
+/// A server state over a fresh gallery; tokens are the guard's (see `call`), so `_token` only
+/// names the intent at the call site.
+pub fn state(tag: &str, _token: Option<&str>) -> Arc<Inner> {
     let dir = tmp(tag);
     let cfg = crate::common::tiny_face_model();
     io::save(&dir.join("model"), &cfg, &Params::init(&cfg, &mut Rng::new(1)).unwrap(), None, None).unwrap();
     let o = Options { model: Some(siamface::service::Model::Path(dir.join("model"))), gallery: dir.join("g.sqlite"), threads: 1, threshold: Some(0.0) };
-    Arc::new(Inner { service: FaceService::open(&o).unwrap(), token: token.map(str::to_string), collect_dir: Some(dir.join("collected")) })
+    Arc::new(Inner { service: FaceService::open(&o).unwrap(), collect_dir: Some(dir.join("collected")) })
 }
 
-const B: &str = "XsiamfaceBOUNDARYx";
+pub const B: &str = "XsiamfaceBOUNDARYx";
 
 /// A multipart body: text fields, then file fields (field, file name, bytes).
 pub fn form(texts: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Vec<u8> {
@@ -49,15 +51,40 @@ pub fn form(texts: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Vec<u8> {
     out
 }
 
-pub async fn call(s: &Arc<Inner>, method: &str, uri: &str, body: Vec<u8>, auth: Option<&str>) -> (StatusCode, serde_json::Value) {
-    let mut req = Request::builder().method(method).uri(uri).header("content-type", format!("multipart/form-data; boundary={B}"));
+/// The host the router-level tests pretend to be served on.
+const HOST: &str = "127.0.0.1:8080";
+
+fn guard(token: Option<&str>) -> Arc<Guard> {
+    let mut g = Guard::new(HOST.parse().unwrap(), &["faces.lan".to_string()]);
+    g.token = token.map(|t| siamface::server::guard::Token::new(t, "test").unwrap());
+    Arc::new(g)
+}
+
+/// A request as the page sends it: this server's Host and the `X-Siamface-Request` header.
+fn page_request(method: &str, uri: &str, auth: Option<&str>) -> axum::http::request::Builder {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header("host", HOST)
+        .header("x-siamface-request", "1")
+        .header("content-type", format!("multipart/form-data; boundary={B}"));
     if let Some(t) = auth {
         req = req.header("authorization", format!("Bearer {t}"));
     }
-    let resp = server::app(s.clone()).oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
-    let status = resp.status();
+    req
+}
+
+async fn send(s: &Arc<Inner>, g: &Arc<Guard>, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+    let resp = server::app(s.clone(), g.clone()).oneshot(req).await.unwrap();
+    let (status, headers) = (resp.status(), resp.headers().clone());
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
-    (status, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+    (status, headers, serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null))
+}
+
+pub async fn call(s: &Arc<Inner>, method: &str, uri: &str, body: Vec<u8>, auth: Option<&str>) -> (StatusCode, serde_json::Value) {
+    let token = auth.map(|_| "correct-horse-battery-staple");
+    let (st, _, v) = send(s, &guard(token), page_request(method, uri, auth).body(Body::from(body)).unwrap()).await;
+    (st, v)
 }
 
 #[tokio::test]
@@ -129,11 +156,26 @@ fn blank_png() -> Vec<u8> {
 #[tokio::test]
 async fn page_is_served_and_frames_are_collected_for_fine_tuning() {
     let s = state("page", None);
-    let resp = server::app(s.clone()).oneshot(Request::builder().uri("/").body(Body::empty()).unwrap()).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let html = String::from_utf8(axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
-    assert!(html.contains("getUserMedia") && html.contains("/api/identify"));
-    assert!(!html.contains("http://") && !html.contains("https://"), "the page loads nothing from elsewhere");
+    let mut text = String::new();
+    for (path, kind) in [("/", "text/html"), ("/app.js", "text/javascript"), ("/app.css", "text/css")] {
+        let resp = server::app(s.clone(), guard(None)).oneshot(Request::builder().uri(path).header("host", HOST).body(Body::empty()).unwrap()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+        assert!(resp.headers()["content-type"].to_str().unwrap().starts_with(kind), "{path}");
+        let csp = resp.headers()["content-security-policy"].to_str().unwrap();
+        assert!(csp.contains("frame-ancestors 'none'") && csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+        assert_eq!(resp.headers()["referrer-policy"], "no-referrer");
+        assert_eq!(resp.headers()["x-content-type-options"], "nosniff");
+        let body = String::from_utf8(axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap().to_vec()).unwrap();
+        if path == "/" {
+            // The policy forbids inline script and style, so the page must have none.
+            let handler = body.split(" on").skip(1).any(|r| r.split_once('=').is_some_and(|(w, _)| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase())));
+            assert!(!body.contains("<script>") && !body.contains("<style") && !body.contains(" style=") && !handler, "inline code in the page");
+        }
+        text += &body;
+    }
+    assert!(text.contains("getUserMedia") && text.contains("/api/identify") && text.contains("/api/verify"));
+    assert!(text.contains("X-Siamface-Request") && text.contains("sessionStorage") && !text.contains("location.search"), "token from session storage, never the address");
+    assert!(!text.contains("http://") && !text.contains("https://"), "the page loads nothing from elsewhere");
     // The page sets its slider from the server's thresholds.
     let (st, c) = call(&s, "GET", "/api/config", Vec::new(), None).await;
     assert_eq!(st, StatusCode::OK);
@@ -150,13 +192,26 @@ async fn page_is_served_and_frames_are_collected_for_fine_tuning() {
 
 #[tokio::test]
 async fn a_token_is_required_when_set() {
-    let s = state("token", Some("s3cret"));
-    assert_eq!(call(&s, "GET", "/api/people", Vec::new(), None).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(call(&s, "GET", "/api/people", Vec::new(), Some("wrong")).await.0, StatusCode::UNAUTHORIZED);
-    assert_eq!(call(&s, "GET", "/api/people", Vec::new(), Some("s3cret")).await.0, StatusCode::OK);
+    let s = state("token", None);
+    let g = guard(Some("correct-horse-battery-staple"));
+    let get = |auth: Option<&str>| page_request("GET", "/api/people", None).header("authorization", auth.unwrap_or("")).body(Body::empty()).unwrap();
+    assert_eq!(send(&s, &g, get(None)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&s, &g, get(Some("Bearer wrong"))).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send(&s, &g, get(Some("Bearer correct-horse-battery-stapl"))).await.0, StatusCode::UNAUTHORIZED);
+    let (st, h, v) = send(&s, &g, get(Some("Bearer correct-horse-battery-staple"))).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(h["cache-control"], "no-store");
+    // Never from the query string, where it would end up in history and logs.
+    let q = page_request("GET", "/api/people?token=correct-horse-battery-staple", None).body(Body::empty()).unwrap();
+    let (st, h, v) = send(&s, &g, q).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{v}");
+    assert_eq!(h["www-authenticate"], "Bearer");
+    // The page itself loads without the token, to ask for it.
+    let page = Request::builder().uri("/").header("host", HOST).body(Body::empty()).unwrap();
+    assert_eq!(send(&s, &g, page).await.0, StatusCode::OK);
 }
 
-struct Server(Child, String);
+pub struct Server(pub Child, pub String);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -165,11 +220,12 @@ impl Drop for Server {
     }
 }
 
-fn start(dir: &std::path::Path) -> Server {
+pub fn start(dir: &std::path::Path, extra: &[&str]) -> Server {
     let cfg = crate::common::tiny_face_model();
     io::save(&dir.join("model"), &cfg, &Params::init(&cfg, &mut Rng::new(2)).unwrap(), None, None).unwrap();
     let mut child = Command::new(env!("CARGO_BIN_EXE_siamface"))
         .args(["serve", "--addr", "127.0.0.1:0", "--model", dir.join("model").to_str().unwrap(), "--gallery", dir.join("g.sqlite").to_str().unwrap()])
+        .args(extra)
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -184,10 +240,11 @@ fn start(dir: &std::path::Path) -> Server {
     Server(child, addr)
 }
 
-fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
+/// One request over loopback as the page sends it; the status and the body.
+pub fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
     let mut s = TcpStream::connect(addr).unwrap();
     let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Type: multipart/form-data; boundary={B}\r\nContent-Length: {}\r\n\r\n",
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nX-Siamface-Request: 1\r\nContent-Type: multipart/form-data; boundary={B}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     s.write_all(head.as_bytes()).unwrap();
@@ -201,7 +258,7 @@ fn http(addr: &str, method: &str, path: &str, body: &[u8]) -> (u16, String) {
 #[test]
 fn real_http_on_loopback_serves_concurrent_requests() {
     let dir = tmp("http");
-    let server = start(&dir);
+    let server = start(&dir, &[]);
     let (code, body) = http(&server.1, "POST", "/api/enroll", &form(&[("name", "Aaron")], &[("photo", "a.jpg", &photo("Aaron_Peirsol", 1))]));
     assert_eq!(code, 200, "{body}");
     // A bounded load: 16 identify requests from 8 threads at once, all answered.
@@ -229,4 +286,143 @@ fn serving_beyond_loopback_needs_a_token() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("requires --token"));
+}
+
+#[tokio::test]
+async fn cross_site_requests_and_foreign_hosts_change_nothing() {
+    let s = state("csrf", None);
+    let g = guard(None);
+    let enroll = |name: &str| form(&[("name", name)], &[("photo", "a.jpg", &photo("Aaron_Peirsol", 1))]);
+    // What a page on another site can send: a form POST (no custom header), with its Origin and
+    // Sec-Fetch-Site, or a rebinding name in Host.
+    let attempts: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (Request::builder().method("POST").uri("/api/enroll").header("host", HOST).header("content-type", format!("multipart/form-data; boundary={B}")).body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::FORBIDDEN, "X-Siamface-Request"),
+        (page_request("POST", "/api/enroll", None).header("origin", "http://evil.example").body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::FORBIDDEN, "evil.example"),
+        (page_request("POST", "/api/enroll", None).header("origin", "null").body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::FORBIDDEN, "origin"),
+        (page_request("POST", "/api/enroll", None).header("sec-fetch-site", "cross-site").body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::FORBIDDEN, "cross-site"),
+        (page_request("POST", "/api/enroll", None).header("sec-fetch-site", "same-site").body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::FORBIDDEN, "same-site"),
+        (page_request("POST", "/api/enroll", None).header("host", "evil.example:8080").body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::MISDIRECTED_REQUEST, "evil.example"),
+        (page_request("GET", "/api/people", None).header("host", "evil.example:8080").body(Body::empty()).unwrap(), StatusCode::MISDIRECTED_REQUEST, "rebinding"),
+        (page_request("GET", "/api/people", None).header("host", "127.0.0.1:9999").body(Body::empty()).unwrap(), StatusCode::MISDIRECTED_REQUEST, "not served here"),
+    ];
+    for (mut req, want, text) in attempts {
+        // `page_request` set Host once; a test's own Host replaces it.
+        let hosts: Vec<_> = req.headers().get_all("host").iter().cloned().collect();
+        if let Some(last) = hosts.last().cloned() {
+            req.headers_mut().insert("host", last);
+        }
+        let (st, h, v) = send(&s, &g, req).await;
+        assert_eq!(st, want, "{v}");
+        assert!(v["error"].as_str().unwrap().contains(text), "{v}");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+    }
+    assert_eq!(call(&s, "GET", "/api/people", Vec::new(), None).await.1["people"], serde_json::json!([]));
+    // The page's own requests pass: same Origin, same-origin fetch, the header; and a name given
+    // with --allow-host is served.
+    let ok = page_request("POST", "/api/enroll", None).header("origin", format!("http://{HOST}")).header("sec-fetch-site", "same-origin").body(Body::from(enroll("Aaron"))).unwrap();
+    let (st, _, v) = send(&s, &g, ok).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let mut named = page_request("GET", "/api/people", None).body(Body::empty()).unwrap();
+    named.headers_mut().insert("host", "faces.lan:8080".parse().unwrap());
+    let (st, _, v) = send(&s, &g, named).await;
+    assert_eq!((st, v["people"][0]["name"].as_str()), (StatusCode::OK, Some("Aaron")));
+}
+
+#[tokio::test]
+async fn framework_rejections_are_json() {
+    let s = state("json", None);
+    let g = guard(None);
+    let big_header = "x".repeat(20_000);
+    let cases: Vec<(Request<Body>, StatusCode, &str)> = vec![
+        (page_request("GET", "/nowhere", None).body(Body::empty()).unwrap(), StatusCode::NOT_FOUND, "/nowhere"),
+        (page_request("GET", "/api/enroll", None).body(Body::empty()).unwrap(), StatusCode::METHOD_NOT_ALLOWED, "GET is not allowed on /api/enroll"),
+        (page_request("POST", "/api/identify", None).body(Body::from(vec![0u8; server::MAX_BODY + 1])).unwrap(), StatusCode::PAYLOAD_TOO_LARGE, "20 MB"),
+        (page_request("GET", "/api/people", None).header("x-pad", big_header).body(Body::empty()).unwrap(), StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, "limit"),
+        (page_request("POST", "/api/identify", None).header("content-type", "text/plain").body(Body::from("hello")).unwrap(), StatusCode::BAD_REQUEST, "multipart"),
+        (page_request("POST", "/api/identify", None).body(Body::from("--XsiamfaceBOUNDARYx\r\nbroken")).unwrap(), StatusCode::BAD_REQUEST, ""),
+    ];
+    for (req, want, text) in cases {
+        let (st, h, v) = send(&s, &g, req).await;
+        assert_eq!(st, want, "{v}");
+        assert_eq!(h["content-type"], "application/json", "{want}: {v}");
+        assert!(v["error"].as_str().is_some_and(|e| e.contains(text) && !e.is_empty()), "{v}");
+    }
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_503_with_retry_after_and_a_full_collection_507() {
+    let s = state("busy", None);
+    let mut g = Guard::new(HOST.parse().unwrap(), &[]);
+    g.jobs = Arc::new(tokio::sync::Semaphore::new(0));
+    g.queue_wait = std::time::Duration::from_millis(50);
+    let req = page_request("POST", "/api/identify", None).body(Body::from(form(&[], &[("photo", "q.jpg", &photo("Aaron_Peirsol", 2))]))).unwrap();
+    let (st, h, v) = send(&s, &Arc::new(g), req).await;
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(h["retry-after"], server::limits::RETRY_AFTER_S.to_string().as_str());
+    assert!(v["error"].as_str().unwrap().contains("busy"), "{v}");
+
+    let dir = s.collect_dir.clone().unwrap();
+    let mut g = Guard::new(HOST.parse().unwrap(), &[]);
+    g.collect = Some((dir.clone(), 1));
+    let g = Arc::new(g);
+    let save = || page_request("POST", "/api/collect", None).body(Body::from(form(&[("kind", "anchor")], &[("photo", "f.jpg", &photo("Aaron_Peirsol", 1))]))).unwrap();
+    let (st, _, v) = send(&s, &g, save()).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, _, v) = send(&s, &g, save()).await;
+    assert_eq!(st, StatusCode::INSUFFICIENT_STORAGE, "{v}");
+    assert!(!v["error"].as_str().unwrap().contains(dir.to_str().unwrap()), "no server paths in answers: {v}");
+    assert_eq!(server::limits::folder_bytes(&dir, 3), std::fs::metadata(dir.join(v_file(&dir))).unwrap().len());
+}
+
+/// The one file the collection folder holds, relative to it.
+fn v_file(dir: &std::path::Path) -> PathBuf {
+    let sub = dir.join("anchor");
+    let f = std::fs::read_dir(&sub).unwrap().next().unwrap().unwrap();
+    PathBuf::from("anchor").join(f.file_name())
+}
+
+#[tokio::test]
+async fn people_are_renamed_through_the_api() {
+    let s = state("rename", None);
+    let (st, v) = call(&s, "POST", "/api/enroll", form(&[("name", "Aaron")], &[("photo", "a.jpg", &photo("Aaron_Peirsol", 1))]), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let (st, v) = call(&s, "POST", "/api/people/Aaron/rename", form(&[("to", "Aaron Peirsol")], &[]), None).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(call(&s, "GET", "/api/people", Vec::new(), None).await.1["people"][0]["name"], "Aaron Peirsol");
+    for (uri, body, want) in [
+        ("/api/people/Nobody/rename", form(&[("to", "X")], &[]), StatusCode::NOT_FOUND),
+        ("/api/people/Aaron%20Peirsol/rename", form(&[("to", "../x")], &[]), StatusCode::BAD_REQUEST),
+        ("/api/people/Aaron%20Peirsol/rename", form(&[], &[]), StatusCode::BAD_REQUEST),
+    ] {
+        let (st, v) = call(&s, "POST", uri, body, None).await;
+        assert_eq!(st, want, "{uri}: {v}");
+        assert!(v["error"].is_string(), "{v}");
+    }
+    assert_eq!(call(&s, "GET", "/api/people", Vec::new(), None).await.1["people"][0]["name"], "Aaron Peirsol");
+}
+
+#[test]
+fn empty_short_or_spaced_tokens_are_refused_at_start() {
+    let dir = tmp("tokens");
+    let file = dir.join("token");
+    std::fs::write(&file, "short\n").unwrap();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["--token", ""], "empty"),
+        (vec!["--token", "abc123"], "at least 16"),
+        (vec!["--token", "has a space in it, sixteen+"], "printable"),
+        (vec!["--token-file", file.to_str().unwrap()], "at least 16"),
+        (vec!["--token-file", "/nonexistent/token"], "cannot read"),
+    ];
+    for (args, text) in cases {
+        let out = Command::new(env!("CARGO_BIN_EXE_siamface"))
+            .args(["serve", "--addr", "127.0.0.1:0", "--model", "/nonexistent"])
+            .args(&args)
+            .env_remove("SIAMFACE_TOKEN")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} started");
+        assert!(err.contains(text) && !err.contains("panicked"), "{args:?}: {err}");
+    }
+    assert!(siamface::server::guard::Token::new("sixteen-chars-ok", "t").is_ok_and(|t| t.matches("sixteen-chars-ok") && !t.matches("sixteen-chars-o")));
 }

@@ -19,7 +19,7 @@ fn save_model(dir: &std::path::Path, seed: u64) {
 
 fn serve(dir: &std::path::Path, model: &str) -> Arc<Inner> {
     let o = Options { model: Some(siamface::service::Model::Path(dir.join(model))), gallery: dir.join("g.sqlite"), threads: 1, threshold: Some(0.0) };
-    Arc::new(Inner { service: FaceService::open(&o).unwrap(), token: None, collect_dir: None })
+    Arc::new(Inner { service: FaceService::open(&o).unwrap(), collect_dir: None })
 }
 
 #[tokio::test]

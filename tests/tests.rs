@@ -14,6 +14,7 @@ mod shipped_model;
 mod server;
 mod service;
 mod strict_inputs;
+mod server_limits;
 mod parity;
 mod plots;
 mod resnet;

@@ -1,10 +1,15 @@
+//! `siamface serve`: validates the server's options (token, host names, limits), loads the model
+//! and gallery, binds, and serves the router with its guard.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::server::guard::{Guard, Token};
+use crate::server::listen::{self, Limits};
 use crate::server::{self, Inner};
 use crate::service::{FaceService, Model, Options};
 
@@ -13,9 +18,37 @@ pub struct Args {
     /// Address to listen on. Anything but loopback requires --token.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// API token clients send as `Authorization: Bearer TOKEN`.
-    #[arg(long, env = "SIAMFACE_TOKEN")]
+    /// API token clients send as `Authorization: Bearer TOKEN` (at least 16 printable characters).
+    /// Prefer --token-file or SIAMFACE_TOKEN: a command-line argument shows in the process list.
+    #[arg(long, env = "SIAMFACE_TOKEN", conflicts_with = "token_file")]
     token: Option<String>,
+    /// File holding the API token (one line).
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<PathBuf>,
+    /// Another host name the server answers to (as `NAME` or `NAME:PORT`); repeatable. Requests
+    /// whose Host header names anything else are refused, against DNS rebinding.
+    #[arg(long, value_name = "NAME")]
+    allow_host: Vec<String>,
+    /// Model requests (enrol, identify, verify, compare, collect) run at once; each may hold a
+    /// decoded photo of up to 40 megapixels.
+    #[arg(long, default_value_t = 2)]
+    jobs: usize,
+    /// Seconds a model request waits for a free slot before it is answered 503.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    queue_wait: u64,
+    /// Seconds a connection may take to send a request's headers, and may stay idle between
+    /// requests, before it is closed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10)]
+    header_timeout: u64,
+    /// Seconds a client may take to send a request body.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    body_timeout: u64,
+    /// Connections open at once; more wait to be accepted.
+    #[arg(long, default_value_t = 128)]
+    max_connections: usize,
+    /// Megabytes the --collect folder may hold; collecting stops there.
+    #[arg(long, default_value_t = 1000)]
+    collect_cap_mb: u64,
     /// Gallery file (SQLite); default as for `enroll`.
     #[arg(long)]
     gallery: Option<PathBuf>,
@@ -32,19 +65,47 @@ pub struct Args {
     collect: Option<PathBuf>,
 }
 
+/// The token from --token, SIAMFACE_TOKEN or --token-file, checked.
+fn token(a: &Args) -> anyhow::Result<Option<Token>> {
+    let (text, source) = match (&a.token, &a.token_file) {
+        (Some(t), _) => (t.clone(), "--token (or SIAMFACE_TOKEN)".to_string()),
+        (None, Some(p)) => {
+            let text = std::fs::read_to_string(p).with_context(|| format!("--token-file {}: cannot read it", p.display()))?;
+            (text.trim_end_matches(['\n', '\r']).to_string(), format!("--token-file {}", p.display()))
+        }
+        (None, None) => return Ok(None),
+    };
+    Token::new(&text, &source).map(Some).map_err(anyhow::Error::msg)
+}
+
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    if !a.addr.ip().is_loopback() && a.token.is_none() {
-        anyhow::bail!("--addr {}: serving beyond this machine requires --token (or SIAMFACE_TOKEN)", a.addr);
+    let token = token(&a)?;
+    if !a.addr.ip().is_loopback() && token.is_none() {
+        anyhow::bail!("--addr {}: serving beyond this machine requires --token, --token-file or SIAMFACE_TOKEN", a.addr);
+    }
+    if a.jobs == 0 || a.max_connections == 0 {
+        anyhow::bail!("--jobs and --max-connections must be at least 1");
     }
     let gpath = a.gallery.clone().unwrap_or_else(super::people::default_gallery);
     // Opening re-embeds a gallery made with another model, before the first request.
     let service = FaceService::open(&Options { model: Some(Model::from_arg(a.model.clone())), gallery: gpath.clone(), threads: a.threads, threshold: a.threshold })?;
-    let state = Arc::new(Inner { service, token: a.token, collect_dir: a.collect });
+    let state = Arc::new(Inner { service, collect_dir: a.collect.clone() });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(a.addr).await.with_context(|| format!("binding {}", a.addr))?;
-        println!("siamface is serving on http://{} (gallery {})", listener.local_addr()?, gpath.display());
-        axum::serve(listener, server::app(state)).with_graceful_shutdown(async { let _ = tokio::signal::ctrl_c().await; }).await?;
+        let bound = listener.local_addr()?;
+        let mut guard = Guard::new(bound, &a.allow_host);
+        guard.token = token;
+        guard.jobs = Arc::new(tokio::sync::Semaphore::new(a.jobs));
+        guard.queue_wait = Duration::from_secs(a.queue_wait);
+        guard.body_timeout = Duration::from_secs(a.body_timeout);
+        guard.collect = a.collect.clone().map(|d| (d, a.collect_cap_mb * 1_000_000));
+        println!("siamface is serving on http://{bound} (gallery {})", gpath.display());
+        let limits = Limits { header_timeout: Duration::from_secs(a.header_timeout.max(1)), max_connections: a.max_connections };
+        listen::serve(listener, server::app(state, Arc::new(guard)), limits, async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)

@@ -47,7 +47,10 @@ struct Report {
     held_out: usize,
     other_pictures: usize,
     skipped_without_face: Vec<String>,
+    /// The original model's threshold, at which `before` is counted.
     threshold: f64,
+    /// The fine-tuned head's threshold (written to its card), at which `after` is counted.
+    threshold_after: f64,
     before: Check,
     after: Check,
 }
@@ -151,8 +154,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         Head::WeightedL1 => (ck.params.at(nspec - 2).to_vec(), ck.params.at(nspec - 1)[0]),
         Head::Euclidean => (vec![ck.params.at(nspec - 2)[0] / (d as f32).sqrt(); d], ck.params.at(nspec - 1)[0]),
     };
-    let ((ha, hb), history) = finetune::run(&m, (&a0, b0), a.epochs, a.steps, threshold)?;
-    let after = finetune::check(&m, &ha, hb, threshold);
+    let old_strangers = finetune::impostor_scores(&m, &|u, v| net.score(u, v) as f64);
+    let ((ha, hb), new_threshold, history) = finetune::run(&m, (&a0, b0), a.epochs, a.steps, &old_strangers, threshold)?;
+    let after = finetune::check(&m, &ha, hb, new_threshold);
     let mut cfg = ck.config.clone();
     cfg.head = Head::WeightedL1;
     let mut params = crate::model::Params::zeros(&cfg)?;
@@ -163,17 +167,31 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     params.data[wr].copy_from_slice(&ha);
     params.data[br][0] = hb;
     io::save(&a.out, &cfg, &params, None, None)?;
-    if let Some(t) = card_text {
-        std::fs::write(a.out.join("card.json"), t).with_context(|| format!("writing {}", a.out.display()))?;
+    // The new head has its own score scale: its card keeps the old one's promise (as many of
+    // the same strangers accepted) rather than its number.
+    let mut new_card = card.clone();
+    if !new_card.is_object() {
+        new_card = serde_json::json!({});
     }
+    new_card["threshold"] = serde_json::json!(new_threshold);
+    new_card["threshold_source"] = serde_json::json!(format!(
+        "fine-tuned head: accepts as many of the {} stranger pairs of its training material as the original head did at {threshold}",
+        old_strangers.len()
+    ));
+    if let Some(o) = new_card.as_object_mut() {
+        for k in ["identify_threshold", "identify_threshold_source", "evaluation"] {
+            o.remove(k);
+        }
+    }
+    std::fs::write(a.out.join("card.json"), serde_json::to_string_pretty(&new_card)?).with_context(|| format!("writing {}", a.out.display()))?;
     trainer::write_history(&a.out, &history)?;
-    let report = Report { person_pictures: n - test.len() / d, held_out: test.len() / d, other_pictures: other_rows.len() / d, skipped_without_face: skipped, threshold, before, after };
+    let report = Report { person_pictures: n - test.len() / d, held_out: test.len() / d, other_pictures: other_rows.len() / d, skipped_without_face: skipped, threshold, threshold_after: new_threshold, before, after };
     std::fs::write(a.out.join("finetune.json"), serde_json::to_string_pretty(&report)?)?;
     for r in &history {
         println!("epoch {:>3}: loss {:.4}, precision {:.3}, recall {:.3}, held-out acceptance {:.3}", r.epoch, r.loss, r.precision, r.recall, r.val_oneshot);
     }
     println!(
-        "held-out pictures accepted: {:.1}% -> {:.1}%; other people accepted: {:.2}% -> {:.2}% (threshold {threshold:.3}); model in {}",
+        "held-out pictures accepted: {:.1}% -> {:.1}%; other people accepted: {:.2}% -> {:.2}% (threshold {threshold:.4} -> {new_threshold:.4}); model in {}",
         100.0 * report.before.tar, 100.0 * report.after.tar, 100.0 * report.before.far, 100.0 * report.after.far, a.out.display()
     );
     Ok(ExitCode::SUCCESS)

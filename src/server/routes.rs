@@ -1,8 +1,6 @@
 //! The API's handlers. Photos come as multipart fields; names as text fields.
-use axum::extract::{Multipart, Path, Request, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::StatusCode;
-use axum::middleware::Next;
-use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -10,20 +8,6 @@ use super::{AppError, AppState};
 use crate::data::photo;
 use crate::error::Error;
 use crate::service::{self, card, Photo};
-
-pub async fn auth(State(s): State<AppState>, req: Request, next: Next) -> Result<Response, AppError> {
-    if let Some(token) = &s.token {
-        let ok = req
-            .headers()
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.strip_prefix("Bearer ").is_some_and(|t| t == token));
-        if !ok {
-            return Err(AppError { status: StatusCode::UNAUTHORIZED, message: "missing or wrong API token".into() });
-        }
-    }
-    Ok(next.run(req).await)
-}
 
 /// The text and file fields of a multipart form, in order.
 struct Form {
@@ -98,9 +82,10 @@ pub async fn forget(State(s): State<AppState>, Path(name): Path<String>) -> Resu
 }
 
 /// Fields `name` (as enrolled, any case) and `new`.
-pub async fn rename(State(s): State<AppState>, m: Multipart) -> Result<Json<Value>, AppError> {
+/// `POST /api/people/{name}/rename` with the new name in `to`; pictures and embeddings stay.
+pub async fn rename(State(s): State<AppState>, Path(old): Path<String>, m: Multipart) -> Result<Json<Value>, AppError> {
     let form = Form::read(m).await?;
-    let (old, new) = (form.text("name")?, form.text("new")?);
+    let new = form.text("to")?;
     let (old, new) = blocking(move || s.service.rename(&old, &new)).await?;
     Ok(Json(json!({ "renamed": old, "to": new })))
 }
@@ -141,12 +126,6 @@ pub async fn compare(State(s): State<AppState>, m: Multipart) -> Result<Json<Val
     let threshold = form.unit("threshold")?;
     let c = blocking(move || s.service.compare(&a, &b, threshold)).await?;
     Ok(Json(json!(c)))
-}
-
-/// The web page: live camera, boxes and names, enrolment and collection buttons. Embedded in the
-/// binary; it loads nothing from elsewhere.
-pub async fn page() -> axum::response::Html<&'static str> {
-    axum::response::Html(include_str!("assets/index.html"))
 }
 
 pub async fn config(State(s): State<AppState>) -> Json<Value> {

@@ -40,7 +40,8 @@ fn rows(m: &[f32], dim: usize) -> usize {
     m.len() / dim
 }
 
-fn score(a: &[f32], b: f32, u: &[f32], v: &[f32]) -> f64 {
+/// Koch's weighted-L1 head (`a`, `b`) on two embeddings.
+pub fn score(a: &[f32], b: f32, u: &[f32], v: &[f32]) -> f64 {
     let z = b as f64 + u.iter().zip(v).zip(a).map(|((x, y), w)| ((x - y).abs() * w) as f64).sum::<f64>();
     1.0 / (1.0 + (-z).exp())
 }
@@ -68,9 +69,11 @@ pub fn check_with(m: &Material, score: &dyn Fn(&[f32], &[f32]) -> f64, threshold
     Check { tar: ga as f64 / g.max(1) as f64, far: ia as f64 / i.max(1) as f64, genuine_pairs: g, impostor_pairs: i }
 }
 
-/// Fits the head for `epochs` rounds of `steps` full-batch steps from `start`; returns the head
-/// and one history record per epoch (`val_oneshot` holds the held-out TAR at `threshold`).
-pub fn run(m: &Material, start: (&[f32], f32), epochs: usize, steps: usize, threshold: f64) -> Result<((Vec<f32>, f32), Vec<EpochRecord>)> {
+/// Fits the head for `epochs` rounds of `steps` full-batch steps from `start`; returns the head,
+/// its threshold (`matched_threshold` against the old head's `old` stranger scores at
+/// `old_threshold`) and one history record per epoch (`val_oneshot` holds the held-out TAR at
+/// that epoch's matched threshold).
+pub fn run(m: &Material, start: (&[f32], f32), epochs: usize, steps: usize, old: &[f64], old_threshold: f64) -> Result<((Vec<f32>, f32), f64, Vec<EpochRecord>)> {
     let d = m.dim;
     let (np, no) = (rows(m.person, d), rows(m.others, d));
     if np < 2 || m.held_out.is_empty() || no == 0 {
@@ -99,6 +102,7 @@ pub fn run(m: &Material, start: (&[f32], f32), epochs: usize, steps: usize, thre
     pairs.extend(m.pairs.iter().map(|p| Pair { a: np + no + p.a, b: np + no + p.b, same: p.same }));
     let (mut a, mut b) = (start.0.to_vec(), start.1);
     let mut history = Vec::with_capacity(epochs);
+    let mut threshold = old_threshold;
     let t0 = Instant::now();
     for epoch in 1..=epochs {
         (a, b) = head::fit(&all, d, &pairs, (&a, b), Fit { steps, ..Fit::default() });
@@ -110,6 +114,7 @@ pub fn run(m: &Material, start: (&[f32], f32), epochs: usize, steps: usize, thre
             loss -= y * s.max(1e-12).ln() + (1.0 - y) * (1.0 - s).max(1e-12).ln();
             conf.add(&[(s - 0.5) as f32], &[y as f32]);
         }
+        threshold = matched_threshold(old, old_threshold, &impostor_scores(m, &|u, v| score(&a, b, u, v)));
         let c = check(m, &a, b, threshold);
         history.push(EpochRecord {
             epoch,
@@ -123,5 +128,57 @@ pub fn run(m: &Material, start: (&[f32], f32), epochs: usize, steps: usize, thre
             images: rows(&all, d) as u64,
         });
     }
-    Ok(((a, b), history))
+    Ok(((a, b), threshold, history))
+}
+
+/// Every impostor pair of the training material (the person's training pictures against the
+/// other people's, and the LFW pairs of different people), scored by `score`.
+pub fn impostor_scores(m: &Material, score: &dyn Fn(&[f32], &[f32]) -> f64) -> Vec<f64> {
+    let d = m.dim;
+    let mut out = Vec::new();
+    for p in m.person.chunks(d) {
+        out.extend(m.others.chunks(d).map(|q| score(p, q)));
+    }
+    let row = |i: usize| &m.pairs_rows[i * d..(i + 1) * d];
+    out.extend(m.pairs.iter().filter(|p| !p.same).map(|p| score(row(p.a), row(p.b))));
+    out
+}
+
+/// The new head's threshold that accepts as many of the same strangers as the old head did at
+/// `old_threshold`: a fine-tuned head has its own score scale, so the card's threshold cannot be
+/// carried over as a number. When the old head accepted none of them, the new threshold is just
+/// above the highest stranger's new score.
+pub fn matched_threshold(old: &[f64], old_threshold: f64, new: &[f64]) -> f64 {
+    let accepted = old.iter().filter(|&&s| s >= old_threshold).count();
+    let mut sorted = new.to_vec();
+    sorted.sort_by(|a, b| b.total_cmp(a));
+    match sorted.get(accepted) {
+        // Accept exactly `accepted` of them: just above the first one to refuse.
+        Some(&s) => next_up(s).min(1.0),
+        None => old_threshold,
+    }
+}
+
+fn next_up(x: f64) -> f64 {
+    x + (x.abs() * 1e-9).max(1e-12)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matched_threshold_accepts_as_many_strangers_as_before() {
+        let old = [0.1, 0.95, 0.99, 0.3];
+        let new = [0.2, 0.6, 0.8, 0.4];
+        // The old head accepted one stranger (0.99) at 0.98: the new threshold accepts only 0.8.
+        let t = matched_threshold(&old, 0.98, &new);
+        assert_eq!(new.iter().filter(|&&s| s >= t).count(), 1);
+        assert!(t > 0.6 && t <= 0.8 + 1e-6, "{t}");
+        // None accepted: just above the highest.
+        let t0 = matched_threshold(&old, 0.999, &new);
+        assert!(t0 > 0.8 && t0 < 0.81, "{t0}");
+        // Everything accepted: the old threshold stands.
+        assert_eq!(matched_threshold(&old, 0.0, &new), 0.0);
+    }
 }

@@ -1,0 +1,216 @@
+//! What stands between the router and any web page the user happens to open. A page on another
+//! site can send simple cross-origin requests (a form POST needs no preflight), and a rebinding
+//! host name makes a hostile page look same-origin; so every request must name this server in
+//! `Host`, every state-changing call must come from this server's own page (no cross-site
+//! `Origin` or `Sec-Fetch-Site`, and the `X-Siamface-Request` header, which a cross-site page
+//! cannot send without a CORS preflight this server never grants), and with `--token` every API
+//! call must carry it in `Authorization: Bearer`, compared in constant time. Every answer carries
+//! security headers, and every error answer, the framework's own included, is JSON.
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+/// The header the page sends on every call; a cross-site page can only add it after a CORS
+/// preflight, and this server answers no preflight.
+pub const REQUEST_HEADER: &str = "x-siamface-request";
+
+/// The shortest token accepted: 16 characters, about 95 bits when drawn from printable ASCII.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Largest total size of a request's headers; bigger ones get 431 (hyper itself refuses far
+/// bigger ones, over about 400 KB, before the app sees them).
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Only this server's own files: no inline script or style, no framing, no form posts elsewhere.
+pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob: data:; \
+media-src 'self' blob: mediastream:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
+/// An API token: printable ASCII, at least `MIN_TOKEN_LEN` characters.
+pub struct Token(String);
+
+impl Token {
+    /// Checks a token given on the command line or in a token file; `source` names where it came
+    /// from in the message.
+    pub fn new(value: &str, source: &str) -> Result<Token, String> {
+        if value.is_empty() {
+            return Err(format!("{source}: the token is empty; an empty token would let anyone in"));
+        }
+        if value.chars().count() < MIN_TOKEN_LEN {
+            return Err(format!("{source}: the token has {} characters; at least {MIN_TOKEN_LEN} are required", value.chars().count()));
+        }
+        if !value.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(format!("{source}: the token must be printable ASCII without spaces (it travels in an HTTP header)"));
+        }
+        Ok(Token(value.to_string()))
+    }
+
+    /// Whether `presented` is this token, in time that does not depend on where they differ.
+    pub fn matches(&self, presented: &str) -> bool {
+        constant_time_eq::constant_time_eq(self.0.as_bytes(), presented.as_bytes())
+    }
+}
+
+/// The server's browser-facing rules and resource bounds, shared by its middleware.
+pub struct Guard {
+    /// `Host` values accepted, lower case with the port (`127.0.0.1:8080`, `localhost:8080`).
+    pub hosts: Vec<String>,
+    pub token: Option<Token>,
+    /// Concurrent model requests (enrol, identify, verify, compare, collect).
+    pub jobs: Arc<tokio::sync::Semaphore>,
+    /// Megabytes of request bodies held at once (`limits::BODY_BUDGET_MB`).
+    pub bodies: Arc<tokio::sync::Semaphore>,
+    /// How long a request waits for a model slot or body budget before 503.
+    pub queue_wait: Duration,
+    /// How long a client may take to send a request body.
+    pub body_timeout: Duration,
+    /// The collection folder and the most bytes it may hold.
+    pub collect: Option<(std::path::PathBuf, u64)>,
+}
+
+impl Guard {
+    /// Rules for a server bound to `bound`, also answering to the host names in `names` (with or
+    /// without a port; without one, the bound port is meant). Defaults: 2 model requests at once,
+    /// 10 s queue, 60 s per body, no token, no collection.
+    pub fn new(bound: SocketAddr, names: &[String]) -> Guard {
+        let port = bound.port();
+        let mut hosts = Vec::new();
+        let ip = bound.ip();
+        if ip.is_loopback() || ip.is_unspecified() {
+            hosts.extend([format!("127.0.0.1:{port}"), format!("localhost:{port}"), format!("[::1]:{port}")]);
+        }
+        if !ip.is_unspecified() {
+            hosts.push(SocketAddr::new(ip, port).to_string());
+        }
+        for n in names {
+            let n = n.to_ascii_lowercase();
+            let with_port = n.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok()) && !n.ends_with(']');
+            hosts.push(if with_port { n } else { format!("{n}:{port}") });
+        }
+        if port == 80 {
+            let bare: Vec<String> = hosts.iter().filter_map(|h| h.strip_suffix(":80").map(str::to_string)).collect();
+            hosts.extend(bare);
+        }
+        Guard {
+            hosts,
+            token: None,
+            jobs: Arc::new(tokio::sync::Semaphore::new(2)),
+            bodies: Arc::new(tokio::sync::Semaphore::new(super::limits::BODY_BUDGET_MB)),
+            queue_wait: Duration::from_secs(10),
+            body_timeout: Duration::from_secs(60),
+            collect: None,
+        }
+    }
+}
+
+/// A JSON error answer, as every refusal of this module is.
+pub fn refuse(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({ "error": message.into() }))).into_response()
+}
+
+fn header_text<'a>(h: &'a HeaderMap, name: impl header::AsHeaderName) -> Option<&'a str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn changes_state(m: &Method) -> bool {
+    !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// Host (rebinding), header size, cross-site and CSRF checks, then the token on `/api/`.
+pub async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let h = req.headers();
+    let size: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if size > MAX_HEADER_BYTES {
+        return refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, format!("request headers are {size} bytes; the limit is {MAX_HEADER_BYTES}"));
+    }
+    let host = header_text(h, header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str())).unwrap_or_default().to_ascii_lowercase();
+    if !g.hosts.contains(&host) {
+        return refuse(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!("host `{host}` is not served here (a name this server does not know may be a DNS rebinding attack); start serve with --allow-host NAME to answer to another name"),
+        );
+    }
+    if changes_state(req.method()) {
+        if let Some(site) = header_text(h, "sec-fetch-site") {
+            if site != "same-origin" && site != "none" {
+                return refuse(StatusCode::FORBIDDEN, format!("a {site} request may not change anything here (Sec-Fetch-Site: {site})"));
+            }
+        }
+        if let Some(origin) = h.get(header::ORIGIN) {
+            let same = origin.to_str().ok().is_some_and(|o| o == format!("http://{host}") || o == format!("https://{host}"));
+            if !same {
+                return refuse(StatusCode::FORBIDDEN, format!("requests from origin {origin:?} may not change anything here"));
+            }
+        }
+        if header_text(h, REQUEST_HEADER) != Some("1") {
+            return refuse(StatusCode::FORBIDDEN, "state-changing calls need the header `X-Siamface-Request: 1` (the page sends it; scripts must too)");
+        }
+    }
+    if let Some(token) = &g.token {
+        if req.uri().path().starts_with("/api/") {
+            let ok = header_text(h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|t| token.matches(t));
+            if !ok {
+                let mut r = refuse(StatusCode::UNAUTHORIZED, "missing or wrong API token (send it as `Authorization: Bearer TOKEN`)");
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+                return r;
+            }
+        }
+    }
+    next.run(req).await
+}
+
+/// Security headers on every answer; API answers are not cached.
+pub async fn headers(req: Request, next: Next) -> Response {
+    let api = req.uri().path().starts_with("/api/");
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert("cross-origin-resource-policy", HeaderValue::from_static("same-origin"));
+    h.insert("cross-origin-opener-policy", HeaderValue::from_static("same-origin"));
+    if api {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    resp
+}
+
+/// The answer for a path no route serves.
+pub async fn no_route(method: Method, uri: axum::http::Uri) -> Response {
+    refuse(StatusCode::NOT_FOUND, format!("no such call: {method} {}", uri.path()))
+}
+
+/// Turns any error answer that is not JSON (the framework's 405, 413, 415 and multipart
+/// rejections) into `{"error": "..."}`, keeping its status and headers such as `Allow`.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let is_json = header_text(resp.headers(), header::CONTENT_TYPE).is_some_and(|t| t.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.ok().and_then(|b| String::from_utf8(b.to_vec()).ok()).unwrap_or_default();
+    let message = match status {
+        StatusCode::METHOD_NOT_ALLOWED => {
+            match header_text(&parts.headers, header::ALLOW).filter(|a| !a.is_empty()) {
+                Some(allow) => format!("{method} is not allowed on {path}; allowed: {allow}"),
+                None => format!("{method} is not allowed on {path}"),
+            }
+        }
+        _ if !text.trim().is_empty() => text.trim().to_string(),
+        _ => status.canonical_reason().unwrap_or("error").to_string(),
+    };
+    let body = serde_json::to_vec(&serde_json::json!({ "error": message })).unwrap_or_default();
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}

@@ -1,0 +1,122 @@
+//! Resource bounds of the server, so a burst of requests or a slow client cannot take the
+//! machine's memory or the server's attention: a request body must arrive whole within a deadline
+//! and under the size limit before any handler runs; at most `jobs` model requests run at once
+//! (each may decode a large photo), the rest wait briefly and then get 503 with `Retry-After`;
+//! and the collection folder stops growing at its cap. Bodies being read or waiting for a model
+//! slot share a budget of `BODY_BUDGET_MB`, so many connections cannot hold many large bodies.
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::body::{Body, HttpBody};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+
+use super::guard::{refuse, Guard};
+use super::MAX_BODY;
+
+/// Seconds a refused request is told to wait before trying again.
+pub const RETRY_AFTER_S: u64 = 2;
+
+/// Megabytes of request bodies held at once, all requests together (ten bodies of the largest
+/// size; a typical upload of a few hundred kilobytes takes one).
+pub const BODY_BUDGET_MB: usize = 200;
+
+fn busy(what: &str) -> Response {
+    let mut r = refuse(StatusCode::SERVICE_UNAVAILABLE, format!("the server is busy with {what}; try again in {RETRY_AFTER_S} s"));
+    r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_S));
+    r
+}
+
+/// Reads the whole body within the guard's deadline and size limit, then hands it on: a client
+/// that sends a byte a second is answered 408 instead of holding the connection. The body's
+/// megabytes (its declared length, else the largest allowed) come from the shared budget first.
+pub async fn body(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > MAX_BODY as u64) {
+        return too_large();
+    }
+    let hint = req.body().size_hint();
+    if hint.upper() == Some(0) {
+        return next.run(req).await;
+    }
+    let mb = declared.or(hint.exact()).map_or(MAX_BODY as u64, |n| n.min(MAX_BODY as u64 + 1)).div_ceil(1 << 20).max(1) as u32;
+    let _budget = match tokio::time::timeout(g.queue_wait, g.bodies.clone().acquire_many_owned(mb)).await {
+        Ok(Ok(p)) => p,
+        _ => return busy("other uploads"),
+    };
+    let (parts, body) = req.into_parts();
+    let bytes = match tokio::time::timeout(g.body_timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+        Err(_) => return refuse(StatusCode::REQUEST_TIMEOUT, format!("the request body did not arrive within {} s", g.body_timeout.as_secs())),
+        Ok(Err(e)) if is_length_limit(&e) => return too_large(),
+        Ok(Err(e)) => return refuse(StatusCode::BAD_REQUEST, format!("reading the request body: {e}")),
+        Ok(Ok(b)) => b,
+    };
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
+}
+
+fn too_large() -> Response {
+    refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than the limit of {} MB", MAX_BODY / (1024 * 1024)))
+}
+
+fn is_length_limit(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Runs a model request once one of the guard's job slots is free, waiting at most
+/// `queue_wait`; else 503 with `Retry-After`. The request runs in a task of its own that keeps
+/// the slot until the work ends, even when the client hangs up half way (dropping the handler
+/// would free the slot while its blocking work still runs).
+pub async fn jobs(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    let permit = match tokio::time::timeout(g.queue_wait, g.jobs.clone().acquire_owned()).await {
+        Ok(Ok(p)) => p,
+        _ => return busy("other photos"),
+    };
+    let task = tokio::spawn(async move {
+        let resp = next.run(req).await;
+        drop(permit);
+        resp
+    });
+    match task.await {
+        Ok(resp) => resp,
+        Err(e) => {
+            eprintln!("internal error: model request task failed: {e}");
+            refuse(StatusCode::INTERNAL_SERVER_ERROR, "internal error")
+        }
+    }
+}
+
+/// Refuses to collect more pictures once the collection folder holds its cap.
+pub async fn collect_cap(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+    if let Some((dir, cap)) = g.collect.clone() {
+        let used = tokio::task::spawn_blocking(move || folder_bytes(&dir, 3)).await.unwrap_or(u64::MAX);
+        if used >= cap {
+            return refuse(
+                StatusCode::INSUFFICIENT_STORAGE,
+                format!("the collection folder is full ({} MB of its {} MB cap); move its pictures away or raise --collect-cap-mb", used / 1_000_000, cap / 1_000_000),
+            );
+        }
+    }
+    next.run(req).await
+}
+
+/// Bytes of the files under `dir`, `depth` folders deep at most; a missing folder holds 0.
+pub fn folder_bytes(dir: &Path, depth: usize) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() && depth > 0 => folder_bytes(&e.path(), depth - 1),
+            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
+            _ => 0,
+        })
+        .sum()
+}

@@ -1,0 +1,152 @@
+//! The server's resource bounds over real loopback HTTP with the binary: silent, slow and idle
+//! connections are closed, and a burst of uploads that each declare 40 megapixels keeps the
+//! process under its memory ceiling while it goes on answering.
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::server::{form, http, start, tmp};
+
+/// What happens to a connection within `wait`: closed (with whatever the server sent first), or
+/// still open.
+fn closed_within(s: &mut TcpStream, wait: Duration) -> Option<(Duration, String)> {
+    s.set_read_timeout(Some(wait)).unwrap();
+    let t = Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => return Some((t.elapsed(), String::from_utf8_lossy(&got).into_owned())),
+            Ok(n) => got.extend(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => return None,
+            Err(_) => return Some((t.elapsed(), String::from_utf8_lossy(&got).into_owned())),
+        }
+    }
+}
+
+/// Reads one response with a Content-Length body from a kept-alive connection.
+fn read_response(s: &mut TcpStream) -> String {
+    let mut got = Vec::new();
+    let mut b = [0u8; 1];
+    while !got.ends_with(b"\r\n\r\n") {
+        assert_eq!(s.read(&mut b).unwrap(), 1, "connection closed mid-response: {}", String::from_utf8_lossy(&got));
+        got.push(b[0]);
+    }
+    let head = String::from_utf8(got).unwrap();
+    let len: usize = head.lines().find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length: ").map(|v| v.trim().parse().unwrap())).unwrap();
+    let mut body = vec![0u8; len];
+    s.read_exact(&mut body).unwrap();
+    head + &String::from_utf8(body).unwrap()
+}
+
+#[test]
+fn silent_slow_and_idle_connections_are_closed() {
+    let dir = tmp("timeouts");
+    let server = start(&dir, &["--header-timeout", "1", "--body-timeout", "1"]);
+    let addr = server.1.as_str();
+    let limit = Duration::from_secs(5);
+
+    // Connects and says nothing.
+    let mut silent = TcpStream::connect(addr).unwrap();
+    let (after, _) = closed_within(&mut silent, limit).expect("a silent connection was left open");
+    assert!(after >= Duration::from_millis(500), "closed after {after:?}, before the timeout");
+
+    // Half a request head, then nothing.
+    let mut slow = TcpStream::connect(addr).unwrap();
+    slow.write_all(format!("GET /api/people HTTP/1.1\r\nHost: {addr}\r\n").as_bytes()).unwrap();
+    assert!(closed_within(&mut slow, limit).is_some(), "a half-sent request head was left open");
+
+    // One answered request, then idle on a kept-alive connection.
+    let mut idle = TcpStream::connect(addr).unwrap();
+    idle.write_all(format!("GET /api/config HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes()).unwrap();
+    assert!(read_response(&mut idle).starts_with("HTTP/1.1 200"));
+    assert!(closed_within(&mut idle, limit).is_some(), "an idle kept-alive connection was left open");
+
+    // A body that trickles: 10 of the 1000 bytes it declares.
+    let mut trickle = TcpStream::connect(addr).unwrap();
+    let head = format!("POST /api/identify HTTP/1.1\r\nHost: {addr}\r\nX-Siamface-Request: 1\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000\r\n\r\n0123456789");
+    trickle.write_all(head.as_bytes()).unwrap();
+    let (_, answer) = closed_within(&mut trickle, limit).expect("a trickling body was left open");
+    assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("{\"error\""), "{answer}");
+
+    // The server still answers.
+    assert_eq!(http(addr, "GET", "/api/people", b"").0, 200);
+}
+
+/// A PNG that declares 8000 x 5000 = 40 megapixels of 16-bit RGB (240 MB once decoded) in a few
+/// hundred kilobytes of deflated zero rows; written row by row, never held decoded.
+fn png_40mp() -> Vec<u8> {
+    let (w, h) = (8000u32, 5000u32);
+    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend(kind);
+        out.extend(data);
+        out.extend(crc.sum().to_be_bytes());
+    };
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([16, 2, 0, 0, 0]); // 16 bits, RGB, deflate, no filter method, not interlaced
+    chunk(&mut out, b"IHDR", &ihdr);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let row = vec![0u8; 1 + w as usize * 6];
+    for _ in 0..h {
+        z.write_all(&row).unwrap();
+    }
+    chunk(&mut out, b"IDAT", &z.finish().unwrap());
+    chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// Peak resident memory of a process in MB, from /proc (Linux).
+fn peak_rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap();
+    kb / 1024.0
+}
+
+/// The stated ceiling: 1.5 GB for the whole server process.
+const CEILING_MB: f64 = 1536.0;
+
+#[test]
+fn fifty_concurrent_40_megapixel_uploads_stay_under_the_memory_ceiling() {
+    let dir = tmp("memory");
+    let server = start(&dir, &[]);
+    let pid = server.0.id();
+    let body = Arc::new(form(&[], &[("photo", "huge.png", &png_40mp())]));
+    eprintln!("upload: {} KB each, declaring 40 MP of 16-bit RGB; server at {:.0} MB before", body.len() / 1024, peak_rss_mb(pid));
+    let t = Instant::now();
+    let uploads: Vec<_> = (0..50)
+        .map(|_| {
+            let (addr, body) = (server.1.clone(), body.clone());
+            std::thread::spawn(move || http(&addr, "POST", "/api/identify", &body))
+        })
+        .collect();
+    // While they run, a light request is still answered.
+    std::thread::sleep(Duration::from_secs(1));
+    let probe = Instant::now();
+    let (code, _) = http(&server.1, "GET", "/api/people", b"");
+    let probe_s = probe.elapsed().as_secs_f64();
+    let answers: Vec<(u16, String)> = uploads.into_iter().map(|h| h.join().unwrap()).collect();
+    let peak = peak_rss_mb(pid);
+    let mut counts = std::collections::BTreeMap::new();
+    for (c, _) in &answers {
+        *counts.entry(*c).or_insert(0) += 1;
+    }
+    eprintln!("50 uploads answered in {:.1} s: {counts:?}; /api/people answered in {probe_s:.1} s; peak RSS {peak:.0} MB (ceiling {CEILING_MB} MB)", t.elapsed().as_secs_f64());
+    assert_eq!(code, 200, "the server stopped answering during the burst");
+    assert!(probe_s < 3.0, "a light request waited {probe_s:.1} s behind the uploads");
+    for (c, b) in &answers {
+        assert!([200, 400, 503].contains(c), "{c}: {b}");
+        if *c != 200 {
+            assert!(serde_json::from_str::<serde_json::Value>(b).is_ok_and(|v| v["error"].is_string()), "{c}: {b}");
+        }
+    }
+    assert!(peak < CEILING_MB, "peak RSS {peak:.0} MB is over the {CEILING_MB} MB ceiling");
+    assert_eq!(http(&server.1, "GET", "/api/people", b"").0, 200);
+}
