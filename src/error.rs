@@ -50,6 +50,11 @@ pub enum Error {
     #[error("{path}: gallery database: {reason}")]
     Database { path: PathBuf, reason: String },
 
+    /// The gallery database cannot be reached (down, restarting, network lost); the same call
+    /// can succeed once it is back.
+    #[error("{what}: gallery database unreachable: {reason}")]
+    Unavailable { what: String, reason: String },
+
     /// A fault of the program or its environment, not of the request.
     #[error("internal error: {0}")]
     Internal(String),

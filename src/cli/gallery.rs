@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::gallery::{archive, Check, Gallery};
+use crate::gallery::{archive, Check, Gallery, Location};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -39,16 +39,24 @@ pub enum Command {
 #[derive(clap::Args)]
 pub struct At {
     /// Gallery file; default as for `enroll`.
-    #[arg(long)]
-    gallery: Option<PathBuf>,
+    #[arg(long, env = "SIAMFACE_GALLERY", value_parser = super::people::location)]
+    gallery: Option<Location>,
     /// Print JSON for programs.
     #[arg(long)]
     json: bool,
 }
 
 impl At {
-    fn path(&self) -> PathBuf {
-        self.gallery.clone().unwrap_or_else(super::people::default_gallery)
+    /// The gallery file: these commands work on SQLite files, which can be damaged and need
+    /// checking; a PostgreSQL gallery has the database's own tools (`pg_dump`, `amcheck`).
+    fn path(&self) -> anyhow::Result<PathBuf> {
+        match super::people::gallery_or_default(&self.gallery) {
+            Location::File(p) => Ok(p),
+            Location::Postgres(url) => anyhow::bail!(
+                "--gallery {}: `siamface gallery` checks, repairs, exports and imports SQLite files; back up a PostgreSQL gallery with pg_dump",
+                crate::gallery::location::redact(&url)
+            ),
+        }
     }
 }
 
@@ -67,12 +75,12 @@ fn print(json: bool, what: &str, r: &archive::Report) -> anyhow::Result<()> {
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     match c {
         Command::Check { check, at } => {
-            let path = at.path();
+            let path = at.path()?;
             Gallery::open_with(&path, Check::None)?.check_with(check)?;
             println!("{}: ok", path.display());
         }
         Command::Repair { at } => {
-            let done = archive::repair(&at.path())?;
+            let done = archive::repair(&at.path()?)?;
             if at.json {
                 println!("{}", serde_json::to_string(&done)?);
             } else {
@@ -82,11 +90,11 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         }
         Command::Export { dir, at } => {
             // Opened unchecked: export is how a damaged file's people are saved.
-            let g = Gallery::open_with(&at.path(), Check::None)?;
+            let g = Gallery::open_with(&at.path()?, Check::None)?;
             print(at.json, &format!("exported to {}:", dir.display()), &archive::export(&g, &dir)?)?;
         }
         Command::Import { dir, at } => {
-            let mut g = Gallery::open(&at.path())?;
+            let mut g = Gallery::open(&at.path()?)?;
             print(at.json, "imported", &archive::import(&mut g, &dir)?)?;
         }
     }

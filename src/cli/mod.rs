@@ -1,6 +1,7 @@
 //! The command line: what the user typed (clap) turned into calls of the library.
 mod bench;
 mod bench_faces;
+mod bench_gallery;
 mod compare;
 mod gallery;
 mod people;
@@ -30,6 +31,8 @@ enum Command {
     Bench(bench::Args),
     /// Measure the face pipeline per photo and the tower on a batch (optionally beside dlib).
     BenchFaces(bench_faces::Args),
+    /// Time the gallery backends (SQLite, PostgreSQL) at 10k to 1M enrolled faces.
+    BenchGallery(bench_gallery::Args),
     /// Enrol a person from one photo (one-shot) or several.
     Enroll(people::EnrollArgs),
     /// Is the face in this photo the claimed person?
@@ -74,6 +77,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Bench(a) => bench::run(a),
         Command::BenchFaces(a) => bench_faces::run(a),
+        Command::BenchGallery(a) => bench_gallery::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Enroll(a) => people::enroll(a),

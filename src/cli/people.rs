@@ -3,15 +3,16 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use crate::gallery::Location;
 use crate::service::{card, FaceService, Model, Options, Photo};
 
 /// Options every gallery command shares.
 #[derive(clap::Args)]
 pub struct Common {
-    /// Gallery file (SQLite); default: $XDG_DATA_HOME/siamface/gallery.sqlite or
-    /// ~/.local/share/siamface/gallery.sqlite.
-    #[arg(long)]
-    gallery: Option<PathBuf>,
+    /// Gallery: an SQLite file, or postgres://user@host/db to share one among servers; default:
+    /// $XDG_DATA_HOME/siamface/gallery.sqlite or ~/.local/share/siamface/gallery.sqlite.
+    #[arg(long, env = "SIAMFACE_GALLERY", value_parser = location)]
+    gallery: Option<Location>,
     /// Face model directory or .safetensors file; default: the model built into the binary.
     #[arg(long)]
     model: Option<PathBuf>,
@@ -30,14 +31,24 @@ pub fn default_gallery() -> PathBuf {
     base.join("siamface").join("gallery.sqlite")
 }
 
+/// `--gallery` as typed: a path, or a URL of a supported scheme (else the error names them).
+pub fn location(text: &str) -> Result<Location, String> {
+    Location::parse(text).map_err(|e| e.to_string().trim_start_matches("gallery: ").to_string())
+}
+
+/// `--gallery` or its default.
+pub fn gallery_or_default(g: &Option<Location>) -> Location {
+    g.clone().unwrap_or_else(|| Location::File(default_gallery()))
+}
+
 /// A threshold or fraction on the command line: a number from 0 to 1.
 pub fn unit(text: &str) -> Result<f32, String> {
     card::parse_unit("value", text).map_err(|e| e.to_string().trim_start_matches("value: ").to_string())
 }
 
 impl Common {
-    fn gallery_path(&self) -> PathBuf {
-        self.gallery.clone().unwrap_or_else(default_gallery)
+    fn gallery_path(&self) -> Location {
+        gallery_or_default(&self.gallery)
     }
 
     /// The service with the model, for commands that look at faces.

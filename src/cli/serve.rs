@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 
+use crate::gallery::Location;
 use crate::server::guard::{Guard, Token};
 use crate::server::listen::{self, Limits};
 use crate::server::{self, Inner};
@@ -49,9 +50,10 @@ pub struct Args {
     /// Megabytes the --collect folder may hold; collecting stops there.
     #[arg(long, default_value_t = 1000)]
     collect_cap_mb: u64,
-    /// Gallery file (SQLite); default as for `enroll`.
-    #[arg(long)]
-    gallery: Option<PathBuf>,
+    /// Gallery: an SQLite file, or postgres://user@host/db shared with other servers; default as
+    /// for `enroll`.
+    #[arg(long, env = "SIAMFACE_GALLERY", value_parser = super::people::location)]
+    gallery: Option<Location>,
     /// Face model directory or .safetensors file; default: the model built into the binary.
     #[arg(long)]
     model: Option<PathBuf>,
@@ -86,7 +88,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.jobs == 0 || a.max_connections == 0 {
         anyhow::bail!("--jobs and --max-connections must be at least 1");
     }
-    let gpath = a.gallery.clone().unwrap_or_else(super::people::default_gallery);
+    let gpath = super::people::gallery_or_default(&a.gallery);
     // Opening re-embeds a gallery made with another model, before the first request.
     let service = FaceService::open(&Options { model: Some(Model::from_arg(a.model.clone())), gallery: gpath.clone(), threads: a.threads, threshold: a.threshold })?;
     let state = Arc::new(Inner { service, collect_dir: a.collect.clone() });
@@ -100,7 +102,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         guard.queue_wait = Duration::from_secs(a.queue_wait);
         guard.body_timeout = Duration::from_secs(a.body_timeout);
         guard.collect = a.collect.clone().map(|d| (d, a.collect_cap_mb * 1_000_000));
-        println!("siamface is serving on http://{bound} (gallery {})", gpath.display());
+        println!("siamface is serving on http://{bound} (gallery {gpath})");
         let limits = Limits { header_timeout: Duration::from_secs(a.header_timeout.max(1)), max_connections: a.max_connections };
         listen::serve(listener, server::app(state, Arc::new(guard)), limits, async {
             let _ = tokio::signal::ctrl_c().await;

@@ -6,8 +6,10 @@
 //! Because the crops are kept, a gallery follows a model upgrade by re-embedding them
 //! (`reembed`), without asking anyone to re-enrol.
 pub mod archive;
+pub mod location;
 mod matrix;
 pub mod name;
+pub mod postgres;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+pub use location::Location;
 pub use matrix::{fingerprint, identify, verify_rule, Match, Matrix};
 
 use crate::error::{Error, Result};
@@ -88,6 +91,25 @@ fn find(conn: &Connection, path: &Path, name: &str) -> Result<Option<(i64, Strin
         }
     }
     Ok(None)
+}
+
+/// The identification matrix from (name, embedding blob) rows sorted by name.
+fn matrix_from_rows(rows: impl Iterator<Item = (String, Vec<u8>)>, at: &Path) -> Result<Matrix> {
+    let mut m = Matrix { names: Vec::new(), owner: Vec::new(), rows: Vec::new(), dim: 0 };
+    for (name, blob) in rows {
+        let e = from_blob(&blob);
+        if m.dim == 0 {
+            m.dim = e.len();
+        } else if e.len() != m.dim {
+            return Err(Error::database(at, format!("embedding of {name} has {} values, others {}", e.len(), m.dim)));
+        }
+        if m.names.last() != Some(&name) {
+            m.names.push(name);
+        }
+        m.owner.push(m.names.len() - 1);
+        m.rows.extend(e);
+    }
+    Ok(m)
 }
 
 fn not_enrolled(name: &str) -> Error {
@@ -273,23 +295,9 @@ impl Gallery {
 
     fn read_matrix(&self) -> Result<Matrix> {
         let mut st = self.conn.prepare("SELECT p.name, i.embedding FROM images i JOIN people p ON p.id = i.person ORDER BY p.name, i.id").map_err(|e| self.err(e))?;
-        let mut m = Matrix { names: Vec::new(), owner: Vec::new(), rows: Vec::new(), dim: 0 };
         let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| self.err(e))?;
-        for row in rows {
-            let (name, blob) = row.map_err(|e| self.err(e))?;
-            let e = from_blob(&blob);
-            if m.dim == 0 {
-                m.dim = e.len();
-            } else if e.len() != m.dim {
-                return Err(Error::database(&self.path, format!("embedding of {name} has {} values, others {}", e.len(), m.dim)));
-            }
-            if m.names.last() != Some(&name) {
-                m.names.push(name);
-            }
-            m.owner.push(m.names.len() - 1);
-            m.rows.extend(e);
-        }
-        Ok(m)
+        let rows = rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
+        matrix_from_rows(rows.into_iter(), &self.path)
     }
 
     /// The enrolment crops (PNG) of every image, with their row ids, to re-embed them.
@@ -308,6 +316,76 @@ impl Gallery {
         }
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?1)", [model]).map_err(|e| db_err(&path, e))?;
         tx.commit().map_err(|e| db_err(&path, e))
+    }
+}
+
+/// A gallery wherever it lives: the SQLite file (`Gallery`) or a PostgreSQL database shared by
+/// several servers. The face service sees only this.
+pub enum Store {
+    File(Gallery),
+    Postgres(postgres::PgGallery),
+}
+
+macro_rules! each {
+    ($s:expr, $g:ident => $e:expr) => {
+        match $s {
+            Store::File($g) => $e,
+            Store::Postgres($g) => $e,
+        }
+    };
+}
+
+impl Store {
+    /// Opens the gallery at `at`; a file is checked (SQLite's quick check) before use.
+    pub fn open(at: &Location) -> Result<Store> {
+        Ok(match at {
+            Location::File(p) => Store::File(Gallery::open(p)?),
+            Location::Postgres(url) => Store::Postgres(postgres::PgGallery::open(url)?),
+        })
+    }
+
+    /// The file's path, or the database URL without its password: what errors name.
+    pub fn shown(&self) -> &Path {
+        match self {
+            Store::File(g) => g.path(),
+            Store::Postgres(g) => g.shown(),
+        }
+    }
+
+    pub fn model(&mut self) -> Result<Option<String>> {
+        each!(self, g => g.model())
+    }
+
+    pub fn enroll(&mut self, name: &str, items: &[Enrolment], model: &str, add: bool) -> Result<String> {
+        each!(self, g => g.enroll(name, items, model, add))
+    }
+
+    pub fn people(&mut self) -> Result<Vec<(String, usize)>> {
+        each!(self, g => g.people())
+    }
+
+    pub fn lookup(&mut self, name: &str) -> Result<Option<String>> {
+        each!(self, g => g.lookup(name))
+    }
+
+    pub fn rename(&mut self, old: &str, new: &str) -> Result<(String, String)> {
+        each!(self, g => g.rename(old, new))
+    }
+
+    pub fn forget(&mut self, name: &str) -> Result<String> {
+        each!(self, g => g.forget(name))
+    }
+
+    pub fn matrix(&mut self) -> Result<Arc<Matrix>> {
+        each!(self, g => g.matrix())
+    }
+
+    pub fn crops(&mut self) -> Result<Vec<(i64, Vec<u8>)>> {
+        each!(self, g => g.crops())
+    }
+
+    pub fn reembed(&mut self, embeddings: &[(i64, Vec<f32>)], model: &str) -> Result<()> {
+        each!(self, g => g.reembed(embeddings, model))
     }
 }
 

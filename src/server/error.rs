@@ -31,19 +31,29 @@ pub fn status(e: &Error) -> StatusCode {
         Error::Input { .. } | Error::Data { .. } => StatusCode::BAD_REQUEST,
         Error::NotFound { .. } => StatusCode::NOT_FOUND,
         Error::Conflict { .. } => StatusCode::CONFLICT,
+        Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.message }))).into_response()
+        let mut r = (self.status, Json(serde_json::json!({ "error": self.message }))).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            r.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("2"));
+        }
+        r
     }
 }
 
 impl From<Error> for AppError {
     fn from(e: Error) -> Self {
         let status = status(&e);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // The cause names the database; the client learns only that it should retry.
+            eprintln!("unavailable: {e}");
+            return AppError { status, message: "the gallery database is unreachable; try again shortly".into() };
+        }
         if status.is_server_error() {
             return AppError::internal(&e);
         }

@@ -19,7 +19,7 @@ use crate::config::ModelConfig;
 use crate::data::photo;
 use crate::error::{Error, Result};
 use crate::face::{self, Detector};
-use crate::gallery::{self, Enrolment, Gallery, Matrix};
+use crate::gallery::{self, Enrolment, Location, Matrix, Store};
 use crate::model::{bundled, io, Scratch, Siamese};
 
 /// Most photos one enrolment takes.
@@ -164,11 +164,11 @@ impl Faces {
     }
 
     /// The crops of `g` embedded by this model, when they were embedded by another one.
-    fn sync(&self, g: &mut Gallery) -> Result<()> {
+    fn sync(&self, g: &mut Store) -> Result<()> {
         if g.model()?.is_some_and(|m| m != self.id) {
             let mut fresh = Vec::new();
             for (row, png) in g.crops()? {
-                let img = image::load_from_memory(&png).map_err(|e| Error::database(g.path(), format!("stored crop {row}: {e}")))?.to_rgb8();
+                let img = image::load_from_memory(&png).map_err(|e| Error::database(g.shown(), format!("stored crop {row}: {e}")))?.to_rgb8();
                 fresh.push((row, self.embed(&face::to_input(&img, &self.cfg))?));
             }
             g.reembed(&fresh, &self.id)?;
@@ -182,7 +182,8 @@ impl Faces {
 pub struct Options {
     /// The face model; `None` for the calls that need no model (`people`, `forget`, `rename`).
     pub model: Option<Model>,
-    pub gallery: PathBuf,
+    /// The gallery: an SQLite file or a PostgreSQL database.
+    pub gallery: Location,
     /// Threads of the model's batch work; 0 means every core.
     pub threads: usize,
     /// Replaces the model card's threshold.
@@ -192,7 +193,7 @@ pub struct Options {
 /// The model (if opened with one) and the gallery, behind every command and API call.
 pub struct FaceService {
     faces: Option<Faces>,
-    gallery: Mutex<Gallery>,
+    gallery: Mutex<Store>,
 }
 
 /// What `enroll` stored.
@@ -237,7 +238,7 @@ impl FaceService {
     /// were embedded by another model.
     pub fn open(o: &Options) -> Result<FaceService> {
         let faces = o.model.as_ref().map(|m| Faces::load(m, o.threads, o.threshold)).transpose()?;
-        let mut g = Gallery::open(&o.gallery)?;
+        let mut g = Store::open(&o.gallery)?;
         if let Some(f) = &faces {
             f.sync(&mut g)?;
         }
@@ -249,9 +250,9 @@ impl FaceService {
         self.faces.as_ref().ok_or_else(|| Error::Internal("the face service was opened without a model".into()))
     }
 
-    /// A write that panicked left SQLite's file whole (every write is one transaction), so a
+    /// A write that panicked left the gallery whole (every write is one transaction), so a
     /// poisoned lock is taken over rather than propagated.
-    fn gallery(&self) -> MutexGuard<'_, Gallery> {
+    fn gallery(&self) -> MutexGuard<'_, Store> {
         self.gallery.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -1,0 +1,277 @@
+//! The gallery in PostgreSQL, for several servers sharing one set of people (cameras at several
+//! doors, a service that outlives one machine). The contract is the SQLite file's: every write
+//! is one transaction, so a server killed mid-enrolment leaves the old state or the whole new
+//! one; writes take their turn through a transaction-scoped advisory lock, so two servers
+//! enrolling "Ann" and "ANN" at once cannot both succeed. Each server keeps the embeddings in
+//! memory and reads them again when the one-row `version` table, bumped by every write, has
+//! moved: a person enrolled through one server is known to the very next identification on any
+//! other, with no notification that a dropped connection could lose. A lost database makes calls
+//! fail as `Error::Unavailable` (HTTP 503); the next call reconnects by itself.
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use postgres::{Client, IsolationLevel, NoTls, Transaction};
+
+use super::{location, matrix_from_rows, name, not_enrolled, to_blob, Enrolment, Matrix};
+use crate::error::{Error, Result};
+
+/// Key of the advisory lock every write (and every schema migration) holds while it runs.
+const WRITE_LOCK: i64 = 0x5349_414d_4641_4345;
+
+/// How long opening a connection may take before the database counts as unreachable.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The schema, one step per version; a database is brought to the last one on open, and one set
+/// up by a newer program (more steps than these) is refused rather than written.
+const MIGRATIONS: &[&str] = &["CREATE TABLE siamface_people (
+         id bigserial PRIMARY KEY,
+         name text NOT NULL UNIQUE,
+         created timestamptz NOT NULL DEFAULT now()
+     );
+     CREATE TABLE siamface_images (
+         id bigserial PRIMARY KEY,
+         person bigint NOT NULL REFERENCES siamface_people(id) ON DELETE CASCADE,
+         crop bytea NOT NULL,
+         embedding bytea NOT NULL
+     );
+     CREATE INDEX siamface_images_person ON siamface_images(person);
+     CREATE TABLE siamface_meta (key text PRIMARY KEY, value text NOT NULL);
+     CREATE TABLE siamface_version (id integer PRIMARY KEY CHECK (id = 1), version bigint NOT NULL);
+     INSERT INTO siamface_version VALUES (1, 0);"];
+
+pub struct PgGallery {
+    url: String,
+    /// The URL without its password, for messages.
+    shown: PathBuf,
+    client: Option<Client>,
+    cache: Option<(i64, Arc<Matrix>)>,
+}
+
+/// A PostgreSQL error as the library's: the connection's loss or refusal is `Unavailable`,
+/// anything the server answered is a database error naming the database.
+fn pg_err(shown: &Path, e: postgres::Error) -> Error {
+    let code = e.code().map(|c| c.code().to_string());
+    let lost = e.is_closed()
+        || match &code {
+            // Connection exceptions, and a server shutting down or starting up.
+            Some(c) => c.starts_with("08") || matches!(c.as_str(), "57P01" | "57P02" | "57P03"),
+            None => e.as_db_error().is_none(),
+        };
+    let reason = match e.as_db_error() {
+        Some(db) => db.message().to_string(),
+        None => e.to_string(),
+    };
+    if lost {
+        Error::Unavailable { what: shown.display().to_string(), reason }
+    } else {
+        Error::database(shown, reason)
+    }
+}
+
+/// The stored person whose name is `name` as names are compared (NFC, any case): (id, name).
+fn find(tx: &mut Transaction, shown: &Path, name: &str) -> Result<Option<(i64, String)>> {
+    let key = name::key(name);
+    let rows = tx.query("SELECT id, name FROM siamface_people", &[]).map_err(|e| pg_err(shown, e))?;
+    Ok(rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))).find(|(_, s)| name::key(s) == key))
+}
+
+fn migrate(c: &mut Client, shown: &Path) -> Result<()> {
+    let err = |e| pg_err(shown, e);
+    let mut tx = c.transaction().map_err(err)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).map_err(err)?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS siamface_schema (version integer NOT NULL)").map_err(err)?;
+    let at: Option<i32> = tx.query_opt("SELECT version FROM siamface_schema", &[]).map_err(err)?.map(|r| r.get(0));
+    let at = at.unwrap_or(0) as usize;
+    if at > MIGRATIONS.len() {
+        return Err(Error::database(
+            shown,
+            format!("the database holds gallery schema {at}, made by a newer siamface; this one knows up to {}", MIGRATIONS.len()),
+        ));
+    }
+    for step in &MIGRATIONS[at..] {
+        tx.batch_execute(step).map_err(err)?;
+    }
+    if at < MIGRATIONS.len() {
+        tx.execute("DELETE FROM siamface_schema", &[]).map_err(err)?;
+        tx.execute("INSERT INTO siamface_schema VALUES ($1)", &[&(MIGRATIONS.len() as i32)]).map_err(err)?;
+    }
+    tx.commit().map_err(err)
+}
+
+impl PgGallery {
+    /// Connects, and creates or migrates the schema. An unreachable database is `Unavailable`.
+    pub fn open(url: &str) -> Result<PgGallery> {
+        let shown = PathBuf::from(location::redact(url));
+        // A malformed URL is the user's to fix, before any connection is tried.
+        url.parse::<postgres::Config>().map_err(|e| Error::input("gallery", format!("{}: {e}", shown.display())))?;
+        let mut g = PgGallery { url: url.to_string(), shown, client: None, cache: None };
+        g.client()?;
+        Ok(g)
+    }
+
+    /// The URL without its password.
+    pub fn shown(&self) -> &Path {
+        &self.shown
+    }
+
+    /// The connection, opened again if the last one was lost.
+    fn client(&mut self) -> Result<&mut Client> {
+        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            self.client = None;
+            let mut cfg: postgres::Config = self.url.parse().map_err(|e| Error::input("gallery", format!("{}: {e}", self.shown.display())))?;
+            cfg.connect_timeout(CONNECT_TIMEOUT);
+            if cfg.get_application_name().is_none() {
+                cfg.application_name("siamface");
+            }
+            let mut c = cfg.connect(NoTls).map_err(|e| pg_err(&self.shown, e))?;
+            migrate(&mut c, &self.shown)?;
+            self.client = Some(c);
+        }
+        Ok(self.client.as_mut().expect("connected above"))
+    }
+
+    /// Runs `f` as one write transaction, in turn with every other writer, and bumps the version
+    /// other servers watch. An error anywhere rolls everything back.
+    fn write<T>(&mut self, f: impl FnOnce(&mut Transaction, &Path) -> Result<T>) -> Result<T> {
+        self.cache = None;
+        let shown = self.shown.clone();
+        let err = |e| pg_err(&shown, e);
+        let c = self.client()?;
+        let mut tx = c.transaction().map_err(err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).map_err(err)?;
+        let out = f(&mut tx, &shown)?;
+        tx.execute("UPDATE siamface_version SET version = version + 1 WHERE id = 1", &[]).map_err(err)?;
+        tx.commit().map_err(err)?;
+        Ok(out)
+    }
+
+    pub fn model(&mut self) -> Result<Option<String>> {
+        let shown = self.shown.clone();
+        let row = self.client()?.query_opt("SELECT value FROM siamface_meta WHERE key = 'model'", &[]).map_err(|e| pg_err(&shown, e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    pub fn enroll(&mut self, name: &str, items: &[Enrolment], model: &str, add: bool) -> Result<String> {
+        let name = name::canonical(name)?;
+        if items.is_empty() {
+            return Err(Error::input("photo", "enrolment needs at least one photo"));
+        }
+        self.write(|tx, shown| {
+            let err = |e| pg_err(shown, e);
+            let stored_model: Option<String> = tx.query_opt("SELECT value FROM siamface_meta WHERE key = 'model'", &[]).map_err(err)?.map(|r| r.get(0));
+            if let Some(m) = stored_model.filter(|m| m != model) {
+                return Err(Error::database(shown, format!("embeddings were computed by model {m}; re-embed the gallery for model {model} first")));
+            }
+            let (id, stored) = match (find(tx, shown, &name)?, add) {
+                (Some((_, s)), false) => return Err(Error::conflict(format!("name `{s}`"), "is already enrolled (add images to it with --add)")),
+                (None, true) => return Err(not_enrolled(&name)),
+                (Some(found), true) => found,
+                (None, false) => {
+                    let id: i64 = tx.query_one("INSERT INTO siamface_people (name) VALUES ($1) RETURNING id", &[&name]).map_err(err)?.get(0);
+                    (id, name.clone())
+                }
+            };
+            for it in items {
+                tx.execute("INSERT INTO siamface_images (person, crop, embedding) VALUES ($1, $2, $3)", &[&id, &it.crop_png, &to_blob(&it.embedding)])
+                    .map_err(err)?;
+            }
+            tx.execute(
+                "INSERT INTO siamface_meta (key, value) VALUES ('model', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&model],
+            )
+            .map_err(err)?;
+            Ok(stored)
+        })
+    }
+
+    pub fn people(&mut self) -> Result<Vec<(String, usize)>> {
+        let shown = self.shown.clone();
+        let rows = self
+            .client()?
+            .query(
+                "SELECT p.name, COUNT(i.id) FROM siamface_people p LEFT JOIN siamface_images i ON i.person = p.id
+                 GROUP BY p.id, p.name ORDER BY p.name COLLATE \"C\"",
+                &[],
+            )
+            .map_err(|e| pg_err(&shown, e))?;
+        Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as usize)).collect())
+    }
+
+    pub fn lookup(&mut self, name: &str) -> Result<Option<String>> {
+        let shown = self.shown.clone();
+        let mut tx = self.client()?.transaction().map_err(|e| pg_err(&shown, e))?;
+        Ok(find(&mut tx, &shown, name)?.map(|(_, s)| s))
+    }
+
+    pub fn rename(&mut self, old: &str, new: &str) -> Result<(String, String)> {
+        let new = name::canonical(new)?;
+        self.write(|tx, shown| {
+            let (id, was) = find(tx, shown, old)?.ok_or_else(|| not_enrolled(old))?;
+            if let Some((other, s)) = find(tx, shown, &new)? {
+                if other != id {
+                    return Err(Error::conflict(format!("name `{s}`"), "is already enrolled"));
+                }
+            }
+            tx.execute("UPDATE siamface_people SET name = $2 WHERE id = $1", &[&id, &new]).map_err(|e| pg_err(shown, e))?;
+            Ok((was, new.clone()))
+        })
+    }
+
+    pub fn forget(&mut self, name: &str) -> Result<String> {
+        self.write(|tx, shown| {
+            let (id, stored) = find(tx, shown, name)?.ok_or_else(|| not_enrolled(name))?;
+            tx.execute("DELETE FROM siamface_people WHERE id = $1", &[&id]).map_err(|e| pg_err(shown, e))?;
+            Ok(stored)
+        })
+    }
+
+    /// All embeddings, read again only when some server has written since (the version moved).
+    pub fn matrix(&mut self) -> Result<Arc<Matrix>> {
+        let shown = self.shown.clone();
+        let err = |e| pg_err(&shown, e);
+        let cached = self.cache.clone();
+        let c = self.client()?;
+        let version: i64 = c.query_one("SELECT version FROM siamface_version WHERE id = 1", &[]).map_err(err)?.get(0);
+        if let Some((v, m)) = cached {
+            if v == version {
+                return Ok(m);
+            }
+        }
+        // The version and the rows from one snapshot, so the copy is labelled with its own version.
+        let mut tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().map_err(err)?;
+        let version: i64 = tx.query_one("SELECT version FROM siamface_version WHERE id = 1", &[]).map_err(err)?.get(0);
+        let rows = tx
+            .query(
+                "SELECT p.name, i.embedding FROM siamface_images i JOIN siamface_people p ON p.id = i.person
+                 ORDER BY p.name COLLATE \"C\", i.id",
+                &[],
+            )
+            .map_err(err)?;
+        tx.commit().map_err(err)?;
+        let m = Arc::new(matrix_from_rows(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, Vec<u8>>(1))), &shown)?);
+        self.cache = Some((version, m.clone()));
+        Ok(m)
+    }
+
+    pub fn crops(&mut self) -> Result<Vec<(i64, Vec<u8>)>> {
+        let shown = self.shown.clone();
+        let rows = self.client()?.query("SELECT id, crop FROM siamface_images ORDER BY id", &[]).map_err(|e| pg_err(&shown, e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    pub fn reembed(&mut self, embeddings: &[(i64, Vec<f32>)], model: &str) -> Result<()> {
+        self.write(|tx, shown| {
+            let err = |e| pg_err(shown, e);
+            for (id, e) in embeddings {
+                tx.execute("UPDATE siamface_images SET embedding = $2 WHERE id = $1", &[id, &to_blob(e)]).map_err(err)?;
+            }
+            tx.execute(
+                "INSERT INTO siamface_meta (key, value) VALUES ('model', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                &[&model],
+            )
+            .map_err(err)?;
+            Ok(())
+        })
+    }
+}
