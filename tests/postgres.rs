@@ -52,6 +52,16 @@ fn contract(at: &Location) {
     assert_eq!(other.forget("josé maría").unwrap(), "José María");
     assert_eq!(g.people().unwrap(), vec![("Ada".to_string(), 2)]);
     assert_eq!(g.matrix().unwrap().names, vec!["Ada".to_string()]);
+    // Forgotten and enrolled again, and someone new, between two reads of the first connection.
+    other.forget("Ada").unwrap();
+    other.enroll("ada", &[Enrolment { crop_png: vec![1], embedding: vec![0.9; 3] }], "m2", false).unwrap();
+    other.enroll("Zed", &[Enrolment { crop_png: vec![1], embedding: vec![0.7; 3] }], "m2", false).unwrap();
+    let m = g.matrix().unwrap();
+    assert_eq!((m.names.clone(), m.owner.clone()), (vec!["Zed".to_string(), "ada".to_string()], vec![0, 1]));
+    assert_eq!(m.rows, [[0.7f32; 3], [0.9; 3]].concat());
+    // A rename seen by the other connection.
+    g.rename("zed", "Zoe").unwrap();
+    assert_eq!(other.matrix().unwrap().names, vec!["Zoe".to_string(), "ada".to_string()]);
 }
 
 #[test]
@@ -63,8 +73,20 @@ fn the_gallery_contract_holds_on_sqlite_and_on_postgres() {
     // A second program opening the same database finds the schema in place.
     let url = pg.database("schema");
     drop(Store::open(&Location::Postgres(url.clone())).unwrap());
-    let mut again = Store::open(&Location::Postgres(url)).unwrap();
+    let mut again = Store::open(&Location::Postgres(url.clone())).unwrap();
     assert!(again.people().unwrap().is_empty());
+    drop(again);
+    // A database at schema 1 is brought to the current one; one from a newer program is refused.
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute("DROP TABLE siamface_changes; UPDATE siamface_schema SET version = 1").unwrap();
+    let mut migrated = Store::open(&Location::Postgres(url.clone())).unwrap();
+    migrated.enroll("Ann", &[item(0.1)], "m", false).unwrap();
+    let v: i32 = c.query_one("SELECT version FROM siamface_schema", &[]).unwrap().get(0);
+    let logged: i64 = c.query_one("SELECT COUNT(*) FROM siamface_changes", &[]).unwrap().get(0);
+    assert_eq!((v, logged), (2, 1));
+    c.batch_execute("UPDATE siamface_schema SET version = 99").unwrap();
+    let e = Store::open(&Location::Postgres(url)).err().expect("a newer schema is refused").to_string();
+    assert!(e.contains("schema 99") && e.contains("newer"), "{e}");
 }
 
 #[test]

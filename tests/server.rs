@@ -182,6 +182,8 @@ async fn page_is_served_and_frames_are_collected_for_fine_tuning() {
     assert_eq!((&c["threshold"], &c["verify_threshold"], &c["verification"], &c["collect"]), (&serde_json::json!(0.0), &serde_json::json!(0.0), &serde_json::json!(0.5), &serde_json::json!(true)), "{c}");
     // The model is named by the fingerprint the gallery keeps with every embedding.
     assert_eq!(c["model"].as_str().map(str::len), Some(16), "{c}");
+    assert!(c["model_name"].as_str().is_some_and(|n| n.ends_with("model")), "named by its path when it has no card name: {c}");
+    assert!(c["model_shape"].as_str().is_some_and(|n| n.contains("-wide embedding")), "{c}");
     let (st, v) = call(&s, "POST", "/api/collect", form(&[("kind", "anchor")], &[("photo", "f.jpg", &photo("Aaron_Peirsol", 1))]), None).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let saved = s.collect_dir.as_ref().unwrap().join(v["file"].as_str().unwrap());

@@ -74,9 +74,10 @@ fn silent_slow_and_idle_connections_are_closed() {
     assert_eq!(http(addr, "GET", "/api/people", b"").0, 200);
 }
 
-/// A PNG that declares 8000 x 5000 = 40 megapixels of 16-bit RGB (240 MB once decoded) in a few
-/// hundred kilobytes of deflated zero rows; written row by row, never held decoded.
-fn png_40mp() -> Vec<u8> {
+/// A PNG of 8000 x 5000 = 40 megapixels of RGB at `depth` bits (16: 240 MB once decoded, over
+/// the limit; 8: 120 MB, within it, so it is decoded) in a few hundred kilobytes of deflated
+/// zero rows; written row by row, never held decoded.
+fn png_40mp(depth: u8) -> Vec<u8> {
     let (w, h) = (8000u32, 5000u32);
     let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| {
         out.extend((data.len() as u32).to_be_bytes());
@@ -91,10 +92,10 @@ fn png_40mp() -> Vec<u8> {
     let mut ihdr = Vec::new();
     ihdr.extend(w.to_be_bytes());
     ihdr.extend(h.to_be_bytes());
-    ihdr.extend([16, 2, 0, 0, 0]); // 16 bits, RGB, deflate, no filter method, not interlaced
+    ihdr.extend([depth, 2, 0, 0, 0]); // bits, RGB, deflate, no filter method, not interlaced
     chunk(&mut out, b"IHDR", &ihdr);
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    let row = vec![0u8; 1 + w as usize * 6];
+    let row = vec![0u8; 1 + w as usize * 3 * depth as usize / 8];
     for _ in 0..h {
         z.write_all(&row).unwrap();
     }
@@ -118,35 +119,46 @@ fn fifty_concurrent_40_megapixel_uploads_stay_under_the_memory_ceiling() {
     let dir = tmp("memory");
     let server = start(&dir, &[]);
     let pid = server.0.id();
-    let body = Arc::new(form(&[], &[("photo", "huge.png", &png_40mp())]));
-    eprintln!("upload: {} KB each, declaring 40 MP of 16-bit RGB; server at {:.0} MB before", body.len() / 1024, peak_rss_mb(pid));
-    let t = Instant::now();
-    let uploads: Vec<_> = (0..50)
-        .map(|_| {
-            let (addr, body) = (server.1.clone(), body.clone());
-            std::thread::spawn(move || http(&addr, "POST", "/api/identify", &body))
-        })
-        .collect();
-    // While they run, a light request is still answered.
-    std::thread::sleep(Duration::from_secs(1));
-    let probe = Instant::now();
-    let (code, _) = http(&server.1, "GET", "/api/people", b"");
-    let probe_s = probe.elapsed().as_secs_f64();
-    let answers: Vec<(u16, String)> = uploads.into_iter().map(|h| h.join().unwrap()).collect();
-    let peak = peak_rss_mb(pid);
-    let mut counts = std::collections::BTreeMap::new();
-    for (c, _) in &answers {
-        *counts.entry(*c).or_insert(0) += 1;
-    }
-    eprintln!("50 uploads answered in {:.1} s: {counts:?}; /api/people answered in {probe_s:.1} s; peak RSS {peak:.0} MB (ceiling {CEILING_MB} MB)", t.elapsed().as_secs_f64());
-    assert_eq!(code, 200, "the server stopped answering during the burst");
-    assert!(probe_s < 3.0, "a light request waited {probe_s:.1} s behind the uploads");
-    for (c, b) in &answers {
-        assert!([200, 400, 503].contains(c), "{c}: {b}");
-        if *c != 200 {
-            assert!(serde_json::from_str::<serde_json::Value>(b).is_ok_and(|v| v["error"].is_string()), "{c}: {b}");
+    eprintln!("server at {:.0} MB before", peak_rss_mb(pid));
+    // Declared over the decoded-size limit (refused from the header), then within it (decoded,
+    // two at a time by default, the rest queued or answered 503).
+    for depth in [16u8, 8] {
+        let body = Arc::new(form(&[], &[("photo", "huge.png", &png_40mp(depth))]));
+        let t = Instant::now();
+        let uploads: Vec<_> = (0..50)
+            .map(|_| {
+                let (addr, body) = (server.1.clone(), body.clone());
+                std::thread::spawn(move || http(&addr, "POST", "/api/identify", &body))
+            })
+            .collect();
+        // While they run, a light request is still answered.
+        std::thread::sleep(Duration::from_secs(1));
+        let probe = Instant::now();
+        let (code, _) = http(&server.1, "GET", "/api/people", b"");
+        let probe_s = probe.elapsed().as_secs_f64();
+        let answers: Vec<(u16, String)> = uploads.into_iter().map(|h| h.join().unwrap()).collect();
+        let peak = peak_rss_mb(pid);
+        let mut counts = std::collections::BTreeMap::new();
+        for (c, _) in &answers {
+            *counts.entry(*c).or_insert(0) += 1;
         }
+        eprintln!(
+            "50 uploads of {} KB declaring 40 MP of {depth}-bit RGB answered in {:.1} s: {counts:?}; /api/people answered in {probe_s:.1} s; peak RSS {peak:.0} MB (ceiling {CEILING_MB} MB)",
+            body.len() / 1024,
+            t.elapsed().as_secs_f64()
+        );
+        assert_eq!(code, 200, "the server stopped answering during the burst");
+        assert!(probe_s < 3.0, "a light request waited {probe_s:.1} s behind the uploads");
+        for (c, b) in &answers {
+            assert!([200, 400, 503].contains(c), "{c}: {b}");
+            if *c != 200 {
+                assert!(serde_json::from_str::<serde_json::Value>(b).is_ok_and(|v| v["error"].is_string()), "{c}: {b}");
+            }
+        }
+        if depth == 8 {
+            assert!(counts.get(&200).copied().unwrap_or(0) > 0, "no 40 MP photo within the limit was decoded: {counts:?}");
+        }
+        assert!(peak < CEILING_MB, "peak RSS {peak:.0} MB is over the {CEILING_MB} MB ceiling");
     }
-    assert!(peak < CEILING_MB, "peak RSS {peak:.0} MB is over the {CEILING_MB} MB ceiling");
     assert_eq!(http(&server.1, "GET", "/api/people", b"").0, 200);
 }

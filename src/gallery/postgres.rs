@@ -3,10 +3,13 @@
 //! is one transaction, so a server killed mid-enrolment leaves the old state or the whole new
 //! one; writes take their turn through a transaction-scoped advisory lock, so two servers
 //! enrolling "Ann" and "ANN" at once cannot both succeed. Each server keeps the embeddings in
-//! memory and reads them again when the one-row `version` table, bumped by every write, has
-//! moved: a person enrolled through one server is known to the very next identification on any
-//! other, with no notification that a dropped connection could lose. A lost database makes calls
-//! fail as `Error::Unavailable` (HTTP 503); the next call reconnects by itself.
+//! memory and checks the one-row `version` table, bumped by every write, before using them: a
+//! person enrolled through one server is known to the very next identification on any other,
+//! with no notification that a dropped connection could lose. What changed is read from a short
+//! change log (enrolled or forgotten names), so catching up costs the new rows, not a re-read of
+//! a million embeddings; renames, re-embeddings and a log that has moved on too far re-read all.
+//! A lost database makes calls fail as `Error::Unavailable` (HTTP 503); the next call reconnects
+//! by itself.
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,14 +41,47 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE siamface_people (
      CREATE INDEX siamface_images_person ON siamface_images(person);
      CREATE TABLE siamface_meta (key text PRIMARY KEY, value text NOT NULL);
      CREATE TABLE siamface_version (id integer PRIMARY KEY CHECK (id = 1), version bigint NOT NULL);
-     INSERT INTO siamface_version VALUES (1, 0);"];
+     INSERT INTO siamface_version VALUES (1, 0);",
+    // 2: what each version changed, so other servers catch up by reading only that.
+    "CREATE TABLE siamface_changes (version bigint PRIMARY KEY, kind text NOT NULL, name text NOT NULL);"];
+
+/// Change-log entries kept; a server further behind re-reads everything.
+const KEPT_CHANGES: i64 = 10_000;
+
+/// What a write did, for other servers' copies.
+#[derive(Clone, Copy)]
+enum Change {
+    /// New images of the named person (a new person, or images added).
+    Enrolled,
+    Forgotten,
+    /// Anything else: renamed, re-embedded. Readers re-read everything.
+    Other,
+}
+
+impl Change {
+    fn kind(self) -> &'static str {
+        match self {
+            Change::Enrolled => "enrolled",
+            Change::Forgotten => "forgotten",
+            Change::Other => "other",
+        }
+    }
+}
+
+/// The embeddings in memory: the matrix, the image id of each row, and the version read.
+#[derive(Clone)]
+struct Cached {
+    version: i64,
+    matrix: Arc<Matrix>,
+    ids: Vec<i64>,
+}
 
 pub struct PgGallery {
     url: String,
     /// The URL without its password, for messages.
     shown: PathBuf,
     client: Option<Client>,
-    cache: Option<(i64, Arc<Matrix>)>,
+    cache: Option<Cached>,
 }
 
 /// A PostgreSQL error as the library's: the connection's loss or refusal is `Unavailable`,
@@ -131,17 +167,19 @@ impl PgGallery {
         Ok(self.client.as_mut().expect("connected above"))
     }
 
-    /// Runs `f` as one write transaction, in turn with every other writer, and bumps the version
-    /// other servers watch. An error anywhere rolls everything back.
-    fn write<T>(&mut self, f: impl FnOnce(&mut Transaction, &Path) -> Result<T>) -> Result<T> {
-        self.cache = None;
+    /// Runs `f` as one write transaction, in turn with every other writer, bumps the version
+    /// other servers watch and logs what `f` says it changed (a kind and a name). An error
+    /// anywhere rolls everything back.
+    fn write<T>(&mut self, f: impl FnOnce(&mut Transaction, &Path) -> Result<(T, Change, String)>) -> Result<T> {
         let shown = self.shown.clone();
         let err = |e| pg_err(&shown, e);
         let c = self.client()?;
         let mut tx = c.transaction().map_err(err)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).map_err(err)?;
-        let out = f(&mut tx, &shown)?;
-        tx.execute("UPDATE siamface_version SET version = version + 1 WHERE id = 1", &[]).map_err(err)?;
+        let (out, change, name) = f(&mut tx, &shown)?;
+        let v: i64 = tx.query_one("UPDATE siamface_version SET version = version + 1 WHERE id = 1 RETURNING version", &[]).map_err(err)?.get(0);
+        tx.execute("INSERT INTO siamface_changes (version, kind, name) VALUES ($1, $2, $3)", &[&v, &change.kind(), &name]).map_err(err)?;
+        tx.execute("DELETE FROM siamface_changes WHERE version <= $1", &[&(v - KEPT_CHANGES)]).map_err(err)?;
         tx.commit().map_err(err)?;
         Ok(out)
     }
@@ -181,7 +219,7 @@ impl PgGallery {
                 &[&model],
             )
             .map_err(err)?;
-            Ok(stored)
+            Ok((stored.clone(), Change::Enrolled, stored))
         })
     }
 
@@ -214,7 +252,7 @@ impl PgGallery {
                 }
             }
             tx.execute("UPDATE siamface_people SET name = $2 WHERE id = $1", &[&id, &new]).map_err(|e| pg_err(shown, e))?;
-            Ok((was, new.clone()))
+            Ok(((was, new.clone()), Change::Other, new.clone()))
         })
     }
 
@@ -222,35 +260,48 @@ impl PgGallery {
         self.write(|tx, shown| {
             let (id, stored) = find(tx, shown, name)?.ok_or_else(|| not_enrolled(name))?;
             tx.execute("DELETE FROM siamface_people WHERE id = $1", &[&id]).map_err(|e| pg_err(shown, e))?;
-            Ok(stored)
+            Ok((stored.clone(), Change::Forgotten, stored))
         })
     }
 
-    /// All embeddings, read again only when some server has written since (the version moved).
+    /// All embeddings, as of the latest write of any server: the copy in memory when the version
+    /// has not moved, else brought up to date from the change log, else read whole.
     pub fn matrix(&mut self) -> Result<Arc<Matrix>> {
         let shown = self.shown.clone();
         let err = |e| pg_err(&shown, e);
-        let cached = self.cache.clone();
+        let cached = self.cache.take();
         let c = self.client()?;
         let version: i64 = c.query_one("SELECT version FROM siamface_version WHERE id = 1", &[]).map_err(err)?.get(0);
-        if let Some((v, m)) = cached {
-            if v == version {
-                return Ok(m);
-            }
+        if let Some(k) = cached.as_ref().filter(|k| k.version == version) {
+            let m = k.matrix.clone();
+            self.cache = cached;
+            return Ok(m);
         }
-        // The version and the rows from one snapshot, so the copy is labelled with its own version.
+        // The version, the changes and the rows from one snapshot.
         let mut tx = c.build_transaction().isolation_level(IsolationLevel::RepeatableRead).read_only(true).start().map_err(err)?;
         let version: i64 = tx.query_one("SELECT version FROM siamface_version WHERE id = 1", &[]).map_err(err)?.get(0);
-        let rows = tx
-            .query(
-                "SELECT p.name, i.embedding FROM siamface_images i JOIN siamface_people p ON p.id = i.person
-                 ORDER BY p.name COLLATE \"C\", i.id",
-                &[],
-            )
-            .map_err(err)?;
+        let fresh = match cached {
+            Some(k) => catch_up(&mut tx, &shown, k, version)?,
+            None => None,
+        };
+        let fresh = match fresh {
+            Some(f) => f,
+            None => {
+                let rows = tx
+                    .query(
+                        "SELECT p.name, i.id, i.embedding FROM siamface_images i JOIN siamface_people p ON p.id = i.person
+                         ORDER BY p.name COLLATE \"C\", i.id",
+                        &[],
+                    )
+                    .map_err(err)?;
+                let ids = rows.iter().map(|r| r.get::<_, i64>(1)).collect();
+                let matrix = Arc::new(matrix_from_rows(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, Vec<u8>>(2))), &shown)?);
+                Cached { version, matrix, ids }
+            }
+        };
         tx.commit().map_err(err)?;
-        let m = Arc::new(matrix_from_rows(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, Vec<u8>>(1))), &shown)?);
-        self.cache = Some((version, m.clone()));
+        let m = fresh.matrix.clone();
+        self.cache = Some(fresh);
         Ok(m)
     }
 
@@ -271,7 +322,83 @@ impl PgGallery {
                 &[&model],
             )
             .map_err(err)?;
-            Ok(())
+            Ok(((), Change::Other, String::new()))
         })
     }
+}
+
+/// Where a row of the caught-up matrix comes from: the held copy's row, or a row just read.
+enum Row {
+    Held(usize),
+    New(usize),
+}
+
+/// The copy `k` brought to `version` from the change log: forgotten names' rows dropped, enrolled
+/// names' new rows read and merged in name order (bytewise, as `COLLATE "C"` sorts). `None` when
+/// the log cannot say (a rename or re-embedding, or entries already pruned): read everything.
+fn catch_up(tx: &mut Transaction, shown: &Path, k: Cached, version: i64) -> Result<Option<Cached>> {
+    let err = |e| pg_err(shown, e);
+    let log = tx.query("SELECT kind, name FROM siamface_changes WHERE version > $1 AND version <= $2 ORDER BY version", &[&k.version, &version]).map_err(err)?;
+    if log.len() as i64 != version - k.version {
+        return Ok(None);
+    }
+    let mut gone = std::collections::HashSet::new();
+    let mut added = std::collections::HashSet::new();
+    for r in &log {
+        let (kind, name): (String, String) = (r.get(0), r.get(1));
+        match kind.as_str() {
+            "enrolled" => {
+                added.insert(name);
+            }
+            "forgotten" => {
+                added.remove(&name);
+                gone.insert(name);
+            }
+            _ => return Ok(None),
+        }
+    }
+    // Rows of enrolled names newer than any row held (ids only grow); a name forgotten and then
+    // enrolled again is read whole.
+    let newest = k.ids.iter().copied().max().unwrap_or(0);
+    let names: Vec<String> = added.iter().cloned().collect();
+    let again: Vec<String> = names.iter().filter(|n| gone.contains(*n)).cloned().collect();
+    let rows = tx
+        .query(
+            "SELECT p.name, i.id, i.embedding FROM siamface_images i JOIN siamface_people p ON p.id = i.person
+             WHERE p.name = ANY($1) AND (i.id > $2 OR p.name = ANY($3))",
+            &[&names, &newest, &again],
+        )
+        .map_err(err)?;
+    let m = &k.matrix;
+    let new: Vec<(String, i64, Vec<f32>)> = rows.iter().map(|r| (r.get(0), r.get(1), super::from_blob(&r.get::<_, Vec<u8>>(2)))).collect();
+    let d = if m.dim > 0 { m.dim } else { new.first().map_or(0, |r| r.2.len()) };
+    if let Some((n, _, e)) = new.iter().find(|r| r.2.len() != d) {
+        return Err(Error::database(shown, format!("embedding of {n} has {} values, others {d}", e.len())));
+    }
+    // (name, id, where the row is: held row i, or new row i), in the order a full read gives.
+    let mut order: Vec<(&str, i64, Row)> = Vec::with_capacity(m.owner.len() + new.len());
+    for (i, (&o, &id)) in m.owner.iter().zip(&k.ids).enumerate() {
+        if !gone.contains(&m.names[o]) {
+            order.push((&m.names[o], id, Row::Held(i)));
+        }
+    }
+    order.extend(new.iter().enumerate().map(|(i, (n, id, _))| (n.as_str(), *id, Row::New(i))));
+    order.sort_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
+    let mut matrix = Matrix { names: Vec::new(), owner: Vec::with_capacity(order.len()), rows: Vec::with_capacity(order.len() * d), dim: d };
+    let mut ids = Vec::with_capacity(order.len());
+    for (name, id, at) in order {
+        if matrix.names.last().map(String::as_str) != Some(name) {
+            matrix.names.push(name.to_string());
+        }
+        matrix.owner.push(matrix.names.len() - 1);
+        ids.push(id);
+        match at {
+            Row::Held(i) => matrix.rows.extend_from_slice(&m.rows[i * d..(i + 1) * d]),
+            Row::New(i) => matrix.rows.extend_from_slice(&new[i].2),
+        }
+    }
+    if matrix.owner.is_empty() {
+        matrix.dim = 0;
+    }
+    Ok(Some(Cached { version, matrix: Arc::new(matrix), ids }))
 }

@@ -130,8 +130,16 @@ pub async fn compare(State(s): State<AppState>, m: Multipart) -> Result<Json<Val
 
 pub async fn config(State(s): State<AppState>) -> Json<Value> {
     let card = s.service.faces().map(|f| f.card()).unwrap_or(service::card::DEFAULT);
-    let model = s.service.faces().map(|f| f.model_id().to_string()).ok();
-    Json(json!({ "threshold": card.naming(), "verify_threshold": card.threshold, "verification": card.verification, "collect": s.collect_dir.is_some(), "model": model }))
+    let faces = s.service.faces().ok();
+    Json(json!({
+        "threshold": card.naming(),
+        "verify_threshold": card.threshold,
+        "verification": card.verification,
+        "collect": s.collect_dir.is_some(),
+        "model": faces.map(|f| f.model_id().to_string()),
+        "model_name": faces.map(|f| f.name().to_string()),
+        "model_shape": faces.map(|f| f.shape()),
+    }))
 }
 
 /// Saves the uploaded frame as `anchor/` or `positive/` JPEG in the collection folder.

@@ -29,6 +29,12 @@ pub struct Card {
     pub identify_threshold: Option<f32>,
 }
 
+/// The `name` a card's text gives its model, if any.
+pub fn name(card_text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(card_text).ok()?;
+    v["name"].as_str().map(str::to_string)
+}
+
 fn half() -> f32 {
     0.5
 }

@@ -58,6 +58,8 @@ pub struct Faces {
     det: Detector,
     card: Card,
     id: String,
+    /// The card's `name`, else the model's path.
+    name: String,
     pool: Mutex<Vec<Scratch>>,
 }
 
@@ -101,17 +103,24 @@ impl Faces {
     /// Loads `model` with its card; `threshold` replaces the card's thresholds (verification's
     /// and identification's alike).
     pub fn load(model: &Model, threads: usize, threshold: Option<f32>) -> Result<Faces> {
-        let (ck, mut card) = match model {
-            Model::BuiltIn => (bundled::face()?, Card::parse(bundled::FACE_CARD, Path::new(bundled::FACE_MODEL_NAME))?),
-            Model::Path(p) => (io::load(p)?, Card::read(p)?),
+        let (ck, mut card, name) = match model {
+            Model::BuiltIn => (bundled::face()?, Card::parse(bundled::FACE_CARD, Path::new(bundled::FACE_MODEL_NAME))?, card::name(bundled::FACE_CARD)),
+            Model::Path(p) => {
+                let text = std::fs::read_to_string(p.join(card::FILE)).unwrap_or_default();
+                (io::load(p)?, Card::read(p)?, card::name(&text))
+            }
         };
+        let name = name.unwrap_or_else(|| match model {
+            Model::BuiltIn => bundled::FACE_MODEL_NAME.to_string(),
+            Model::Path(p) => p.display().to_string(),
+        });
         let id = gallery::fingerprint(&ck.params.data);
         if let Some(t) = threshold {
             card.threshold = card::check_unit("threshold", t)?;
             card.identify_threshold = None;
         }
         let cfg = ck.config.clone();
-        Ok(Faces { net: Siamese::new(ck.config, ck.params, threads)?, cfg, det: Detector::new()?, card, id, pool: Mutex::new(Vec::new()) })
+        Ok(Faces { net: Siamese::new(ck.config, ck.params, threads)?, cfg, det: Detector::new()?, card, id, name, pool: Mutex::new(Vec::new()) })
     }
 
     /// The card in use (its threshold replaced by the one given to `load`, if any).
@@ -126,6 +135,17 @@ impl Faces {
 
     pub fn config(&self) -> &ModelConfig {
         &self.cfg
+    }
+
+    /// The model's name (from its card, else its path).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Tower, input and embedding width, e.g. "ResNet tower, 150x150 input, 128-wide embedding".
+    pub fn shape(&self) -> String {
+        let tower = if self.cfg.is_layered() { "ResNet tower" } else { "Koch tower" };
+        format!("{tower}, {}x{} input, {}-wide embedding", self.cfg.width, self.cfg.height, self.cfg.embedding)
     }
 
     /// The embedding of one network input, on the calling thread, with a pooled buffer.

@@ -167,6 +167,7 @@ async function start() {
     slider.set(c.threshold);
     vthreshold.set(c.verify_threshold);
     vfraction.set(c.verification);
+    if (c.model) $('model').textContent = `model: ${c.model_name} (${c.model_shape}, ${c.model})`;
     await refreshNames();
   } catch (e) { status(e.message); return; }
   if (!camera) {
