@@ -59,4 +59,38 @@ mod tests {
             }
         }
     }
+
+    /// Property: for any class sizes that allow both kinds of pair (many random ones), any `n`
+    /// gives exactly `ceil(n/2)` same pairs, alternating, every item inside its class, same pairs
+    /// two distinct items of one class, different pairs two classes, and every class with two
+    /// items reachable.
+    #[test]
+    fn any_valid_sizes_give_valid_alternating_pairs() {
+        for seed in 0..500u64 {
+            let mut rng = Rng::new(seed);
+            let classes = 2 + rng.below(12);
+            let mut sizes: Vec<usize> = (0..classes).map(|_| [0, 1, 1, 2, 3, 7, 20][rng.below(7)]).collect();
+            // Make the draw valid: one class of two or more and two non-empty classes.
+            sizes[0] = sizes[0].max(2);
+            sizes[1] = sizes[1].max(1);
+            let n = rng.below(400);
+            let pairs = balanced(&mut rng, &sizes, n);
+            assert_eq!(pairs.len(), n, "seed {seed}");
+            for (k, p) in pairs.iter().enumerate() {
+                assert_eq!(p.same, k % 2 == 0, "seed {seed}: pair {k} out of turn");
+                assert!(p.a.index < sizes[p.a.class] && p.b.index < sizes[p.b.class], "seed {seed}: {p:?} outside {sizes:?}");
+                if p.same {
+                    assert!(p.a.class == p.b.class && p.a.index != p.b.index, "seed {seed}: {p:?}");
+                } else {
+                    assert_ne!(p.a.class, p.b.class, "seed {seed}: {p:?}");
+                }
+            }
+            if n >= 399 {
+                for c in (0..classes).filter(|&c| sizes[c] >= 2) {
+                    let reachable = pairs.iter().any(|p| p.same && p.a.class == c);
+                    assert!(reachable, "seed {seed}: class {c} of {sizes:?} never drawn as a same pair");
+                }
+            }
+        }
+    }
 }

@@ -73,7 +73,7 @@ fn gemv_rows_split(x: &[f32], w: &[f32], b: &[f32], output: usize, y: &mut [f32]
 super::multiversion! {
 /// `acc += xs W` over the rows of `ws`. Four rows per pass keep `acc` in registers for four
 /// products instead of one.
-fn gemv_acc(xs: &[f32], ws: &[f32], acc: &mut [f32]) {
+pub(crate) fn gemv_acc(xs: &[f32], ws: &[f32], acc: &mut [f32]) {
     let n = acc.len();
     let mut rows = ws.chunks_exact(4 * n);
     let mut xq = xs.chunks_exact(4);

@@ -14,6 +14,8 @@
 pub mod gradcheck;
 #[cfg(test)]
 pub mod reference;
+#[cfg(test)]
+pub mod simd_props;
 
 pub use gemm::Par;
 
@@ -33,6 +35,10 @@ macro_rules! multiversion {
             #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma")]
             unsafe fn avx512($($arg: $ty),*) -> $ret {
                 portable($($arg),*)
+            }
+            #[cfg(test)]
+            if $crate::engine::simd_props::portable_only() {
+                return portable($($arg),*);
             }
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") {
