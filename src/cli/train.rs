@@ -13,6 +13,52 @@ use crate::data::{folder, lfw};
 use crate::train::batch::{Augment, Mode};
 use crate::train::{Init, Progress, TrainConfig, Trainer};
 
+/// What `--data` holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Dataset {
+    /// images_background.npz, images_evaluation.npz, alphabets.tsv.
+    Omniglot,
+    /// people.txt and images_deepfunneled/.
+    Lfw,
+    /// One folder of photos per identity (PERSON/*.jpg).
+    Folder,
+    /// The face app's anchor/, positive/ and negative/.
+    App,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OptimizerKind {
+    /// The face app's (lr 1e-4 unless --lr).
+    Adam,
+    /// The paper's per-layer recipe, momentum and decay.
+    Sgd,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BatchMode {
+    /// Independent pairs.
+    Pairs,
+    /// Embed each image once, score every same pair in the batch and as many different pairs.
+    Images,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum AugmentKind {
+    None,
+    /// Koch's affine distortions.
+    Affine,
+    /// The face app's photo augmentations plus mild affine distortions (faces).
+    Photo,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InitKind {
+    /// Koch et al.'s normals.
+    Paper,
+    /// Glorot-uniform weights, zero biases.
+    Keras,
+}
+
 #[derive(clap::Args)]
 pub struct Args {
     /// Dataset folder: Omniglot (images_background.npz, images_evaluation.npz, alphabets.tsv),
@@ -20,9 +66,8 @@ pub struct Args {
     /// app's anchor/ positive/ negative/.
     #[arg(long)]
     data: PathBuf,
-    /// omniglot, lfw, folder or app.
-    #[arg(long, default_value = "omniglot")]
-    dataset: String,
+    #[arg(long, value_enum, default_value_t = Dataset::Omniglot)]
+    dataset: Dataset,
     /// LFW: people.txt fold used for validation (model selection).
     #[arg(long, default_value_t = 9)]
     lfw_val_fold: usize,
@@ -38,9 +83,8 @@ pub struct Args {
     /// Network: a preset (koch105, small35) or a JSON ModelConfig file.
     #[arg(long, default_value = "koch105")]
     config: String,
-    /// adam (the face app's, lr 1e-4) or sgd (the paper's per-layer recipe).
-    #[arg(long, default_value = "adam")]
-    optimizer: String,
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
+    optimizer: OptimizerKind,
     /// Learning rate (Adam), or of every layer (SGD).
     #[arg(long)]
     lr: Option<f32>,
@@ -52,16 +96,13 @@ pub struct Args {
     /// Pairs per step (--mode pairs) or images per step (--mode images).
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// pairs: independent pairs; images: embed each image once, score every same pair in the batch
-    /// and as many different pairs.
-    #[arg(long, default_value = "pairs")]
-    mode: String,
+    #[arg(long, value_enum, default_value_t = BatchMode::Pairs)]
+    mode: BatchMode,
     /// Images of each class in a batch of --mode images.
     #[arg(long, default_value_t = 4)]
     per_class: usize,
-    /// none, affine (Koch's distortions) or photo.
-    #[arg(long, default_value = "affine")]
-    augment: String,
+    #[arg(long, value_enum, default_value_t = AugmentKind::Affine)]
+    augment: AugmentKind,
     #[arg(long, default_value_t = 20)]
     patience: usize,
     #[arg(long, default_value_t = 20)]
@@ -70,9 +111,9 @@ pub struct Args {
     val_trials: usize,
     #[arg(long, default_value_t = 2015)]
     seed: u64,
-    /// Weight initialisation: paper (Koch et al.'s normals) or keras (Glorot-uniform, zero bias).
-    #[arg(long, default_value = "paper")]
-    init: String,
+    /// Weight initialisation.
+    #[arg(long, value_enum, default_value_t = InitKind::Paper)]
+    init: InitKind,
     /// Worker threads (0 = every core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -115,12 +156,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         t
     } else {
         let groups = cfg.conv.len() + 2;
-        let optimizer = match a.optimizer.as_str() {
-            "adam" => match OptimizerConfig::adam() {
+        let optimizer = match a.optimizer {
+            OptimizerKind::Adam => match OptimizerConfig::adam() {
                 OptimizerConfig::Adam { beta1, beta2, epsilon, lr } => OptimizerConfig::Adam { lr: a.lr.unwrap_or(lr), beta1, beta2, epsilon },
                 other => other,
             },
-            "sgd" => match OptimizerConfig::sgd(groups) {
+            OptimizerKind::Sgd => match OptimizerConfig::sgd(groups) {
                 OptimizerConfig::Sgd { mut layers, lr_decay, momentum_start, momentum_ramp_epochs } => {
                     if let Some(lr) = a.lr {
                         layers.iter_mut().for_each(|l| l.lr = lr);
@@ -129,18 +170,15 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 }
                 other => other,
             },
-            other => anyhow::bail!("--optimizer: expected adam or sgd, found `{other}`"),
         };
-        let mode = match a.mode.as_str() {
-            "pairs" => Mode::Pairs,
-            "images" => Mode::Images { per_class: a.per_class },
-            other => anyhow::bail!("--mode: expected pairs or images, found `{other}`"),
+        let mode = match a.mode {
+            BatchMode::Pairs => Mode::Pairs,
+            BatchMode::Images => Mode::Images { per_class: a.per_class },
         };
-        let augment = match a.augment.as_str() {
-            "none" => Augment::None,
-            "affine" => Augment::Affine,
-            "photo" => Augment::Photo,
-            other => anyhow::bail!("--augment: expected none, affine or photo, found `{other}`"),
+        let augment = match a.augment {
+            AugmentKind::None => Augment::None,
+            AugmentKind::Affine => Augment::Affine,
+            AugmentKind::Photo => Augment::Photo,
         };
         let config = TrainConfig {
             model: cfg,
@@ -154,10 +192,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             patience: a.patience,
             val_way: a.val_way,
             val_trials: a.val_trials,
-            init: match a.init.as_str() {
-                "paper" => Init::Paper,
-                "keras" => Init::Keras,
-                other => anyhow::bail!("--init: expected paper or keras, found `{other}`"),
+            init: match a.init {
+                InitKind::Paper => Init::Paper,
+                InitKind::Keras => Init::Keras,
             },
         };
         Trainer::new(config, &train, &val, &a.out, a.threads)?
@@ -171,8 +208,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
 fn load_sets(a: &Args, cfg: &ModelConfig) -> anyhow::Result<(ImageSet, ImageSet)> {
     let (w, h, c) = (cfg.width, cfg.height, cfg.channels);
-    match a.dataset.as_str() {
-        "omniglot" => {
+    match a.dataset {
+        Dataset::Omniglot => {
             if omniglot::SIZE % h != 0 || h != w || c != 1 {
                 anyhow::bail!("--config: Omniglot needs a square 1-channel input dividing 105 (found {h}x{w}x{c})");
             }
@@ -181,7 +218,7 @@ fn load_sets(a: &Args, cfg: &ModelConfig) -> anyhow::Result<(ImageSet, ImageSet)
             let val = omniglot::load_split(&a.data, Split::Validation, scale).context("loading the validation alphabets")?;
             Ok((train, val))
         }
-        "lfw" => {
+        Dataset::Lfw => {
             let folds = lfw::people(&a.data.join("people.txt"))?;
             let (v, t) = (a.lfw_val_fold, a.lfw_test_fold);
             if v == t || v == 0 || t == 0 || v > folds.len() || t > folds.len() {
@@ -194,15 +231,14 @@ fn load_sets(a: &Args, cfg: &ModelConfig) -> anyhow::Result<(ImageSet, ImageSet)
             let (val, _) = lfw::load_faces(&root, &lfw::people_faces(&folds[v - 1]), lfw::FACE_CROP, w, h, c)?;
             Ok((train, val))
         }
-        "folder" | "app" => {
-            let set = if a.dataset == "folder" {
+        Dataset::Folder | Dataset::App => {
+            let set = if a.dataset == Dataset::Folder {
                 folder::identities(&a.data, Crop::FULL, w, h, c)?
             } else {
                 folder::app_layout(&a.data, Crop::FULL, w, h, c)?
             };
             Ok(split_classes(set))
         }
-        other => anyhow::bail!("--dataset: expected omniglot, lfw, folder or app, found `{other}`"),
     }
 }
 
