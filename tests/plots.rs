@@ -230,6 +230,15 @@ fn results_pictures_are_drawn_by_the_current_code() {
     let m = source::Scored { name: "face64 (models/face), LFW fold 10".into(), ..lfw_eval() };
     pictures.push(("results/face64-lfw/roc.svg".into(), roc::figure(std::slice::from_ref(&m)).unwrap()));
     pictures.push(("results/face64-lfw/scores.svg".into(), scores::figure(&m, 40).unwrap()));
+    // siamface plot roc|scores results/resnet-lfw/eval_lfw.json --label "..." --threshold (the card's)
+    let card: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(repo("models/face/card.json")).unwrap()).unwrap();
+    let r = source::Scored {
+        name: "models/face, LFW View 2 (chip from the LFW frame)".into(),
+        threshold: card["threshold"].as_f64(),
+        ..source::read_eval(&repo("results/resnet-lfw/eval_lfw.json")).unwrap()
+    };
+    pictures.push(("results/resnet-lfw/roc.svg".into(), roc::figure(std::slice::from_ref(&r)).unwrap()));
+    pictures.push(("results/resnet-lfw/scores.svg".into(), scores::figure(&r, 40).unwrap()));
     for (k, (path, fig)) in pictures.iter().enumerate() {
         let out = tmp(&format!("current-{k}.svg"));
         let layout = plot::save(fig, &out, None).unwrap();
