@@ -162,3 +162,96 @@ fn fifty_concurrent_40_megapixel_uploads_stay_under_the_memory_ceiling() {
     }
     assert_eq!(http(&server.1, "GET", "/api/people", b"").0, 200);
 }
+
+#[test]
+fn announced_bodies_without_a_token_and_unread_answers_cannot_hold_the_server() {
+    let dir = tmp("hold");
+    let server = start(&dir, &["--header-timeout", "1"]);
+    let addr = server.1.as_str();
+    // Twelve connections announce 20 MB bodies on calls that take none (the page, an unknown
+    // path) and never send them: each is refused at once and closed, holding no upload budget.
+    let mut held = Vec::new();
+    for (k, path) in ["/", "/nothing-here", "/app.js"].iter().cycle().take(12).enumerate() {
+        let mut s = TcpStream::connect(addr).unwrap();
+        let method = if k % 2 == 0 { "GET" } else { "POST" };
+        // With the page's header, so a POST passes the cross-site check and meets the body rule.
+        s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nX-Siamface-Request: 1\r\nContent-Length: 20971520\r\n\r\n").as_bytes()).unwrap();
+        let (after, answer) = closed_within(&mut s, Duration::from_secs(3)).unwrap_or_else(|| panic!("{method} {path} with an announced body was left open"));
+        assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("takes no request body"), "{method} {path}: {answer}");
+        assert!(after < Duration::from_secs(1), "{method} {path}: answered after {after:?}");
+        held.push(s);
+    }
+    let photo = crate::server::photo("Aaron_Peirsol", 1);
+    let (code, body) = http(addr, "POST", "/api/identify", &form(&[], &[("photo", "a.jpg", &photo)]));
+    assert_eq!(code, 200, "{body}");
+
+    // A client that asks for the page again and again and reads nothing is cut off once the
+    // server's writes have waited a second, instead of holding its connection for ever.
+    let mut greedy = TcpStream::connect(addr).unwrap();
+    let ask = format!("GET /app.js HTTP/1.1\r\nHost: {addr}\r\n\r\n").repeat(4000);
+    greedy.write_all(ask.as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_secs(4));
+    greedy.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut got = 0usize;
+    let ended = loop {
+        match greedy.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got += n,
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => break false,
+            Err(_) => break true,
+        }
+    };
+    // Had the server waited, reading now would drain every answer (4000 copies of the script)
+    // before the connection ends; cut off, the client finds only what the buffers held.
+    let all = 4000 * crate::server::http(addr, "GET", "/app.js", b"").1.len();
+    assert!(ended && got < all / 2, "a client that stopped reading was still served: {got} of {all} bytes arrived once it read (ended: {ended})");
+    assert_eq!(http(addr, "GET", "/api/people", b"").0, 200);
+}
+
+/// A 64x64 PNG whose compressed ICC profile (about 1 MB in the file) unpacks to 1 GB: the decoder
+/// meets it when the file is opened, before any size in the header can be checked.
+fn png_with_a_colour_profile_bomb() -> Vec<u8> {
+    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| {
+        out.extend((data.len() as u32).to_be_bytes());
+        let mut crc = flate2::Crc::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend(kind);
+        out.extend(data);
+        out.extend(crc.sum().to_be_bytes());
+    };
+    let mut ihdr = 64u32.to_be_bytes().to_vec();
+    ihdr.extend(64u32.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        z.write_all(&zeros).unwrap();
+    }
+    let mut iccp = b"bomb\0\0".to_vec();
+    iccp.extend(z.finish().unwrap());
+    let mut pixels = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    pixels.write_all(&vec![0u8; 64 * (1 + 64 * 3)]).unwrap();
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut png, b"IHDR", &ihdr);
+    chunk(&mut png, b"iCCP", &iccp);
+    chunk(&mut png, b"IDAT", &pixels.finish().unwrap());
+    chunk(&mut png, b"IEND", &[]);
+    png
+}
+
+#[test]
+fn a_colour_profile_that_unpacks_to_a_gigabyte_costs_no_more_than_the_allocation_limit() {
+    let dir = tmp("iccp");
+    let server = start(&dir, &[]);
+    let pid = server.0.id();
+    let png = png_with_a_colour_profile_bomb();
+    let before = peak_rss_mb(pid);
+    let (code, body) = http(&server.1, "POST", "/api/identify", &form(&[], &[("photo", "bomb.png", &png)]));
+    let grew = peak_rss_mb(pid) - before;
+    eprintln!("{} KB PNG: {code} {body}; server peak memory grew {grew:.0} MB", png.len() / 1024);
+    assert!([200, 400].contains(&code), "{code}: {body}");
+    let limit = siamface::data::photo::MAX_ALLOC as f64 / (1 << 20) as f64;
+    assert!(grew < limit + 40.0, "one 1 MB upload took {grew:.0} MB (allocation limit {limit:.0} MB)");
+}

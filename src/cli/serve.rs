@@ -37,8 +37,8 @@ pub struct Args {
     /// Seconds a model request waits for a free slot before it is answered 503.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     queue_wait: u64,
-    /// Seconds a connection may take to send a request's headers, and may stay idle between
-    /// requests, before it is closed.
+    /// Seconds a connection may take to send a request's headers, may stay idle between
+    /// requests, or may leave an answer unread, before it is closed.
     #[arg(long, value_name = "SECONDS", default_value_t = 10)]
     header_timeout: u64,
     /// Seconds a client may take to send a request body.
@@ -103,7 +103,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         guard.body_timeout = Duration::from_secs(a.body_timeout);
         guard.collect = a.collect.clone().map(|d| (d, a.collect_cap_mb * 1_000_000));
         println!("siamface is serving on http://{bound} (gallery {gpath})");
-        let limits = Limits { header_timeout: Duration::from_secs(a.header_timeout.max(1)), max_connections: a.max_connections };
+        let t = Duration::from_secs(a.header_timeout.max(1));
+        let limits = Limits { header_timeout: t, write_timeout: t, max_connections: a.max_connections };
         listen::serve(listener, server::app(state, Arc::new(guard)), limits, async {
             let _ = tokio::signal::ctrl_c().await;
         })

@@ -26,7 +26,8 @@ pub struct Args {
     #[arg(long)]
     app: PathBuf,
     /// LFW folder: people of people.txt folds 1-8 as other people, and pairs.txt folds 1-8 to
-    /// keep the head's view of strangers.
+    /// keep the head's view of strangers; pairs.txt fold 10 (never trained on) is scored before
+    /// and after, to show what fine-tuning on one person costs everyone else.
     #[arg(long)]
     lfw: Option<PathBuf>,
     /// Where the fine-tuned model, history.csv/json and curves.png go.
@@ -53,6 +54,45 @@ struct Report {
     threshold_after: f64,
     before: Check,
     after: Check,
+    /// LFW pairs.txt fold 10 before and after, each at its own threshold (with --lfw).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lfw_fold_10: Option<LfwCheck>,
+}
+
+/// Verification of LFW pairs the head never saw: before with the original model at its
+/// threshold, after with the fine-tuned head at its own.
+#[derive(Serialize)]
+struct LfwCheck {
+    pairs: usize,
+    /// Pairs left out because a photo had no detected face.
+    skipped: usize,
+    before: PairCheck,
+    after: PairCheck,
+}
+
+#[derive(Serialize)]
+struct PairCheck {
+    accuracy: f64,
+    /// Same-person pairs accepted.
+    tar: f64,
+    /// Different-person pairs accepted.
+    far: f64,
+}
+
+fn pair_check(scores: &[(f64, bool)], threshold: f64) -> PairCheck {
+    let (mut right, mut same, mut same_ok, mut diff, mut diff_ok) = (0, 0, 0, 0, 0);
+    for &(s, is_same) in scores {
+        let accept = s >= threshold;
+        right += (accept == is_same) as usize;
+        if is_same {
+            same += 1;
+            same_ok += accept as usize;
+        } else {
+            diff += 1;
+            diff_ok += accept as usize;
+        }
+    }
+    PairCheck { accuracy: right as f64 / scores.len().max(1) as f64, tar: same_ok as f64 / same.max(1) as f64, far: diff_ok as f64 / diff.max(1) as f64 }
 }
 
 /// Embeds photos through the face pipeline; photos without a face are skipped and named.
@@ -185,10 +225,45 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     }
     std::fs::write(a.out.join("card.json"), serde_json::to_string_pretty(&new_card)?).with_context(|| format!("writing {}", a.out.display()))?;
     trainer::write_history(&a.out, &history)?;
-    let report = Report { person_pictures: n - test.len() / d, held_out: test.len() / d, other_pictures: other_rows.len() / d, skipped_without_face: skipped, threshold, threshold_after: new_threshold, before, after };
+    let lfw_fold_10 = match &a.lfw {
+        Some(l) => {
+            let pairs = lfw::Pairs::parse(&l.join("pairs.txt"))?;
+            let root = l.join("images_deepfunneled");
+            let fold = pairs.folds.get(9).context("pairs.txt has no fold 10")?;
+            let flat: Vec<PathBuf> = fold.iter().flat_map(|p| [p.a.path(&root), p.b.path(&root)]).collect();
+            let (rows, miss) = embed(&net, &det, &flat)?;
+            let missing: std::collections::HashSet<String> = miss.into_iter().collect();
+            let (mut k, mut old, mut new) = (0, Vec::new(), Vec::new());
+            for (x, y, same) in fold.iter().map(|p| (p.a.path(&root), p.b.path(&root), p.same)) {
+                let (fx, fy) = (!missing.contains(&x.display().to_string()), !missing.contains(&y.display().to_string()));
+                let (ix, iy) = (k, k + fx as usize);
+                k += fx as usize + fy as usize;
+                if fx && fy {
+                    let (u, v) = (&rows[ix * d..(ix + 1) * d], &rows[iy * d..(iy + 1) * d]);
+                    old.push((net.score(u, v) as f64, same));
+                    new.push((finetune::score(&ha, hb, u, v), same));
+                }
+            }
+            Some(LfwCheck { pairs: old.len(), skipped: fold.len() - old.len(), before: pair_check(&old, threshold), after: pair_check(&new, new_threshold) })
+        }
+        None => None,
+    };
+    let report = Report { person_pictures: n - test.len() / d, held_out: test.len() / d, other_pictures: other_rows.len() / d, skipped_without_face: skipped, threshold, threshold_after: new_threshold, before, after, lfw_fold_10 };
     std::fs::write(a.out.join("finetune.json"), serde_json::to_string_pretty(&report)?)?;
     for r in &history {
         println!("epoch {:>3}: loss {:.4}, precision {:.3}, recall {:.3}, held-out acceptance {:.3}", r.epoch, r.loss, r.precision, r.recall, r.val_oneshot);
+    }
+    if let Some(c) = &report.lfw_fold_10 {
+        println!(
+            "LFW fold 10 ({} pairs never trained on): accuracy {:.1}% -> {:.1}%, same-person pairs accepted {:.1}% -> {:.1}%, different {:.2}% -> {:.2}%",
+            c.pairs,
+            100.0 * c.before.accuracy,
+            100.0 * c.after.accuracy,
+            100.0 * c.before.tar,
+            100.0 * c.after.tar,
+            100.0 * c.before.far,
+            100.0 * c.after.far
+        );
     }
     println!(
         "held-out pictures accepted: {:.1}% -> {:.1}%; other people accepted: {:.2}% -> {:.2}% (threshold {threshold:.4} -> {new_threshold:.4}); model in {}",

@@ -34,6 +34,10 @@ pub const MAX_PIXELS: u64 = 40_000_000;
 /// size with 16-bit samples or an alpha channel is refused.
 pub const MAX_DECODED_BYTES: u64 = 120_000_000;
 
+/// Bytes a decoder may allocate for one image, pixels and everything else (colour profiles,
+/// metadata) together.
+pub const MAX_ALLOC: u64 = MAX_DECODED_BYTES + 16_000_000;
+
 /// Decodes `path` (format from the content, not the name), applies its EXIF orientation, and
 /// refuses images over `MAX_PIXELS` or `MAX_DECODED_BYTES` and files cut short; errors name the
 /// file and say what was wrong.
@@ -45,7 +49,12 @@ pub fn open(path: &Path) -> Result<DynamicImage> {
 /// `open` for bytes already in memory (uploads); the error is the reason alone.
 pub fn decode(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
     use image::ImageDecoder;
-    let reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    // Decoders allocate for more than pixels (a PNG's compressed colour profile unpacks as it is
+    // opened, before its size is known): everything one image may allocate is bounded.
+    let mut limits = image::Limits::default();
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
     let Some(format) = reader.format() else {
         return Err("not an image (JPEG, PNG, PGM/PPM or WebP)".into());
     };

@@ -187,7 +187,7 @@ impl Gallery {
             return Err(Error::database(&path, format!("embeddings were computed by model {m}; re-embed the gallery for model {model} first")));
         }
         let (id, stored) = match (find(&tx, &path, &name)?, add) {
-            (Some((_, s)), false) => return Err(Error::conflict(format!("name `{s}`"), "is already enrolled (add images to it with --add)")),
+            (Some((_, s)), false) => return Err(Error::conflict(format!("name `{s}`"), "is already enrolled (to add images to them: --add, or add=true over the API)")),
             (None, true) => return Err(not_enrolled(&name)),
             (Some(found), true) => found,
             (None, false) => {

@@ -11,18 +11,26 @@ use crate::error::{Error, Result};
 /// Most characters a name may have.
 pub const MAX_CHARS: usize = 100;
 
-/// Characters that change the order or visibility of text without being seen: the bidi
-/// embeddings, overrides and isolates, the direction marks, and the zero-width characters.
+/// Characters that are not seen, or change how text around them is seen: Unicode's
+/// Default_Ignorable_Code_Point set (zero-width characters, direction marks and controls,
+/// variation selectors, fillers, tags), the other format characters, the line and paragraph
+/// separators, blank lookalikes and the private-use areas.
 fn invisible(c: char) -> bool {
     matches!(c,
-        '\u{200B}'..='\u{200F}'      // zero-width space, non-joiner, joiner; LRM, RLM
-        | '\u{202A}'..='\u{202E}'    // LRE, RLE, PDF, LRO, RLO
-        | '\u{2060}'..='\u{2064}'    // word joiner, invisible operators
-        | '\u{2066}'..='\u{2069}'    // LRI, RLI, FSI, PDI
-        | '\u{061C}'                 // Arabic letter mark
-        | '\u{180E}'                 // Mongolian vowel separator
-        | '\u{FEFF}'                 // zero-width no-break space (byte order mark)
-        | '\u{00AD}'                 // soft hyphen
+        '\u{00AD}' | '\u{034F}' | '\u{061C}' | '\u{115F}'..='\u{1160}' | '\u{17B4}'..='\u{17B5}'
+        | '\u{180B}'..='\u{180F}'   // Mongolian selectors and vowel separator
+        | '\u{200B}'..='\u{200F}'   // zero-width space, non-joiner, joiner; LRM, RLM
+        | '\u{2028}'..='\u{202E}'   // line and paragraph separators; LRE, RLE, PDF, LRO, RLO
+        | '\u{2060}'..='\u{206F}'   // word joiner, invisible operators, isolates, deprecated format
+        | '\u{2800}'                // braille blank
+        | '\u{3164}' | '\u{FFA0}'    // Hangul fillers
+        | '\u{FE00}'..='\u{FE0F}'   // variation selectors
+        | '\u{FEFF}'                // zero-width no-break space (byte order mark)
+        | '\u{FFF0}'..='\u{FFFB}'   // unassigned specials, interlinear annotation
+        | '\u{0600}'..='\u{0605}' | '\u{06DD}' | '\u{070F}' | '\u{08E2}' | '\u{110BD}' | '\u{110CD}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}'
+        | '\u{E0000}'..='\u{E0FFF}' // tags and variation selectors supplement
+        | '\u{E000}'..='\u{F8FF}' | '\u{F0000}'..='\u{FFFFD}' | '\u{100000}'..='\u{10FFFD}' // private use
     )
 }
 
@@ -47,12 +55,17 @@ pub fn canonical(name: &str) -> Result<String> {
     if nfc.trim() != nfc {
         return bad(format!("{nfc:?} starts or ends with a space"));
     }
+    if !nfc.chars().any(char::is_alphanumeric) {
+        return bad(format!("{nfc:?} has no letter or digit"));
+    }
     Ok(nfc)
 }
 
-/// What two names are compared by: equal keys are the same person.
+/// What two names are compared by: equal keys are the same person. Compatibility forms fold
+/// (full-width "Ａｄａ" is "Ada"), case folds, and "ß" is "ss" as in full case folding.
+/// Lookalikes across scripts (Latin "a", Cyrillic "а") stay different names.
 pub fn key(name: &str) -> String {
-    name.nfc().collect::<String>().to_lowercase().nfc().collect()
+    name.nfkc().collect::<String>().to_lowercase().replace('ß', "ss").nfkc().collect()
 }
 
 #[cfg(test)]
@@ -61,7 +74,10 @@ mod tests {
 
     #[test]
     fn names_with_path_control_or_invisible_characters_are_refused() {
-        for bad in ["", "a/b", "..", "a\\b", "tab\there", " lead", "new\nline", "Ad\u{200B}a", "\u{202E}adA", "Ada\u{2066}", "\u{FEFF}Ada"] {
+        for bad in [
+            "", "a/b", "..", "a\\b", "tab\there", " lead", "new\nline", "Ad\u{200B}a", "\u{202E}adA", "Ada\u{2066}", "\u{FEFF}Ada", "Ada\u{34F}",
+            "Ada\u{E0041}", "Ada\u{206A}", "Ada\u{FFF9}", "Ada\u{FE0F}", "A\u{2028}da", "\u{3164}\u{3164}", "\u{2800}", "...", "Ada\u{E000}",
+        ] {
             assert!(canonical(bad).is_err(), "{bad:?}");
         }
         for good in ["Ada Lovelace", "José", "O'Brien-2", "Zoë", "李小龙"] {
@@ -75,5 +91,8 @@ mod tests {
         assert_eq!(canonical(decomposed).unwrap(), "José");
         assert_eq!(key(decomposed), key("JOSÉ"));
         assert_ne!(key("José"), key("Jose"));
+        assert_eq!(key("Ａｄａ"), key("ada"));
+        assert_eq!(key("Straße"), key("STRASSE"));
+        assert_ne!(key("Ada"), key("Adа"), "Cyrillic а is another letter");
     }
 }

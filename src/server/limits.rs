@@ -41,6 +41,14 @@ pub async fn body(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Resp
     if hint.upper() == Some(0) {
         return next.run(req).await;
     }
+    // Only the API's POST calls take a body; anything else that announces one is refused before
+    // a byte of it is read or budgeted, so requests that need no token (the page, unknown paths)
+    // cannot hold the upload budget or a connection with a body that never arrives.
+    if req.method() != axum::http::Method::POST || !req.uri().path().starts_with("/api/") {
+        let mut r = refuse(StatusCode::BAD_REQUEST, format!("{} {} takes no request body", req.method(), req.uri().path()));
+        r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        return r;
+    }
     let mb = declared.or(hint.exact()).map_or(MAX_BODY as u64, |n| n.min(MAX_BODY as u64 + 1)).div_ceil(1 << 20).max(1) as u32;
     let _budget = match tokio::time::timeout(g.queue_wait, g.bodies.clone().acquire_many_owned(mb)).await {
         Ok(Ok(p)) => p,
@@ -94,29 +102,50 @@ pub async fn jobs(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Resp
     }
 }
 
-/// Refuses to collect more pictures once the collection folder holds its cap.
+/// Most files the collection folder may hold, whatever their size: tiny frames would otherwise
+/// fill the disk's inodes long before its bytes.
+pub const MAX_COLLECT_FILES: u64 = 20_000;
+
+/// Refuses to collect more pictures once the collection folder holds its cap, in disk space
+/// (blocks, not file lengths) or in files.
 pub async fn collect_cap(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     if let Some((dir, cap)) = g.collect.clone() {
-        let used = tokio::task::spawn_blocking(move || folder_bytes(&dir, 3)).await.unwrap_or(u64::MAX);
-        if used >= cap {
+        let (used, files) = tokio::task::spawn_blocking(move || folder_usage(&dir, 3)).await.unwrap_or((u64::MAX, u64::MAX));
+        if used >= cap || files >= MAX_COLLECT_FILES {
             return refuse(
                 StatusCode::INSUFFICIENT_STORAGE,
-                format!("the collection folder is full ({} MB of its {} MB cap); move its pictures away or raise --collect-cap-mb", used / 1_000_000, cap / 1_000_000),
+                format!(
+                    "the collection folder is full ({} MB of its {} MB cap, {files} of at most {MAX_COLLECT_FILES} files); move its pictures away or raise --collect-cap-mb",
+                    used / 1_000_000,
+                    cap / 1_000_000
+                ),
             );
         }
     }
     next.run(req).await
 }
 
-/// Bytes of the files under `dir`, `depth` folders deep at most; a missing folder holds 0.
-pub fn folder_bytes(dir: &Path, depth: usize) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
+/// Disk bytes taken by the files under `dir` (`depth` folders deep at most), and how many files;
+/// a missing folder holds nothing.
+pub fn folder_usage(dir: &Path, depth: usize) -> (u64, u64) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return (0, 0) };
     entries
         .flatten()
         .map(|e| match e.file_type() {
-            Ok(t) if t.is_dir() && depth > 0 => folder_bytes(&e.path(), depth - 1),
-            Ok(t) if t.is_file() => e.metadata().map(|m| m.len()).unwrap_or(0),
-            _ => 0,
+            Ok(t) if t.is_dir() && depth > 0 => folder_usage(&e.path(), depth - 1),
+            Ok(t) if t.is_file() => (e.metadata().map(|m| disk_bytes(&m)).unwrap_or(0), 1),
+            _ => (0, 0),
         })
-        .sum()
+        .fold((0, 0), |a, b| (a.0 + b.0, a.1 + b.1))
+}
+
+#[cfg(unix)]
+fn disk_bytes(m: &std::fs::Metadata) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    (m.blocks() * 512).max(m.len())
+}
+
+#[cfg(not(unix))]
+fn disk_bytes(m: &std::fs::Metadata) -> u64 {
+    m.len()
 }

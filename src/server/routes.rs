@@ -28,7 +28,12 @@ impl Form {
                     }
                     f.files.push((name, file, field.bytes().await?.to_vec()))
                 }
-                None => f.texts.push((name, field.text().await?)),
+                // Bytes, not `text()`, which would turn invalid UTF-8 into U+FFFD silently.
+                None => {
+                    let bytes = field.bytes().await?;
+                    let text = String::from_utf8(bytes.to_vec()).map_err(|_| AppError::from(Error::input(name.clone(), "not valid UTF-8 text")))?;
+                    f.texts.push((name, text))
+                }
             }
         }
         Ok(f)
@@ -157,10 +162,26 @@ pub async fn collect(State(s): State<AppState>, m: Multipart) -> Result<Json<Val
         let img = photo::decode(&photo.bytes).map_err(|r| Error::data(&photo.name, None, r))?;
         let dir = root.join(&kind);
         std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        let mut jpeg = Vec::new();
+        img.to_rgb8()
+            .write_to(&mut std::io::Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .map_err(|e| Error::Internal(format!("encoding a collected frame: {e}")))?;
+        // Named by the time, and created only if new: two frames in one microsecond get
+        // different names instead of one overwriting the other.
         let stamp = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros()).unwrap_or(0);
-        let path = dir.join(format!("{stamp}.jpg"));
-        img.to_rgb8().save(&path).map_err(|e| Error::Internal(format!("{}: {e}", path.display())))?;
-        Ok(format!("{kind}/{stamp}.jpg"))
+        for n in 0..100u32 {
+            let name = if n == 0 { format!("{stamp}.jpg") } else { format!("{stamp}-{n}.jpg") };
+            let path = dir.join(&name);
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    std::io::Write::write_all(&mut f, &jpeg).map_err(|e| Error::io(&path, e))?;
+                    return Ok(format!("{kind}/{name}"));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Err(Error::Internal(format!("{}: no free file name for {stamp}", dir.display())))
     })
     .await?;
     Ok(Json(json!({ "file": file })))

@@ -58,7 +58,7 @@ pub struct Faces {
     det: Detector,
     card: Card,
     id: String,
-    /// The card's `name`, else the model's path.
+    /// The card's `name`, else the model's folder or file name.
     name: String,
     pool: Mutex<Vec<Scratch>>,
 }
@@ -110,9 +110,11 @@ impl Faces {
                 (io::load(p)?, Card::read(p)?, card::name(&text))
             }
         };
+        // A model without a card name is called by its folder's or file's name, not its path,
+        // which would tell API clients where the server keeps its files.
         let name = name.unwrap_or_else(|| match model {
             Model::BuiltIn => bundled::FACE_MODEL_NAME.to_string(),
-            Model::Path(p) => p.display().to_string(),
+            Model::Path(p) => p.file_name().map_or_else(|| "face model".to_string(), |n| n.to_string_lossy().into_owned()),
         });
         let id = gallery::fingerprint(&ck.params.data);
         if let Some(t) = threshold {
@@ -137,7 +139,7 @@ impl Faces {
         &self.cfg
     }
 
-    /// The model's name (from its card, else its path).
+    /// The model's name (from its card, else its folder or file name).
     pub fn name(&self) -> &str {
         &self.name
     }
