@@ -62,7 +62,7 @@ fn head_fine_tuned_on_one_person_keeps_accepting_them_and_writes_its_history() {
 
 /// A small LFW: the first `people` of each people.txt fold and the first `pairs` same and
 /// different pairs of each pairs.txt fold, over the real photos.
-fn mini_lfw(dir: &std::path::Path, people: usize, pairs: usize) {
+pub fn mini_lfw(dir: &std::path::Path, people: usize, pairs: usize) {
     let lfw = data().join("lfw");
     std::fs::create_dir_all(dir).unwrap();
     std::os::unix::fs::symlink(lfw.join("images_deepfunneled"), dir.join("images_deepfunneled")).unwrap();

@@ -88,3 +88,24 @@ fn verification_rule_fitted_on_one_fold_holds_on_the_next() {
     assert!(test["accuracy"].as_f64().unwrap() > 0.9, "{v}");
     assert!(v["test"]["on"]["impostor_claims"].as_u64().unwrap() > 1000, "{v}");
 }
+
+#[test]
+fn lfw_view2_protocol_runs_on_a_small_lfw_and_keeps_every_score() {
+    let root = std::env::temp_dir().join(format!("siamface-view2-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    crate::finetune::mini_lfw(&root, 2, 5);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_siamface"))
+        .args(["eval", "lfw", "--model", "models/face", "--json", "--lfw"])
+        .arg(&root)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["pairs"], 100, "ten folds of five same and five different pairs");
+    let scores = v["scores"].as_array().unwrap();
+    assert_eq!(scores.len(), 10);
+    assert!(scores.iter().all(|f| f.as_array().unwrap().len() == 10), "{}", v["scores"]);
+    let acc = v["mean_accuracy"].as_f64().unwrap();
+    assert!(acc >= 0.9, "mean accuracy {acc} over ten folds of ten pairs");
+}

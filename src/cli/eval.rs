@@ -5,7 +5,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::data::omniglot::{self, Split};
-use crate::data::{lfw, photo};
+use crate::data::lfw;
 use crate::eval::lfw_folds;
 use crate::eval::oneshot::{self, Trial};
 use crate::eval::rule;
@@ -270,23 +270,6 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Embeds faces a chunk at a time (decoding is the slow part; memory stays bounded).
-fn embed_faces(net: &mut Siamese, root: &std::path::Path, faces: &[lfw::Face]) -> anyhow::Result<Vec<f32>> {
-    let c = net.config().clone();
-    let (il, d) = (c.input_len(), c.embedding);
-    let mut out = vec![0f32; faces.len() * d];
-    let mut images = Vec::with_capacity(256 * il);
-    for (chunk, o) in faces.chunks(256).zip(out.chunks_mut(256 * d)) {
-        images.clear();
-        for f in chunk {
-            // LFW's deep-funneled images are the canonical frame: the model's own crop of it.
-            let img = photo::open(&f.path(root))?.to_rgb8();
-            images.extend(c.input.floats(&crate::face::to_input(&img, &c), c.channels));
-        }
-        net.embed(&images, o)?;
-    }
-    Ok(out)
-}
-
 #[derive(Serialize)]
 struct LfwOut {
     fold: Option<usize>,
@@ -308,22 +291,11 @@ struct LfwOut {
 fn lfw_cmd(a: LfwArgs) -> anyhow::Result<ExitCode> {
     let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let mut net = Siamese::new(ck.config, ck.params, a.threads)?;
-    let pairs = lfw::Pairs::parse(&a.lfw.join("pairs.txt"))?;
-    if let Some(f) = a.fold.filter(|&f| f == 0 || f > pairs.folds.len()) {
-        anyhow::bail!("--fold {f}: pairs.txt has folds 1 to {}", pairs.folds.len());
+    let folds = lfw::Pairs::parse(&a.lfw.join("pairs.txt"))?.folds.len();
+    if let Some(f) = a.fold.filter(|&f| f == 0 || f > folds) {
+        anyhow::bail!("--fold {f}: pairs.txt has folds 1 to {folds}");
     }
-    let mut faces: Vec<lfw::Face> = pairs.folds.iter().flatten().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
-    faces.sort_by(|x, y| (&x.name, x.number).cmp(&(&y.name, y.number)));
-    faces.dedup();
-    let images = a.lfw.join("images_deepfunneled");
-    let emb = embed_faces(&mut net, &images, &faces)?;
-    let d = net.embedding_len();
-    let row = |f: &lfw::Face| {
-        let i = faces.binary_search_by(|x| (&x.name, x.number).cmp(&(&f.name, f.number))).expect("face was embedded");
-        &emb[i * d..(i + 1) * d]
-    };
-    let scores: Vec<Vec<f64>> = pairs.folds.iter().map(|fold| fold.iter().map(|p| net.score(row(&p.a), row(&p.b)) as f64).collect()).collect();
-    let same: Vec<Vec<bool>> = pairs.folds.iter().map(|fold| fold.iter().map(|p| p.same).collect()).collect();
+    let (scores, same) = lfw_folds::view2_scores(&mut net, &a.lfw)?;
     let proto = lfw_folds::run(&scores, &same);
     let chosen = a.fold.map(|f| proto.folds[f - 1].clone());
     let out = LfwOut {
@@ -352,51 +324,6 @@ fn lfw_cmd(a: LfwArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-#[derive(Serialize)]
-struct RuleFold {
-    fold: usize,
-    people: usize,
-    genuine_claims: usize,
-    impostor_claims: usize,
-}
-
-/// Genuine and impostor claims among the people of one people.txt fold who have more than
-/// `enrol` images: each query image claims its own person, and each of the others (the rule's
-/// score is balanced, so the many impostor claims only make the false-accept rate precise).
-fn rule_claims(net: &mut Siamese, root: &std::path::Path, folds: &[Vec<(String, usize)>], fold: usize, a: &RuleArgs) -> anyhow::Result<(Vec<rule::Claim>, RuleFold)> {
-    if fold == 0 || fold > folds.len() {
-        anyhow::bail!("fold {fold}: people.txt has folds 1 to {}", folds.len());
-    }
-    let people: Vec<(String, usize)> = folds[fold - 1].iter().filter(|(_, n)| *n > a.enrol).map(|(p, n)| (p.clone(), (*n).min(a.enrol + a.queries))).collect();
-    if people.len() < 2 {
-        anyhow::bail!("fold {fold}: fewer than two people with more than {} images", a.enrol);
-    }
-    let faces = lfw::people_faces(&people);
-    let emb = embed_faces(net, &root.join("images_deepfunneled"), &faces)?;
-    let d = net.embedding_len();
-    // Row of each person's first image in `faces` (people_faces lists them person by person).
-    let mut start = Vec::with_capacity(people.len());
-    let mut at = 0;
-    for (_, n) in &people {
-        start.push(at);
-        at += n;
-    }
-    let row = |i: usize| &emb[i * d..(i + 1) * d];
-    let scores = |q: usize, p: usize| (0..a.enrol).map(|k| net.score(row(q), row(start[p] + k))).collect::<Vec<f32>>();
-    let mut claims = Vec::new();
-    for (p, (_, n)) in people.iter().enumerate() {
-        for q in start[p] + a.enrol..start[p] + n {
-            claims.push(rule::Claim { scores: scores(q, p), genuine: true });
-            for other in (0..people.len()).filter(|&o| o != p) {
-                claims.push(rule::Claim { scores: scores(q, other), genuine: false });
-            }
-        }
-    }
-    let genuine = claims.iter().filter(|c| c.genuine).count();
-    let impostor = claims.len() - genuine;
-    Ok((claims, RuleFold { fold, people: people.len(), genuine_claims: genuine, impostor_claims: impostor }))
-}
-
 fn rule_cmd(a: RuleArgs) -> anyhow::Result<ExitCode> {
     if a.enrol == 0 || a.queries == 0 {
         anyhow::bail!("--enrol and --queries must be at least 1");
@@ -404,8 +331,8 @@ fn rule_cmd(a: RuleArgs) -> anyhow::Result<ExitCode> {
     let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let mut net = Siamese::new(ck.config, ck.params, a.threads)?;
     let folds = lfw::people(&a.lfw.join("people.txt"))?;
-    let (fit_claims, fit_fold) = rule_claims(&mut net, &a.lfw, &folds, a.fit_fold, &a)?;
-    let (test_claims, test_fold) = rule_claims(&mut net, &a.lfw, &folds, a.test_fold, &a)?;
+    let (fit_claims, fit_fold) = rule::lfw_claims(&mut net, &a.lfw, &folds, a.fit_fold, a.enrol, a.queries)?;
+    let (test_claims, test_fold) = rule::lfw_claims(&mut net, &a.lfw, &folds, a.test_fold, a.enrol, a.queries)?;
     let card = super::compare::card_threshold(&a.model).unwrap_or(0.5) as f32;
     let fixed = if a.fit_detection { None } else { Some(a.detection.unwrap_or(card)) };
     let fitted = rule::fit(&fit_claims, fixed);

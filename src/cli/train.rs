@@ -7,24 +7,9 @@ use anyhow::Context;
 
 use crate::config::{ModelConfig, OptimizerConfig};
 use crate::data::imageset::ImageSet;
-use crate::data::omniglot::{self, Split};
-use crate::data::photo::Crop;
-use crate::data::{folder, lfw};
+use crate::data::sets::{self, Dataset};
 use crate::train::batch::{Augment, Mode};
 use crate::train::{Init, Progress, TrainConfig, Trainer};
-
-/// What `--data` holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum Dataset {
-    /// images_background.npz, images_evaluation.npz, alphabets.tsv.
-    Omniglot,
-    /// people.txt and images_deepfunneled/.
-    Lfw,
-    /// One folder of photos per identity (PERSON/*.jpg).
-    Folder,
-    /// The face app's anchor/, positive/ and negative/.
-    App,
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum OptimizerKind {
@@ -207,64 +192,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 }
 
 fn load_sets(a: &Args, cfg: &ModelConfig) -> anyhow::Result<(ImageSet, ImageSet)> {
-    let (w, h, c) = (cfg.width, cfg.height, cfg.channels);
-    match a.dataset {
-        Dataset::Omniglot => {
-            if omniglot::SIZE % h != 0 || h != w || c != 1 {
-                anyhow::bail!("--config: Omniglot needs a square 1-channel input dividing 105 (found {h}x{w}x{c})");
-            }
-            let scale = omniglot::SIZE / h;
-            let train = omniglot::load_split(&a.data, Split::Train, scale).context("loading the training alphabets")?;
-            let val = omniglot::load_split(&a.data, Split::Validation, scale).context("loading the validation alphabets")?;
-            Ok((train, val))
-        }
-        Dataset::Lfw => {
-            let folds = lfw::people(&a.data.join("people.txt"))?;
-            let (v, t) = (a.lfw_val_fold, a.lfw_test_fold);
-            if v == t || v == 0 || t == 0 || v > folds.len() || t > folds.len() {
-                anyhow::bail!("--lfw-val-fold {v} and --lfw-test-fold {t} must be different folds in 1..={}", folds.len());
-            }
-            let root = a.data.join("images_deepfunneled");
-            let train_people: Vec<(String, usize)> =
-                folds.iter().enumerate().filter(|(k, _)| k + 1 != v && k + 1 != t).flat_map(|(_, f)| f.clone()).collect();
-            let (train, _) = lfw::load_faces(&root, &lfw::people_faces(&train_people), lfw::FACE_CROP, w, h, c)?;
-            let (val, _) = lfw::load_faces(&root, &lfw::people_faces(&folds[v - 1]), lfw::FACE_CROP, w, h, c)?;
-            Ok((train, val))
-        }
-        Dataset::Folder | Dataset::App => {
-            let set = if a.dataset == Dataset::Folder {
-                folder::identities(&a.data, Crop::FULL, w, h, c)?
-            } else {
-                folder::app_layout(&a.data, Crop::FULL, w, h, c)?
-            };
-            Ok(split_classes(set))
-        }
-    }
-}
-
-/// Every fifth class (with two images or more) goes to validation when there are enough classes;
-/// otherwise validation reuses the training set, and says so.
-fn split_classes(set: ImageSet) -> (ImageSet, ImageSet) {
-    let multi = set.classes.iter().filter(|c| c.items.len() >= 2).count();
-    if multi < 10 {
+    let folds = sets::LfwFolds { validation: a.lfw_val_fold, test: a.lfw_test_fold };
+    let s = sets::load(a.dataset, &a.data, cfg, folds).with_context(|| format!("loading {}", a.data.display()))?;
+    if s.validation_is_training {
         eprintln!("warning: too few identities to hold some out; validation uses the training images");
-        return (set.clone(), set);
     }
-    let (mut train, mut val) = (set.clone(), set);
-    let mut k = 0;
-    let (mut tc, mut vc) = (Vec::new(), Vec::new());
-    for c in train.classes.drain(..) {
-        if c.items.len() >= 2 {
-            k += 1;
-            if k % 5 == 0 {
-                vc.push(c);
-                continue;
-            }
-        }
-        tc.push(c);
-    }
-    (train.classes, val.classes) = (tc, vc);
-    (train, val)
+    Ok((s.train, s.validation))
 }
 
 fn report(p: &Progress, tty: bool) {

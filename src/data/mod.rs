@@ -4,6 +4,7 @@ pub mod folder;
 pub mod omniglot;
 pub mod photo;
 pub mod sampler;
+pub mod sets;
 pub mod augment;
 pub mod imageset;
 pub mod lfw;

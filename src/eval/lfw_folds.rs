@@ -45,6 +45,44 @@ pub fn run(scores: &[Vec<f64>], same: &[Vec<bool>]) -> Protocol {
     Protocol { folds, mean_accuracy: mean, standard_error: (var / n).sqrt() }
 }
 
+/// Every pair of LFW View 2 (`pairs.txt` under `lfw`) scored by `net`, fold by fold, with its
+/// label: the material of `run`. Each photo is embedded once (`embed_frames`).
+pub fn view2_scores(net: &mut crate::model::Siamese, lfw: &std::path::Path) -> crate::error::Result<(Vec<Vec<f64>>, Vec<Vec<bool>>)> {
+    use crate::data::lfw::{Face, Pairs};
+    let pairs = Pairs::parse(&lfw.join("pairs.txt"))?;
+    let mut faces: Vec<Face> = pairs.folds.iter().flatten().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
+    faces.sort_by(|x, y| (&x.name, x.number).cmp(&(&y.name, y.number)));
+    faces.dedup();
+    let emb = embed_frames(net, &lfw.join("images_deepfunneled"), &faces)?;
+    let d = net.embedding_len();
+    let row = |f: &Face| {
+        let i = faces.binary_search_by(|x| (&x.name, x.number).cmp(&(&f.name, f.number))).expect("face was embedded");
+        &emb[i * d..(i + 1) * d]
+    };
+    let scores = pairs.folds.iter().map(|fold| fold.iter().map(|p| net.score(row(&p.a), row(&p.b)) as f64).collect()).collect();
+    let same = pairs.folds.iter().map(|fold| fold.iter().map(|p| p.same).collect()).collect();
+    Ok((scores, same))
+}
+
+/// Embeddings of LFW photos, row by row in `faces`' order, each cut from the deep-funneled
+/// image as from the canonical face frame (the model's own crop of it, no detection), 256 at
+/// a time on the network's threads.
+pub fn embed_frames(net: &mut crate::model::Siamese, root: &std::path::Path, faces: &[crate::data::lfw::Face]) -> crate::error::Result<Vec<f32>> {
+    let c = net.config().clone();
+    let (il, d) = (c.input_len(), c.embedding);
+    let mut out = vec![0f32; faces.len() * d];
+    let mut images = Vec::with_capacity(256 * il);
+    for (chunk, o) in faces.chunks(256).zip(out.chunks_mut(256 * d)) {
+        images.clear();
+        for f in chunk {
+            let img = crate::data::photo::open(&f.path(root))?.to_rgb8();
+            images.extend(c.input.floats(&crate::face::to_input(&img, &c), c.channels));
+        }
+        net.embed(&images, o)?;
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -75,6 +75,60 @@ pub fn fit(claims: &[Claim], detection: Option<f32>) -> RuleResult {
     if best.accuracy.is_finite() { best } else { evaluate(claims, 0.5, 0.5) }
 }
 
+/// Which people.txt fold a set of claims came from, and how many.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ClaimFold {
+    pub fold: usize,
+    pub people: usize,
+    pub genuine_claims: usize,
+    pub impostor_claims: usize,
+}
+
+/// Genuine and impostor claims among the people of LFW people.txt fold `fold` who have more
+/// than `enrol` images: each of a person's next `queries` images claims its own person (the
+/// first `enrol` images are their enrolment), and each of the others.
+pub fn lfw_claims(
+    net: &mut crate::model::Siamese,
+    lfw_root: &std::path::Path,
+    folds: &[Vec<(String, usize)>],
+    fold: usize,
+    enrol: usize,
+    queries: usize,
+) -> crate::error::Result<(Vec<Claim>, ClaimFold)> {
+    use crate::error::Error;
+    if fold == 0 || fold > folds.len() {
+        return Err(Error::input("fold", format!("{fold}: people.txt has folds 1 to {}", folds.len())));
+    }
+    let people: Vec<(String, usize)> = folds[fold - 1].iter().filter(|(_, n)| *n > enrol).map(|(p, n)| (p.clone(), (*n).min(enrol + queries))).collect();
+    if people.len() < 2 {
+        return Err(Error::input("fold", format!("{fold}: fewer than two people with more than {enrol} images")));
+    }
+    let faces = crate::data::lfw::people_faces(&people);
+    let emb = super::lfw_folds::embed_frames(net, &lfw_root.join("images_deepfunneled"), &faces)?;
+    let d = net.embedding_len();
+    // Row of each person's first image in `faces` (people_faces lists them person by person).
+    let mut start = Vec::with_capacity(people.len());
+    let mut at = 0;
+    for (_, n) in &people {
+        start.push(at);
+        at += n;
+    }
+    let row = |i: usize| &emb[i * d..(i + 1) * d];
+    let scores = |q: usize, p: usize| (0..enrol).map(|k| net.score(row(q), row(start[p] + k))).collect::<Vec<f32>>();
+    let mut claims = Vec::new();
+    for (p, (_, n)) in people.iter().enumerate() {
+        for q in start[p] + enrol..start[p] + n {
+            claims.push(Claim { scores: scores(q, p), genuine: true });
+            for other in (0..people.len()).filter(|&o| o != p) {
+                claims.push(Claim { scores: scores(q, other), genuine: false });
+            }
+        }
+    }
+    let genuine = claims.iter().filter(|c| c.genuine).count();
+    let impostor = claims.len() - genuine;
+    Ok((claims, ClaimFold { fold, people: people.len(), genuine_claims: genuine, impostor_claims: impostor }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
