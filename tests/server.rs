@@ -416,6 +416,7 @@ fn empty_short_or_spaced_tokens_are_refused_at_start() {
         (vec!["--token", ""], "empty"),
         (vec!["--token", "abc123"], "at least 16"),
         (vec!["--token", "has a space in it, sixteen+"], "printable"),
+        (vec!["--token", "aaaaaaaaaaaaaaaaaaaaaaaa"], "different characters"),
         (vec!["--token-file", file.to_str().unwrap()], "at least 16"),
         (vec!["--token-file", "/nonexistent/token"], "cannot read"),
     ];

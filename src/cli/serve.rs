@@ -19,7 +19,8 @@ pub struct Args {
     /// Address to listen on. Anything but loopback requires --token.
     #[arg(long, default_value = "127.0.0.1:8080")]
     addr: SocketAddr,
-    /// API token clients send as `Authorization: Bearer TOKEN` (at least 16 printable characters).
+    /// API token clients send as `Authorization: Bearer TOKEN` (at least 16 printable characters,
+    /// 8 of them different).
     /// Prefer --token-file or SIAMFACE_TOKEN: a command-line argument shows in the process list.
     #[arg(long, env = "SIAMFACE_TOKEN", conflicts_with = "token_file")]
     token: Option<String>,

@@ -24,6 +24,9 @@ pub const REQUEST_HEADER: &str = "x-siamface-request";
 /// The shortest token accepted: 16 characters, about 95 bits when drawn from printable ASCII.
 pub const MIN_TOKEN_LEN: usize = 16;
 
+/// Fewest different characters a token may use.
+pub const MIN_DISTINCT: usize = 8;
+
 /// Largest total size of a request's headers; bigger ones get 431 (hyper itself refuses far
 /// bigger ones, over about 400 KB, before the app sees them).
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
@@ -47,6 +50,12 @@ impl Token {
         }
         if !value.bytes().all(|b| b.is_ascii_graphic()) {
             return Err(format!("{source}: the token must be printable ASCII without spaces (it travels in an HTTP header)"));
+        }
+        // Length alone lets `aaaaaaaaaaaaaaaa` through; a token of few distinct characters is
+        // one a person typed, not one a generator made.
+        let distinct = value.bytes().collect::<std::collections::HashSet<u8>>().len();
+        if distinct < MIN_DISTINCT {
+            return Err(format!("{source}: the token uses {distinct} different characters; at least {MIN_DISTINCT} are required (make one with `openssl rand -hex 24`)"));
         }
         Ok(Token(value.to_string()))
     }
