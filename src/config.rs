@@ -323,6 +323,13 @@ impl ModelConfig {
         !self.tower.is_empty()
     }
 
+    /// Tower, input and embedding width, as `--version` and `/api/config` name a model:
+    /// "ResNet tower, 150x150 input, 128-wide embedding".
+    pub fn shape(&self) -> String {
+        let tower = if self.is_layered() { "ResNet tower" } else { "Koch tower" };
+        format!("{tower}, {}x{} input, {}-wide embedding", self.width, self.height, self.embedding)
+    }
+
     pub fn input_len(&self) -> usize {
         self.height * self.width * self.channels
     }

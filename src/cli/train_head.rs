@@ -121,6 +121,28 @@ fn embed(net: &Siamese, det: &Detector, paths: &[PathBuf]) -> anyhow::Result<(Ve
     Ok((rows, skipped))
 }
 
+/// Embeds both photos of each pair; a pair loses both sides when either has no face. Returns
+/// the rows (the two of a kept pair side by side) and the kept pairs as row indices.
+fn embed_pairs(net: &Siamese, det: &Detector, pairs: &[(PathBuf, PathBuf, bool)]) -> anyhow::Result<(Vec<f32>, Vec<Pair>)> {
+    let d = net.embedding_len();
+    let flat: Vec<PathBuf> = pairs.iter().flat_map(|(x, y, _)| [x.clone(), y.clone()]).collect();
+    let (rows, miss) = embed(net, det, &flat)?;
+    let missing: std::collections::HashSet<String> = miss.into_iter().collect();
+    let (mut out, mut kept, mut k) = (Vec::new(), Vec::new(), 0);
+    for (x, y, same) in pairs {
+        let (fx, fy) = (!missing.contains(&x.display().to_string()), !missing.contains(&y.display().to_string()));
+        let (ix, iy) = (k, k + fx as usize);
+        k += fx as usize + fy as usize;
+        if fx && fy {
+            let base = out.len() / d;
+            out.extend_from_slice(&rows[ix * d..(ix + 1) * d]);
+            out.extend_from_slice(&rows[iy * d..(iy + 1) * d]);
+            kept.push(Pair { a: base, b: base + 1, same: *same });
+        }
+    }
+    Ok((out, kept))
+}
+
 fn pictures(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     if !dir.exists() {
         return Ok(Vec::new());
@@ -165,26 +187,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     for (i, r) in person_rows.chunks(d).enumerate() {
         if i % step == step - 1 && test.len() / d < held { test.extend_from_slice(r) } else { train.extend_from_slice(r) }
     }
-    let mut pair_rows = Vec::new();
-    let mut pairs = Vec::new();
-    if !lfw_pairs.is_empty() {
-        let flat: Vec<PathBuf> = lfw_pairs.iter().flat_map(|(x, y, _)| [x.clone(), y.clone()]).collect();
-        let (rows, miss) = embed(&net, &det, &flat)?;
-        // Pairs lose both sides when either has no face: rebuild from the paths that embedded.
-        let missing: std::collections::HashSet<String> = miss.into_iter().collect();
-        let mut k = 0;
-        for (x, y, same) in &lfw_pairs {
-            let (fx, fy) = (!missing.contains(&x.display().to_string()), !missing.contains(&y.display().to_string()));
-            let (ix, iy) = (k, k + fx as usize);
-            k += fx as usize + fy as usize;
-            if fx && fy {
-                let base = pair_rows.len() / d;
-                pair_rows.extend_from_slice(&rows[ix * d..(ix + 1) * d]);
-                pair_rows.extend_from_slice(&rows[iy * d..(iy + 1) * d]);
-                pairs.push(Pair { a: base, b: base + 1, same: *same });
-            }
-        }
-    }
+    let (pair_rows, pairs) = embed_pairs(&net, &det, &lfw_pairs)?;
     let m = Material { dim: d, person: &train, held_out: &test, others: &other_rows, pairs_rows: &pair_rows, pairs: &pairs };
     let nspec = ck.params.specs.len();
     let before = finetune::check_with(&m, &|u, v| net.score(u, v) as f64, threshold);
@@ -230,19 +233,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             let pairs = lfw::Pairs::parse(&l.join("pairs.txt"))?;
             let root = l.join("images_deepfunneled");
             let fold = pairs.folds.get(9).context("pairs.txt has no fold 10")?;
-            let flat: Vec<PathBuf> = fold.iter().flat_map(|p| [p.a.path(&root), p.b.path(&root)]).collect();
-            let (rows, miss) = embed(&net, &det, &flat)?;
-            let missing: std::collections::HashSet<String> = miss.into_iter().collect();
-            let (mut k, mut old, mut new) = (0, Vec::new(), Vec::new());
-            for (x, y, same) in fold.iter().map(|p| (p.a.path(&root), p.b.path(&root), p.same)) {
-                let (fx, fy) = (!missing.contains(&x.display().to_string()), !missing.contains(&y.display().to_string()));
-                let (ix, iy) = (k, k + fx as usize);
-                k += fx as usize + fy as usize;
-                if fx && fy {
-                    let (u, v) = (&rows[ix * d..(ix + 1) * d], &rows[iy * d..(iy + 1) * d]);
-                    old.push((net.score(u, v) as f64, same));
-                    new.push((finetune::score(&ha, hb, u, v), same));
-                }
+            let triples: Vec<(PathBuf, PathBuf, bool)> = fold.iter().map(|p| (p.a.path(&root), p.b.path(&root), p.same)).collect();
+            let (rows, kept) = embed_pairs(&net, &det, &triples)?;
+            let (mut old, mut new) = (Vec::new(), Vec::new());
+            for p in &kept {
+                let (u, v) = (&rows[p.a * d..(p.a + 1) * d], &rows[p.b * d..(p.b + 1) * d]);
+                old.push((net.score(u, v) as f64, p.same));
+                new.push((finetune::score(&ha, hb, u, v), p.same));
             }
             Some(LfwCheck { pairs: old.len(), skipped: fold.len() - old.len(), before: pair_check(&old, threshold), after: pair_check(&new, new_threshold) })
         }

@@ -112,6 +112,13 @@ fn find(tx: &mut Transaction, shown: &Path, name: &str) -> Result<Option<(i64, S
     Ok(rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))).find(|(_, s)| name::key(s) == key))
 }
 
+/// Records which model computed the stored embeddings.
+fn set_model(tx: &mut Transaction, shown: &Path, model: &str) -> Result<()> {
+    tx.execute("INSERT INTO siamface_meta (key, value) VALUES ('model', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", &[&model])
+        .map_err(|e| pg_err(shown, e))?;
+    Ok(())
+}
+
 fn migrate(c: &mut Client, shown: &Path) -> Result<()> {
     let err = |e| pg_err(shown, e);
     let mut tx = c.transaction().map_err(err)?;
@@ -214,11 +221,7 @@ impl PgGallery {
                 tx.execute("INSERT INTO siamface_images (person, crop, embedding) VALUES ($1, $2, $3)", &[&id, &it.crop_png, &to_blob(&it.embedding)])
                     .map_err(err)?;
             }
-            tx.execute(
-                "INSERT INTO siamface_meta (key, value) VALUES ('model', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                &[&model],
-            )
-            .map_err(err)?;
+            set_model(tx, shown, model)?;
             Ok((stored.clone(), Change::Enrolled, stored))
         })
     }
@@ -317,11 +320,7 @@ impl PgGallery {
             for (id, e) in embeddings {
                 tx.execute("UPDATE siamface_images SET embedding = $2 WHERE id = $1", &[id, &to_blob(e)]).map_err(err)?;
             }
-            tx.execute(
-                "INSERT INTO siamface_meta (key, value) VALUES ('model', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                &[&model],
-            )
-            .map_err(err)?;
+            set_model(tx, shown, model)?;
             Ok(((), Change::Other, String::new()))
         })
     }

@@ -22,14 +22,6 @@ pub fn face() -> Result<Checkpoint> {
 /// gallery records with every embedding (so a user can tell which model made one).
 pub fn describe() -> Result<String> {
     let ck = face()?;
-    let card: serde_json::Value = serde_json::from_str(FACE_CARD).unwrap_or_default();
-    let name = card["name"].as_str().unwrap_or("face model").to_string();
-    let tower = if ck.config.is_layered() { "ResNet tower" } else { "Koch tower" };
-    Ok(format!(
-        "{name} ({tower}, {}x{} input, {}-wide embedding), fingerprint {}",
-        ck.config.width,
-        ck.config.height,
-        ck.config.embedding,
-        crate::gallery::fingerprint(&ck.params.data)
-    ))
+    let name = crate::service::card::name(FACE_CARD).unwrap_or_else(|| "face model".to_string());
+    Ok(format!("{name} ({}), fingerprint {}", ck.config.shape(), crate::gallery::fingerprint(&ck.params.data)))
 }

@@ -144,10 +144,9 @@ impl Faces {
         &self.name
     }
 
-    /// Tower, input and embedding width, e.g. "ResNet tower, 150x150 input, 128-wide embedding".
+    /// Tower, input and embedding width (`ModelConfig::shape`).
     pub fn shape(&self) -> String {
-        let tower = if self.cfg.is_layered() { "ResNet tower" } else { "Koch tower" };
-        format!("{tower}, {}x{} input, {}-wide embedding", self.cfg.width, self.cfg.height, self.cfg.embedding)
+        self.cfg.shape()
     }
 
     /// The embedding of one network input, on the calling thread, with a pooled buffer.
