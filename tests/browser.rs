@@ -3,11 +3,12 @@
 //! enrolled impostor, verifies them as themselves and not as the impostor, renames and forgets
 //! the impostor; and a page of another site cannot add a photo to them. Needs /usr/bin/chromium
 //! (installed by .ci/run); the face model is the shipped one.
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
 use image::RgbImage;
+
+use crate::server::Server;
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -54,30 +55,10 @@ fn write_y4m(photos: &[PathBuf], hold: usize, path: &Path) {
     std::fs::write(path, out).unwrap();
 }
 
-struct Server(Child, String);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn serve(dir: &Path, extra: &[&str]) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_siamface"))
-        .current_dir(root())
-        .args(["serve", "--addr", "127.0.0.1:0", "--gallery", dir.join("g.sqlite").to_str().unwrap()])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let (mut line, mut b) = (Vec::new(), [0u8; 1]);
-    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
-        line.push(b[0]);
-    }
-    let line = String::from_utf8(line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap().to_string();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_siamface"));
+    cmd.current_dir(root()).args(["serve", "--addr", "127.0.0.1:0", "--gallery", dir.join("g.sqlite").to_str().unwrap()]).args(extra);
+    let (child, addr) = crate::common::spawn_serve(cmd);
     Server(child, addr)
 }
 
@@ -106,9 +87,7 @@ fn watch_page(url: &str, video: &Path, shot: &Path, expected: &str, impostor: &s
 #[test]
 fn live_page_names_and_verifies_the_enrolled_person_and_refuses_another_site() {
     assert!(Path::new("/usr/bin/chromium").exists(), "chromium is not installed: run .ci/run");
-    let dir = std::env::temp_dir().join(format!("siamface-browser-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::server::tmp("browser");
     let person = "Colin_Powell";
     enroll(&dir, "Colin Powell", &lfw(person, 1));
     enroll(&dir, "Impostor", &lfw("Serena_Williams", 1));
@@ -154,9 +133,7 @@ fn live_page_names_and_verifies_the_enrolled_person_and_refuses_another_site() {
 #[test]
 fn the_page_asks_for_the_token_and_keeps_it_out_of_the_address() {
     assert!(Path::new("/usr/bin/chromium").exists(), "chromium is not installed: run .ci/run");
-    let dir = std::env::temp_dir().join(format!("siamface-browser-token-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = crate::server::tmp("browser-token");
     enroll(&dir, "Colin Powell", &lfw("Colin_Powell", 1));
     let video = dir.join("camera.y4m");
     write_y4m(&[lfw("Colin_Powell", 2)], 10, &video);

@@ -35,3 +35,30 @@ pub fn lfw_bytes(name: &str, n: usize) -> Vec<u8> {
     let p = lfw(name, n);
     std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
+
+/// One PNG chunk: length, type, data, CRC.
+pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut crc = flate2::Crc::new();
+    crc.update(kind);
+    crc.update(data);
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    out.extend(kind);
+    out.extend(data);
+    out.extend(crc.sum().to_be_bytes());
+    out
+}
+
+/// Starts `cmd` (a `siamface serve` on port 0) with its stdout piped and returns the child and
+/// the address its first line announces.
+pub fn spawn_serve(mut cmd: std::process::Command) -> (std::process::Child, String) {
+    use std::io::Read;
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut out = child.stdout.take().unwrap();
+    let (mut line, mut b) = (Vec::new(), [0u8; 1]);
+    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
+        line.push(b[0]);
+    }
+    let line = String::from_utf8(line).unwrap();
+    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();
+    (child, addr)
+}

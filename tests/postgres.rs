@@ -1,9 +1,8 @@
 //! The gallery on PostgreSQL (a real server, started for each test by `pg::Cluster`): the same
 //! contract as the SQLite file, two `serve` processes sharing one database, a database that goes
 //! away and comes back, a client killed mid-enrolment, and a concurrent load over two servers.
-use std::io::Read;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use siamface::gallery::{Enrolment, Location, Store};
@@ -12,7 +11,7 @@ use siamface::rng::Rng;
 use siamface::Error;
 
 use crate::pg::Cluster;
-use crate::server::{form, http};
+use crate::server::{form, http, Server};
 
 fn item(v: f32) -> Enrolment {
     Enrolment { crop_png: vec![1, 2, 3], embedding: vec![v; 4] }
@@ -101,32 +100,16 @@ fn an_unreachable_database_is_named_without_its_password() {
     assert!(t.elapsed() < Duration::from_secs(10), "refused connection answered in {:?}", t.elapsed());
 }
 
-struct Serve(Child, String);
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `siamface serve` on a free loopback port over the gallery at `url`; `model` is a model folder,
 /// or the built-in model when `None`.
-fn serve(url: &str, model: Option<&Path>) -> Serve {
+fn serve(url: &str, model: Option<&Path>) -> Server {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_siamface"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--gallery", url]).stdout(Stdio::piped());
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--gallery", url]);
     if let Some(m) = model {
         cmd.arg("--model").arg(m).args(["--threshold", "0"]);
     }
-    let mut child = cmd.spawn().unwrap();
-    let mut out = child.stdout.take().unwrap();
-    let (mut line, mut b) = (Vec::new(), [0u8; 1]);
-    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
-        line.push(b[0]);
-    }
-    let line = String::from_utf8(line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();
-    Serve(child, addr)
+    let (child, addr) = crate::common::spawn_serve(cmd);
+    Server(child, addr)
 }
 
 fn json(body: &str) -> serde_json::Value {

@@ -2,7 +2,7 @@
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::Arc;
 
 use axum::body::Body;
@@ -225,20 +225,9 @@ impl Drop for Server {
 pub fn start(dir: &std::path::Path, extra: &[&str]) -> Server {
     let cfg = crate::common::tiny_face_model();
     io::save(&dir.join("model"), &cfg, &Params::init(&cfg, &mut Rng::new(2)).unwrap(), None, None).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_siamface"))
-        .args(["serve", "--addr", "127.0.0.1:0", "--model", dir.join("model").to_str().unwrap(), "--gallery", dir.join("g.sqlite").to_str().unwrap()])
-        .args(extra)
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = Vec::new();
-    let mut out = child.stdout.take().unwrap();
-    let mut b = [0u8; 1];
-    while out.read(&mut b).unwrap() == 1 && b[0] != b'\n' {
-        line.push(b[0]);
-    }
-    let line = String::from_utf8(line).unwrap();
-    let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_siamface"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--model", dir.join("model").to_str().unwrap(), "--gallery", dir.join("g.sqlite").to_str().unwrap()]).args(extra);
+    let (child, addr) = crate::common::spawn_serve(cmd);
     Server(child, addr)
 }
 

@@ -79,15 +79,7 @@ fn silent_slow_and_idle_connections_are_closed() {
 /// zero rows; written row by row, never held decoded.
 fn png_40mp(depth: u8) -> Vec<u8> {
     let (w, h) = (8000u32, 5000u32);
-    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| {
-        out.extend((data.len() as u32).to_be_bytes());
-        let mut crc = flate2::Crc::new();
-        crc.update(kind);
-        crc.update(data);
-        out.extend(kind);
-        out.extend(data);
-        out.extend(crc.sum().to_be_bytes());
-    };
+    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| out.extend(crate::common::png_chunk(kind, data));
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
     let mut ihdr = Vec::new();
     ihdr.extend(w.to_be_bytes());
@@ -212,15 +204,7 @@ fn announced_bodies_without_a_token_and_unread_answers_cannot_hold_the_server() 
 /// A 64x64 PNG whose compressed ICC profile (about 1 MB in the file) unpacks to 1 GB: the decoder
 /// meets it when the file is opened, before any size in the header can be checked.
 fn png_with_a_colour_profile_bomb() -> Vec<u8> {
-    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| {
-        out.extend((data.len() as u32).to_be_bytes());
-        let mut crc = flate2::Crc::new();
-        crc.update(kind);
-        crc.update(data);
-        out.extend(kind);
-        out.extend(data);
-        out.extend(crc.sum().to_be_bytes());
-    };
+    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| out.extend(crate::common::png_chunk(kind, data));
     let mut ihdr = 64u32.to_be_bytes().to_vec();
     ihdr.extend(64u32.to_be_bytes());
     ihdr.extend([8, 2, 0, 0, 0]);

@@ -7,6 +7,7 @@ use std::process::Command;
 use axum::http::StatusCode;
 use siamface::data::photo;
 
+use crate::common::png_chunk as chunk;
 use crate::server::{call, form, photo as lfw_photo, state};
 
 const PEOPLE: [&str; 3] = ["Aaron_Peirsol", "Abel_Pacheco", "Akhmed_Zakayev"];
@@ -34,18 +35,6 @@ fn pngs_cut_short_are_refused() {
         let e = photo::decode(&png[..png.len() * percent / 100]).err().unwrap_or_else(|| panic!("PNG cut at {percent}% was decoded"));
         assert!(e.contains("cut short") || e.contains("decode"), "{percent}%: {e}");
     }
-}
-
-/// A PNG chunk: length, type, data, CRC-32 of type and data.
-fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
-    let mut crc = flate2::Crc::new();
-    crc.update(kind);
-    crc.update(data);
-    let mut out = (data.len() as u32).to_be_bytes().to_vec();
-    out.extend(kind);
-    out.extend(data);
-    out.extend(crc.sum().to_be_bytes());
-    out
 }
 
 /// A 200-byte PNG whose header declares `w x h` RGB with 16-bit samples.

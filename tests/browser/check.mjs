@@ -6,18 +6,10 @@
 // Usage: node check.mjs URL VIDEO.y4m SCREENSHOT.png EXPECTED_NAME IMPOSTOR_NAME ATTACK_PHOTO
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const [url, video, shot, expected, impostor, attackPhoto] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-    `--use-file-for-fake-video-capture=${video}`,
-  ],
-});
+const browser = await launch(video);
 const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
 await page.goto(url);
 const seen = new Set();

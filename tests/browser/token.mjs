@@ -2,18 +2,10 @@
 // with a wrong one, work with the right one, keep it in session storage (never in the address),
 // and still have it after a reload. Prints what it saw as JSON.
 // Usage: node token.mjs URL VIDEO.y4m TOKEN
-import { chromium } from 'playwright-core';
+import { launch } from './launch.mjs';
 
 const [url, video, token] = process.argv.slice(2);
-const browser = await chromium.launch({
-  executablePath: '/usr/bin/chromium',
-  args: [
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream',
-    `--use-file-for-fake-video-capture=${video}`,
-  ],
-});
+const browser = await launch(video);
 const page = await browser.newPage();
 const asked = () => page.$eval('#tokenbox', e => e.classList.contains('show'));
 const names = () => page.$$eval('#names li', lis => lis.map(l => l.textContent));
