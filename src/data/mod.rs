@@ -8,3 +8,4 @@ pub mod sets;
 pub mod augment;
 pub mod imageset;
 pub mod lfw;
+pub mod y4m;
