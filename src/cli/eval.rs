@@ -28,6 +28,9 @@ pub enum Command {
     /// A face model on LFW through the whole pipeline: View 2's ten folds for three decision
     /// rules, and thresholds calibrated at a false-accept rate on held-out people.
     Faces(super::faces_eval::Args),
+    /// The rule that names faces in video, fitted on held-out people's sequences degraded as
+    /// video degrades faces, and its rates per frame and per track.
+    Video(super::eval_video::Args),
 }
 
 #[derive(clap::Args)]
@@ -138,6 +141,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Verify(a) => verify_cmd(a),
         Command::Lfw(a) => lfw_cmd(a),
         Command::Faces(a) => super::faces_eval::run(a),
+        Command::Video(a) => super::eval_video::run(a),
         Command::Rule(a) => rule_cmd(a),
     }
 }

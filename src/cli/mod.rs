@@ -8,10 +8,12 @@ mod people;
 mod plot;
 mod serve;
 mod eval;
+mod eval_video;
 mod faces_eval;
 mod import;
 mod train;
 mod train_head;
+mod video;
 
 use std::process::ExitCode;
 

@@ -72,9 +72,14 @@ fn photos(paths: &[PathBuf]) -> anyhow::Result<Vec<Photo>> {
 pub struct EnrollArgs {
     /// The person's name.
     name: String,
-    /// One photo (one-shot) or several.
+    /// One photo (one-shot) or several; with --video, a short clip of the person (a .y4m file,
+    /// - for standard input, or images taken as consecutive frames).
     #[arg(required = true)]
     photos: Vec<PathBuf>,
+    /// Enrol from a clip: the face is followed across its frames and the sharpest, most varied
+    /// of them are stored. The clip must show this one person.
+    #[arg(long)]
+    video: bool,
     /// Add these photos to someone already enrolled.
     #[arg(long)]
     add: bool,
@@ -84,7 +89,7 @@ pub struct EnrollArgs {
 
 pub fn enroll(a: EnrollArgs) -> anyhow::Result<ExitCode> {
     let service = a.common.service(None)?;
-    let done = service.enroll(&a.name, &photos(&a.photos)?, a.add)?;
+    let done = if a.video { super::video::enroll(&service, &a.name, &a.photos, a.add)? } else { service.enroll(&a.name, &photos(&a.photos)?, a.add)? };
     for (file, n) in &done.crowded {
         eprintln!("note: {file}: {n} faces found; enrolled the largest");
     }
@@ -98,34 +103,64 @@ pub fn enroll(a: EnrollArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(clap::Args)]
 pub struct IdentifyArgs {
+    /// Photos to look at; with --video, one YUV4MPEG2 stream (a .y4m file, or - for standard
+    /// input, as `ffmpeg -i clip.mp4 -f yuv4mpegpipe -` writes) or several images taken as
+    /// consecutive frames.
     #[arg(required = true)]
     photos: Vec<PathBuf>,
-    /// Lowest score that names someone, from 0 to 1; default: the model card's, else 0.5.
+    /// Follow the faces across frames and name each on the evidence of its whole track.
+    #[arg(long)]
+    video: bool,
+    /// Lowest score that names someone in a photo, from 0 to 1; default: the model card's,
+    /// else 0.5. (Video tracks are named by the card's video rule.)
     #[arg(long, value_parser = unit)]
     threshold: Option<f32>,
     #[command(flatten)]
     common: Common,
 }
 
+/// How one identified face reads: the name, or why nobody was named.
+fn named_text(f: &crate::service::Named) -> String {
+    match (&f.name, &f.nearest) {
+        (Some(n), _) => format!("{n} (score {}, needs {})", card::show_like(f.score, f.threshold), card::show(f.threshold)),
+        (None, Some(best)) => format!("unknown (best: {best} {}, needs {})", card::show_like(f.score, f.threshold), card::show(f.threshold)),
+        (None, None) => "unknown (nobody is enrolled)".to_string(),
+    }
+}
+
+/// Each photo is identified on its own: a bad photo is reported and the others still are; the
+/// exit code is 2 if any photo could not be read.
 pub fn identify(a: IdentifyArgs) -> anyhow::Result<ExitCode> {
     let service = a.common.service(None)?;
+    if a.video {
+        return super::video::identify(&service, &a.photos, a.common.json);
+    }
+    let mut failed = 0;
     for p in &a.photos {
-        let faces = service.identify(&Photo::read(p)?, a.threshold, false)?;
-        if a.common.json {
-            let mut v = serde_json::json!({ "faces": faces });
-            if a.photos.len() > 1 {
-                v["file"] = serde_json::json!(p.display().to_string());
+        let file = p.display().to_string();
+        let faces = match Photo::read(p).and_then(|photo| service.identify(&photo, a.threshold, false)) {
+            Ok(f) => f,
+            Err(e) => {
+                failed += 1;
+                if a.common.json {
+                    println!("{}", serde_json::json!({ "file": file, "error": e.to_string() }));
+                } else {
+                    eprintln!("error: {e}");
+                }
+                continue;
             }
-            println!("{v}");
+        };
+        if a.common.json {
+            println!("{}", serde_json::json!({ "file": file, "faces": faces }));
         } else if faces.is_empty() {
-            println!("{}: no face found", p.display());
+            println!("{file}: no face found");
         } else {
             for f in &faces {
-                println!("{}: {} (score {:.3})", p.display(), f.name.as_deref().unwrap_or("unknown"), f.score);
+                println!("{file}: {}", named_text(f));
             }
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
 #[derive(clap::Args)]

@@ -6,3 +6,5 @@ pub mod lfw_folds;
 pub mod oneshot;
 pub mod rule;
 pub mod verification;
+pub mod video;
+pub mod video_fit;

@@ -3,7 +3,7 @@
 //! the similarity transform (rotation, scale, shift) that best puts its five landmarks where LFW's
 //! average landmarks are; from the frame on, training images and live faces take one path:
 //! `to_input` crops `lfw::FACE_CROP` and resizes to the network's input.
-use image::{DynamicImage, Rgb, RgbImage};
+use image::{DynamicImage, RgbImage};
 
 use super::detect::Face;
 use crate::config::{Crop, ModelConfig};
@@ -91,33 +91,40 @@ pub fn frame_to_chip() -> [f32; 4] {
 }
 
 /// `img` resampled (bilinear; outside the photo is black) so that `z` (photo -> output) holds.
+/// Runs for every face of every video frame, so it reads and writes the raw buffers directly.
 pub fn warp(img: &RgbImage, z: [f32; 4], size: u32) -> RgbImage {
     let [a, b, tx, ty] = z;
     let det = a * a + b * b;
-    let (w, h) = (img.width() as f32, img.height() as f32);
-    let sample = |x: f32, y: f32| -> [f32; 3] {
-        if !(x >= 0.0 && y >= 0.0 && x <= w - 1.0 && y <= h - 1.0) {
-            return [0.0; 3];
+    let (wi, hi) = (img.width() as usize, img.height() as usize);
+    let (w, h) = (wi as f32, hi as f32);
+    let src = img.as_raw();
+    let n = size as usize;
+    let mut out = vec![0u8; n * n * 3];
+    if wi == 0 || hi == 0 {
+        return RgbImage::from_raw(size, size, out).expect("sized above");
+    }
+    for v in 0..n {
+        let qy = v as f32 - ty;
+        for u in 0..n {
+            // p = (q - t) / z, with 1/z = conj(z) / |z|^2.
+            let qx = u as f32 - tx;
+            let (x, y) = ((a * qx + b * qy) / det, (a * qy - b * qx) / det);
+            if !(x >= 0.0 && y >= 0.0 && x <= w - 1.0 && y <= h - 1.0) {
+                continue;
+            }
+            let (x0, y0) = (x.floor() as usize, y.floor() as usize);
+            let (x1, y1) = ((x0 + 1).min(wi - 1), (y0 + 1).min(hi - 1));
+            let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+            let (i00, i10, i01, i11) = (3 * (y0 * wi + x0), 3 * (y0 * wi + x1), 3 * (y1 * wi + x0), 3 * (y1 * wi + x1));
+            let o = 3 * (v * n + u);
+            for c in 0..3 {
+                let top = src[i00 + c] as f32 * (1.0 - fx) + src[i10 + c] as f32 * fx;
+                let bottom = src[i01 + c] as f32 * (1.0 - fx) + src[i11 + c] as f32 * fx;
+                out[o + c] = (top * (1.0 - fy) + bottom * fy).round() as u8;
+            }
         }
-        let (x0, y0) = (x.floor() as u32, y.floor() as u32);
-        let (x1, y1) = ((x0 + 1).min(img.width() - 1), (y0 + 1).min(img.height() - 1));
-        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-        let p = |x, y| img.get_pixel(x, y).0;
-        let mut out = [0f32; 3];
-        for (c, o) in out.iter_mut().enumerate() {
-            let top = p(x0, y0)[c] as f32 * (1.0 - fx) + p(x1, y0)[c] as f32 * fx;
-            let bottom = p(x0, y1)[c] as f32 * (1.0 - fx) + p(x1, y1)[c] as f32 * fx;
-            *o = top * (1.0 - fy) + bottom * fy;
-        }
-        out
-    };
-    RgbImage::from_fn(size, size, |u, v| {
-        // p = (q - t) / z, with 1/z = conj(z) / |z|^2.
-        let (qx, qy) = (u as f32 - tx, v as f32 - ty);
-        let (x, y) = ((a * qx + b * qy) / det, (a * qy - b * qx) / det);
-        let s = sample(x, y);
-        Rgb([s[0].round() as u8, s[1].round() as u8, s[2].round() as u8])
-    })
+    }
+    RgbImage::from_raw(size, size, out).expect("sized above")
 }
 
 /// The face mapped into the 250x250 LFW frame (bilinear; outside the photo is black).
@@ -133,6 +140,23 @@ pub fn input_from_photo(img: &RgbImage, face: &Face, cfg: &ModelConfig) -> Vec<u
         Crop::Lfw => to_input(&canonical(img, face), cfg),
         Crop::DlibChip => chip_bytes(&warp(img, chip_transform(&face.landmarks, &CHIP_WEIGHTS), CHIP_SIZE), cfg),
     }
+}
+
+/// The network's input for `face` and dlib's 150 px chip of it (which `quality` measures): for
+/// the ResNet they are one image, cut once.
+pub fn input_and_chip(img: &RgbImage, face: &Face, cfg: &ModelConfig) -> (Vec<u8>, RgbImage) {
+    let chip = warp(img, chip_transform(&face.landmarks, &CHIP_WEIGHTS), CHIP_SIZE);
+    let input = match cfg.crop {
+        Crop::Lfw => to_input(&canonical(img, face), cfg),
+        Crop::DlibChip => chip_bytes(&chip, cfg),
+    };
+    (input, chip)
+}
+
+/// How far `face` can be trusted, from its landmarks and its chip.
+pub fn quality(face: &Face, chip: &RgbImage) -> super::quality::Quality {
+    let l = &face.landmarks;
+    super::quality::Quality::measure([l[0], l[1]], l[2], chip)
 }
 
 fn chip_bytes(chip: &RgbImage, cfg: &ModelConfig) -> Vec<u8> {
@@ -153,6 +177,7 @@ pub fn to_input(canonical: &RgbImage, cfg: &ModelConfig) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use image::Rgb;
 
     #[test]
     fn similarity_recovers_a_known_transform() {

@@ -2,9 +2,13 @@
 //! training, the command line and the live app all feed the network.
 pub mod align;
 pub mod detect;
+pub mod pipeline;
+pub mod quality;
+pub mod track;
 
 pub use align::{canonical, input_from_photo, to_input, CANONICAL_SIZE};
 pub use detect::{Detector, Face};
+pub use pipeline::{Detection, Pick, Pipeline, Sighting};
 
 use std::path::Path;
 
@@ -12,7 +16,7 @@ use image::RgbImage;
 
 use crate::config::ModelConfig;
 use crate::data::photo;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Narrowest face accepted, in pixels: below this the crop is mostly interpolation.
 pub const MIN_FACE_PX: f32 = 24.0;
@@ -28,18 +32,7 @@ pub struct Found {
 
 /// Finds the largest face of `img` and crops it for `cfg`. `what` names the photo in errors.
 pub fn locate(det: &Detector, img: &RgbImage, cfg: &ModelConfig, what: &Path) -> Result<Found> {
-    let faces = det.detect(img)?;
-    let Some(face) = faces.first().copied() else {
-        return Err(Error::data(what, None, "no face found"));
-    };
-    if face.rect[2] < MIN_FACE_PX {
-        return Err(Error::data(
-            what,
-            None,
-            format!("the face is {:.0} px wide; at least {MIN_FACE_PX:.0} px are needed", face.rect[2]),
-        ));
-    }
-    Ok(Found { face, input: align::input_from_photo(img, &face, cfg), faces_in_photo: faces.len() })
+    pipeline::chosen(img, &det.detect(img)?, Pick::Largest, cfg, what)
 }
 
 /// `photo::open` (EXIF orientation, size limit, any supported format, gray or colour) then

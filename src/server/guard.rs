@@ -131,8 +131,14 @@ fn changes_state(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// A WebSocket handshake: a GET, but what it opens sends and receives, so cross-site pages are
+/// refused as for state-changing calls.
+fn is_websocket(h: &HeaderMap) -> bool {
+    header_text(h, header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
+}
+
 /// Host (rebinding), header size, cross-site and CSRF checks, then the token on `/api/`.
-pub async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
+pub async fn check(State(g): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
     let h = req.headers();
     let size: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if size > MAX_HEADER_BYTES {
@@ -145,7 +151,8 @@ pub async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
             format!("host `{host}` is not served here (a name this server does not know may be a DNS rebinding attack); start serve with --allow-host NAME to answer to another name"),
         );
     }
-    if changes_state(req.method()) {
+    let websocket = is_websocket(h);
+    if changes_state(req.method()) || websocket {
         if let Some(site) = header_text(h, "sec-fetch-site") {
             if site != "same-origin" && site != "none" {
                 return refuse(StatusCode::FORBIDDEN, format!("a {site} request may not change anything here (Sec-Fetch-Site: {site})"));
@@ -157,14 +164,19 @@ pub async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
                 return refuse(StatusCode::FORBIDDEN, format!("requests from origin {origin:?} may not change anything here"));
             }
         }
-        if header_text(h, REQUEST_HEADER) != Some("1") {
+        // A browser cannot add headers to a WebSocket handshake; its Origin, always sent and
+        // checked above, is what keeps other sites out.
+        if header_text(h, REQUEST_HEADER) != Some("1") && !websocket {
             return refuse(StatusCode::FORBIDDEN, "state-changing calls need the header `X-Siamface-Request: 1` (the page sends it; scripts must too)");
         }
     }
     if let Some(token) = &g.token {
         if req.uri().path().starts_with("/api/") {
             let ok = header_text(h, header::AUTHORIZATION).and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|t| token.matches(t));
-            if !ok {
+            if !ok && websocket && header_text(h, header::AUTHORIZATION).is_none() {
+                // The stream asks for the token as its first message instead.
+                req.extensions_mut().insert(super::stream::Authorized(false));
+            } else if !ok {
                 let mut r = refuse(StatusCode::UNAUTHORIZED, "missing or wrong API token (send it as `Authorization: Bearer TOKEN`)");
                 r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
                 return r;

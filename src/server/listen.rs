@@ -97,7 +97,9 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(timeout)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(stream), service)
+                // For `/api/stream`'s WebSocket.
+                .with_upgrades();
             // A client that hangs up or times out ends its connection; nothing to report.
             let _ = conn.await;
             drop(slot);

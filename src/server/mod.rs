@@ -9,6 +9,7 @@ pub mod limits;
 pub mod listen;
 mod page;
 mod routes;
+pub mod stream;
 
 use std::sync::Arc;
 
@@ -51,11 +52,14 @@ pub fn app(state: AppState, guard: Arc<Guard>) -> Router {
         .route("/api/people/{name}", delete(routes::forget))
         .route("/api/people/{name}/rename", post(routes::rename))
         .route("/api/config", get(routes::config))
+        .route("/api/stream", get(stream::stream))
         .merge(model_work)
         .route("/", get(page::index))
         .route("/app.js", get(page::script))
         .route("/app.css", get(page::style))
         .fallback(guard::no_route)
+        .layer(axum::Extension(guard.clone()))
+        .layer(axum::Extension(stream::Slots(Arc::new(tokio::sync::Semaphore::new(stream::MAX_STREAMS)))))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .layer(from_fn_with_state(g(), limits::body))
         .layer(from_fn_with_state(g(), guard::check))

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 pub const FILE: &str = "card.json";
 
 /// What a model directory without a card is used with: the original app's one half.
-pub const DEFAULT: Card = Card { threshold: 0.5, verification: 0.5, identify_threshold: None };
+pub const DEFAULT: Card = Card { threshold: 0.5, verification: 0.5, identify_threshold: None, video: None };
 
 #[derive(Clone, Copy, Debug, PartialEq, Deserialize)]
 pub struct Card {
@@ -27,6 +27,23 @@ pub struct Card {
     /// it is calibrated at a lower false-accept rate.
     #[serde(default)]
     pub identify_threshold: Option<f32>,
+    /// How tracks in a video are named (`service::stream`), fitted on held-out people's
+    /// degraded sequences by `eval video`.
+    #[serde(default)]
+    pub video: Option<VideoRule>,
+}
+
+/// The card's `video` section.
+#[derive(Clone, Copy, Debug, PartialEq, Deserialize, serde::Serialize)]
+pub struct VideoRule {
+    /// Lowest score of a track's pooled embedding that names someone.
+    pub name_at: f32,
+    /// Quality weight a track's pool needs before it names anyone.
+    pub min_weight: f32,
+    /// Quality weight after which a track nobody matches is `unknown`.
+    pub unknown_weight: f32,
+    /// Score under which a new embedding is someone else than its track's pool (boxes swapped).
+    pub split_at: f32,
 }
 
 /// The `name` a card's text gives its model, if any.
@@ -55,8 +72,18 @@ impl Card {
     /// A card's text; `path` names it in errors.
     pub fn parse(text: &str, path: &Path) -> Result<Card> {
         let card: Card = serde_json::from_str(text).map_err(|e| Error::data(path, Some(e.line()), e.to_string()))?;
-        for (field, v) in [("threshold", card.threshold), ("verification", card.verification), ("identify_threshold", card.identify_threshold.unwrap_or(0.5))] {
+        let v = card.video.unwrap_or(VideoRule { name_at: 0.5, min_weight: 1.0, unknown_weight: 1.0, split_at: 0.5 });
+        for (field, v) in [
+            ("threshold", card.threshold),
+            ("verification", card.verification),
+            ("identify_threshold", card.identify_threshold.unwrap_or(0.5)),
+            ("video.name_at", v.name_at),
+            ("video.split_at", v.split_at),
+        ] {
             check_unit(field, v).map_err(|e| Error::data(path, None, e.to_string()))?;
+        }
+        if !(v.min_weight.is_finite() && v.unknown_weight.is_finite() && v.min_weight > 0.0 && v.unknown_weight >= v.min_weight) {
+            return Err(Error::data(path, None, "video: min_weight must be positive and unknown_weight at least min_weight"));
         }
         Ok(card)
     }
@@ -65,6 +92,27 @@ impl Card {
     pub fn naming(&self) -> f32 {
         self.identify_threshold.unwrap_or(self.threshold)
     }
+}
+
+/// A score or threshold printed with enough digits to tell it from its neighbours near 1:
+/// 0.9866 is not "0.99", and 0.99905 is not "0.999". At least three decimals, and enough to
+/// give three significant digits of `1 - v`.
+pub fn show(v: f32) -> String {
+    format!("{v:.*}", digits(v))
+}
+
+/// `v` with as many decimals as `show` gives `like`, so a score and its threshold line up.
+pub fn show_like(v: f32, like: f32) -> String {
+    format!("{v:.*}", digits(like).max(digits(v).min(7)))
+}
+
+/// The decimals `show` uses for `v`.
+pub fn digits(v: f32) -> usize {
+    let gap = 1.0 - v as f64;
+    if !(gap > 0.0) {
+        return 3;
+    }
+    ((-gap.log10()).ceil() as usize + 2).clamp(3, 7)
 }
 
 /// A threshold or fraction: a finite number from 0 to 1.
@@ -85,6 +133,16 @@ pub fn parse_unit(field: &str, text: &str) -> Result<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shown_thresholds_near_one_keep_the_digits_that_tell_them_apart() {
+        assert_eq!(show(0.5), "0.500");
+        assert_eq!(show(0.9866183), "0.9866");
+        assert_eq!(show(0.99904665), "0.999047");
+        assert_eq!(show(0.998), "0.99800");
+        assert_ne!(show(0.988), show(0.9866183));
+        assert_eq!(show(1.0), "1.000");
+    }
 
     #[test]
     fn thresholds_outside_the_unit_interval_or_not_numbers_are_refused() {

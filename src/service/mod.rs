@@ -6,6 +6,7 @@
 //! memory back. A gallery whose embeddings came from another model is re-embedded from its
 //! stored crops before any embedding is compared with it.
 pub mod card;
+pub mod stream;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,16 +19,12 @@ pub use card::Card;
 use crate::config::ModelConfig;
 use crate::data::photo;
 use crate::error::{Error, Result};
-use crate::face::{self, Detector};
+use crate::face::{self, Detection, Pick, Pipeline};
 use crate::gallery::{self, Enrolment, Location, Matrix, Store};
-use crate::model::{bundled, io, Scratch, Siamese};
+use crate::model::{bundled, io, Siamese};
 
 /// Most photos one enrolment takes.
 pub const MAX_ENROL_PHOTOS: usize = 32;
-
-/// Inference buffers kept between calls; more are made while more calls run at once, and
-/// dropped when they end.
-pub const KEPT_SCRATCH: usize = 4;
 
 /// A photo as handed in: the name errors call it by (file name or path) and its bytes.
 pub struct Photo {
@@ -53,14 +50,11 @@ impl Photo {
 
 /// The model a service sees with: network, detector, card and identity.
 pub struct Faces {
-    net: Siamese,
-    cfg: ModelConfig,
-    det: Detector,
+    pipe: Pipeline,
     card: Card,
     id: String,
     /// The card's `name`, else the model's folder or file name.
     name: String,
-    pool: Mutex<Vec<Scratch>>,
 }
 
 /// One face found in a photo for `compare`.
@@ -121,8 +115,7 @@ impl Faces {
             card.threshold = card::check_unit("threshold", t)?;
             card.identify_threshold = None;
         }
-        let cfg = ck.config.clone();
-        Ok(Faces { net: Siamese::new(ck.config, ck.params, threads)?, cfg, det: Detector::new()?, card, id, name, pool: Mutex::new(Vec::new()) })
+        Ok(Faces { pipe: Pipeline::new(Siamese::new(ck.config, ck.params, threads)?)?, card, id, name })
     }
 
     /// The card in use (its threshold replaced by the one given to `load`, if any).
@@ -136,7 +129,12 @@ impl Faces {
     }
 
     pub fn config(&self) -> &ModelConfig {
-        &self.cfg
+        self.pipe.config()
+    }
+
+    /// The photo-to-embedding pipeline this model sees with.
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipe
     }
 
     /// The model's name (from its card, else its folder or file name).
@@ -146,25 +144,17 @@ impl Faces {
 
     /// Tower, input and embedding width (`ModelConfig::shape`).
     pub fn shape(&self) -> String {
-        self.cfg.shape()
+        self.config().shape()
     }
 
-    /// The embedding of one network input, on the calling thread, with a pooled buffer.
     fn embed(&self, input: &[u8]) -> Result<Vec<f32>> {
-        let taken = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop();
-        let mut s = taken.unwrap_or_else(|| self.net.scratch());
-        let e = self.net.embed_bytes_with(input, &mut s);
-        let mut pool = self.pool.lock().unwrap_or_else(|p| p.into_inner());
-        if pool.len() < KEPT_SCRATCH {
-            pool.push(s);
-        }
-        e
+        self.pipe.embed(input)
     }
 
     /// The largest face of a photo, ready for the network.
     fn one_face(&self, p: &Photo) -> Result<(face::Found, RgbImage)> {
         let img = p.decode()?;
-        let found = face::locate(&self.det, &img, &self.cfg, Path::new(&p.name))?;
+        let found = self.pipe.one_face(&img, Pick::Largest, Path::new(&p.name))?;
         Ok((found, img))
     }
 
@@ -178,10 +168,20 @@ impl Faces {
             embeddings.push(self.embed(&found.input)?);
             sides.push(Side { file: p.name.clone(), rect: found.face.rect, faces: found.faces_in_photo });
         }
-        let score = self.net.score(&embeddings[0], &embeddings[1]);
+        let score = self.pipe.net().score(&embeddings[0], &embeddings[1]);
         let b = sides.pop().expect("two sides");
         let a = sides.pop().expect("two sides");
         Ok(Comparison { score, same: score >= threshold, threshold, a, b })
+    }
+
+    /// What the gallery keeps of one face: its crop in the canonical frame (so that another
+    /// model can embed it again) and this model's embedding of `input`.
+    fn enrolment(&self, img: &RgbImage, face: &face::Face, input: &[u8]) -> Result<Enrolment> {
+        let mut png = Vec::new();
+        face::canonical(img, face)
+            .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+            .map_err(|e| Error::Internal(format!("encoding a crop: {e}")))?;
+        Ok(Enrolment { crop_png: png, embedding: self.embed(input)? })
     }
 
     /// The crops of `g` embedded by this model, when they were embedded by another one.
@@ -190,7 +190,7 @@ impl Faces {
             let mut fresh = Vec::new();
             for (row, png) in g.crops()? {
                 let img = image::load_from_memory(&png).map_err(|e| Error::database(g.shown(), format!("stored crop {row}: {e}")))?.to_rgb8();
-                fresh.push((row, self.embed(&face::to_input(&img, &self.cfg))?));
+                fresh.push((row, self.embed(&face::to_input(&img, self.config()))?));
             }
             g.reembed(&fresh, &self.id)?;
         }
@@ -234,7 +234,12 @@ pub struct Enrolled {
 pub struct Named {
     /// `None` when nobody scores at or above the threshold.
     pub name: Option<String>,
+    /// The best score, whoever it belongs to.
     pub score: f32,
+    /// Who scored it (also when not named); `None` with nobody enrolled.
+    pub nearest: Option<String>,
+    /// The score that names someone.
+    pub threshold: f32,
     #[serde(rename = "box")]
     pub rect: [f32; 4],
 }
@@ -303,16 +308,17 @@ impl FaceService {
             if found.faces_in_photo > 1 {
                 crowded.push((p.name.clone(), found.faces_in_photo));
             }
-            let mut png = Vec::new();
-            face::canonical(&img, &found.face)
-                .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-                .map_err(|e| Error::Internal(format!("encoding a crop: {e}")))?;
-            items.push(Enrolment { crop_png: png, embedding: f.embed(&found.input)? });
+            items.push(f.enrolment(&img, &found.face, &found.input)?);
         }
+        let stored = self.store(f, &name, &items, add)?;
+        Ok(Enrolled { name: stored, images: items.len(), crowded })
+    }
+
+    /// Writes one enrolment (the gallery re-embedded first if another model wrote it).
+    fn store(&self, f: &Faces, name: &str, items: &[Enrolment], add: bool) -> Result<String> {
         let mut g = self.gallery();
         f.sync(&mut g)?;
-        let stored = g.enroll(&name, &items, &f.id, add)?;
-        Ok(Enrolled { name: stored, images: items.len(), crowded })
+        g.enroll(name, items, &f.id, add)
     }
 
     /// Every face of the photo (at least `face::MIN_FACE_PX` wide) with its best match; `fast`
@@ -321,15 +327,15 @@ impl FaceService {
         let f = self.faces()?;
         let threshold = threshold.map(|t| card::check_unit("threshold", t)).transpose()?.unwrap_or(f.card.naming());
         let img = photo.decode()?;
-        let found = if fast { f.det.detect_fast(&img)? } else { f.det.detect(&img)? };
+        let found = f.pipe.detect(&img, if fast { Detection::Live } else { Detection::Photo })?;
         let m = self.matrix(f)?;
         let mut scores = Vec::new();
         let mut out = Vec::new();
         for face in found.into_iter().filter(|x| x.rect[2] >= face::MIN_FACE_PX) {
-            let e = f.embed(&face::input_from_photo(&img, &face, &f.cfg))?;
+            let e = f.embed(&face::input_from_photo(&img, &face, f.config()))?;
             check_dim(&m, &e)?;
-            let hit = gallery::identify(&f.net, &m, &e, threshold, &mut scores)?;
-            out.push(Named { name: hit.name, score: hit.score, rect: face.rect });
+            let hit = gallery::identify(f.pipe.net(), &m, &e, threshold, &mut scores)?;
+            out.push(Named { name: hit.name, score: hit.score, nearest: hit.nearest, threshold, rect: face.rect });
         }
         Ok(out)
     }
@@ -348,7 +354,7 @@ impl FaceService {
         let (found, _) = f.one_face(photo)?;
         let e = f.embed(&found.input)?;
         check_dim(&m, &e)?;
-        let scores = m.claim_scores(&f.net, &name, &e).ok_or_else(not_enrolled)?;
+        let scores = m.claim_scores(f.pipe.net(), &name, &e).ok_or_else(not_enrolled)?;
         let (verified, fraction) = gallery::verify_rule(&scores, detection, verification);
         Ok(Verdict { verified, name, fraction, scores, detection, verification, rect: found.face.rect })
     }

@@ -1,4 +1,4 @@
-// The siamface page: live naming from the camera, one-shot enrolment, verification of a claimed
+// The siamface page: live naming from the camera (or a chosen photo when there is none), one-shot enrolment, verification of a claimed
 // person, rename and forget, and collection of frames for fine-tuning. Every call carries the
 // X-Siamface-Request header (the server refuses state changes without it) and, when the server
 // has one, the API token the user typed, which stays in this tab's session storage.
@@ -59,14 +59,28 @@ function bindSlider(id, out, isScore) {
   s.oninput = () => { $(out).textContent = s.get().toFixed(isScore ? 4 : 2); };
   return s;
 }
-const slider = bindSlider('threshold', 'tval', true);
 const vthreshold = bindSlider('vthreshold', 'vtval', true);
 const vfraction = bindSlider('vfraction', 'vfval', false);
 
+// Without a camera, the chosen photo stands in for the frame: enrol, verify and "who is this"
+// all use it.
+let photoFile = null;
 function frameBlob() {
+  if (photoFile) return Promise.resolve(photoFile);
   grab.getContext('2d').drawImage(video, 0, 0, 640, 480);
   return new Promise(res => grab.toBlob(res, 'image/jpeg', 0.9));
 }
+
+$('photo').onchange = async () => {
+  photoFile = $('photo').files[0] || null;
+  if (!photoFile) return;
+  try {
+    const j = await call('POST', '/api/identify', {}, photoFile);
+    $('who').textContent = j.faces.length
+      ? j.faces.map(f => f.name ? `${f.name} ${f.score.toFixed(4)}` : `unknown (best ${f.nearest || '—'} ${f.score.toFixed(4)}, needs ${f.threshold.toFixed(4)})`).join('; ')
+      : 'no face';
+  } catch (e) { status(e.message); }
+};
 
 function fillSelect(sel, names) {
   const keep = sel.value;
@@ -86,38 +100,89 @@ async function refreshNames() {
   fillSelect($('person'), names);
 }
 
+// Live naming goes over one WebSocket (/api/stream): the server follows each face across
+// frames and names it on the evidence of its whole track, so a face is named by the track, not
+// by one lucky or unlucky frame. At most two frames are in flight: one being looked at, one
+// waiting, so the server is never idle and never queues.
+let ws = null, inflight = 0, lastSent = 0;
 let frames = 0, since = performance.now();
-async function loop() {
-  if (needToken) return;
-  if (video.readyState >= 2) {
-    try {
-      const j = await call('POST', '/api/identify', { threshold: slider.get(), fast: 'true' }, await frameBlob());
-      ctx.clearRect(0, 0, 640, 480);
-      const sx = 640 / video.videoWidth, sy = 480 / video.videoHeight;
-      let top = '—';
-      j.faces.forEach((f, i) => {
-        const [x, y, w, h] = f.box;
-        const known = f.name !== null;
-        ctx.strokeStyle = known ? '#38a169' : '#e53e3e';
-        ctx.lineWidth = 3;
-        ctx.strokeRect(x * sx, y * sy, w * sx, h * sy);
-        ctx.fillStyle = ctx.strokeStyle;
-        ctx.font = '18px system-ui';
-        const label = `${known ? f.name : 'unknown'} ${f.score.toFixed(4)}`;
-        ctx.fillText(label, x * sx, Math.max(18, y * sy - 6));
-        if (i === 0) top = label;
-      });
-      $('who').textContent = j.faces.length ? top : 'no face';
-      frames++;
-      const now = performance.now();
-      if (now - since > 1000) {
-        $('fps').textContent = `${(1000 * frames / (now - since)).toFixed(1)} frames/s`;
-        frames = 0; since = now;
-      }
-      status('live');
-    } catch (e) { status(e.message); }
+const seen = new Map();  // track id -> { name, first, last }
+const COLORS = { named: '#38a169', unknown: '#e53e3e', identifying: '#d69e2e' };
+
+function draw(j) {
+  ctx.clearRect(0, 0, 640, 480);
+  const sx = 640 / (video.videoWidth || 640), sy = 480 / (video.videoHeight || 480);
+  let top = null;
+  const now = new Date();
+  for (const f of j.faces) {
+    const [x, y, w, h] = f.box;
+    ctx.strokeStyle = COLORS[f.state] || '#e53e3e';
+    ctx.lineWidth = 3;
+    ctx.strokeRect(x * sx, y * sy, w * sx, h * sy);
+    ctx.fillStyle = ctx.strokeStyle;
+    ctx.font = '18px system-ui';
+    const label = f.state === 'named' ? `${f.name} ${f.score.toFixed(4)}` : f.state === 'unknown' ? 'unknown' : 'identifying…';
+    ctx.fillText(`#${f.track} ${label}`, x * sx, Math.max(18, y * sy - 6));
+    if (top === null) top = label;
+    const s = seen.get(f.track) || { name: null, first: now, last: now };
+    s.last = now;
+    if (f.state === 'named') s.name = f.name;
+    seen.set(f.track, s);
   }
-  setTimeout(loop, 0);
+  $('who').textContent = top === null ? 'no face' : top;
+  showSeen();
+}
+
+function showSeen() {
+  const t = d => d.toLocaleTimeString();
+  const rows = [...seen.entries()].filter(([, s]) => s.name !== null).slice(-12).reverse();
+  $('seen').replaceChildren(...rows.map(([id, s]) => {
+    const li = document.createElement('li');
+    li.textContent = `${s.name} (track ${id}): ${t(s.first)}–${t(s.last)}`;
+    return li;
+  }));
+}
+
+async function pump() {
+  while (ws && ws.readyState === 1 && inflight < 2 && video.readyState >= 2 && !needToken) {
+    inflight++;
+    lastSent = performance.now();
+    const blob = await frameBlob();
+    ws.send(await blob.arrayBuffer());
+  }
+}
+
+function openStream() {
+  if (needToken) return;
+  const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  ws = new WebSocket(`${proto}//${location.host}/api/stream`);
+  ws.binaryType = 'arraybuffer';
+  ws.onopen = () => { inflight = 0; if (token) ws.send(JSON.stringify({ token })); status('live'); pump(); };
+  ws.onmessage = ev => {
+    inflight = Math.max(0, inflight - 1);
+    const j = JSON.parse(ev.data);
+    if (j.error) status(j.error); else { draw(j); status('live'); }
+    frames++;
+    const now = performance.now();
+    if (now - since > 1000) {
+      $('fps').textContent = `${(1000 * frames / (now - since)).toFixed(1)} answers/s`;
+      frames = 0; since = now;
+    }
+    pump();
+  };
+  ws.onclose = ev => {
+    ws = null;
+    if (ev.code === 1008) { askToken(); return; }
+    status(`stream closed (${ev.code}${ev.reason ? ': ' + ev.reason : ''}); reconnecting`);
+    setTimeout(openStream, 1000);
+  };
+}
+
+// A frame the server dropped is never answered: after two seconds without an answer, send again.
+setInterval(() => { if (inflight > 0 && performance.now() - lastSent > 2000) { inflight = 0; pump(); } }, 500);
+
+function loop() {
+  if (!ws) openStream(); else pump();
 }
 
 $('enroll').onclick = async () => {
@@ -164,18 +229,19 @@ let camera = null;
 async function start() {
   try {
     const c = await call('GET', '/api/config');
-    slider.set(c.threshold);
+    $('rule').textContent = c.video ? `named at ${c.video.name_at.toFixed(4)} on the evidence of the whole track` : '';
+    $('collectbox').hidden = !c.collect;
     vthreshold.set(c.verify_threshold);
     vfraction.set(c.verification);
     if (c.model) $('model').textContent = `model: ${c.model_name} (${c.model_shape}, ${c.model})`;
     await refreshNames();
   } catch (e) { status(e.message); return; }
   if (!camera) {
-    camera = navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 } })
-      .then(s => { video.srcObject = s; status('camera on'); })
-      .catch(e => status('camera: ' + e.message));
+    const media = navigator.mediaDevices;
+    camera = (media ? media.getUserMedia({ video: { width: 640, height: 480 } }) : Promise.reject(new Error('no camera access on this page')))
+      .then(s => { video.srcObject = s; video.onplaying = loop; status('camera on'); return true; })
+      .catch(e => { status(`camera: ${e.message}; use the photo buttons instead`); $('nocamera').hidden = false; return false; });
   }
-  await camera;
-  loop();
+  if (await camera) loop();
 }
 start();
