@@ -8,10 +8,15 @@ pub fn tiny_face_model() -> ModelConfig {
     ModelConfig::koch(32, 32, 3, vec![ConvLayer { filters: 4, kernel: 5, pool: true }, ConvLayer { filters: 8, kernel: 3, pool: false }], 16)
 }
 
-/// `rel` inside the shared data folder (`../shared/data`), or a failure that says which dataset
-/// is missing and where it comes from, rather than an unwrap's panic.
+/// The data folder: `SIAMFACE_DATA`, else `../shared/data` beside the project.
+pub fn data_root() -> std::path::PathBuf {
+    std::env::var_os("SIAMFACE_DATA").map(std::path::PathBuf::from).unwrap_or_else(|| std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
+}
+
+/// `rel` inside the data folder (`data_root`), or a failure that says which dataset is missing
+/// and where it comes from, rather than an unwrap's panic.
 pub fn shared(rel: &str) -> std::path::PathBuf {
-    let p = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data").join(rel);
+    let p = data_root().join(rel);
     if !p.exists() {
         let dataset = match rel.split('/').next() {
             Some("lfw") => "Labeled Faces in the Wild, deep-funneled (umass-vis-lfw/umass-vis-lfw.github.io, the official LFW site)",

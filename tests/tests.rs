@@ -6,6 +6,7 @@ mod degenerate;
 mod face_inputs;
 mod faces;
 mod finetune;
+mod first_use;
 mod gallery;
 mod gallery_faults;
 mod gemm_kernels;

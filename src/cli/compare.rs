@@ -37,7 +37,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         for s in [&out.a, &out.b].into_iter().filter(|s| s.faces > 1) {
             eprintln!("note: {}: {} faces found; using the largest", s.file, s.faces);
         }
-        println!("{}: score {:.3} (threshold {:.2})", if out.same { "same person" } else { "different people" }, out.score, out.threshold);
+        let (score, threshold) = (crate::service::card::show_like(out.score, out.threshold), crate::service::card::show(out.threshold));
+        println!("{}: score {score} (threshold {threshold})", if out.same { "same person" } else { "different people" });
     }
-    Ok(ExitCode::SUCCESS)
+    // 0 same, 1 different, 2 error (main), as `cmp` answers.
+    Ok(if out.same { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

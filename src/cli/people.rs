@@ -187,9 +187,10 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string(&v)?);
     } else {
         let word = if v.verified { "verified" } else { "not verified" };
-        println!("{}: {word} ({:.0}% of {} enrolment images above {:.2})", v.name, 100.0 * v.fraction, v.scores.len(), v.detection);
+        println!("{}: {word} ({:.0}% of {} enrolment images at or above {})", v.name, 100.0 * v.fraction, v.scores.len(), card::show(v.detection));
     }
-    Ok(ExitCode::SUCCESS)
+    // 0 verified, 1 not verified, 2 error (main).
+    Ok(if v.verified { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
 #[derive(clap::Args)]
@@ -203,6 +204,8 @@ pub fn people(a: PeopleArgs) -> anyhow::Result<ExitCode> {
     if a.common.json {
         let v: Vec<_> = list.iter().map(|(n, k)| serde_json::json!({"name": n, "images": k})).collect();
         println!("{}", serde_json::json!({ "people": v }));
+    } else if list.is_empty() {
+        println!("no one is enrolled yet (siamface enroll NAME PHOTO adds someone)");
     } else {
         for (n, k) in &list {
             println!("{n}\t{k} image(s)");

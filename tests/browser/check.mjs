@@ -26,6 +26,9 @@ while (Date.now() < deadline) {
 }
 await page.waitForTimeout(1500);
 fps = (await page.textContent('#fps')) || fps;
+// What the stream answered while the camera played: faces, their states, who was named.
+const stats = await page.evaluate(() => window.siamfaceStats);
+const seenList = await page.$$eval('#seen li', lis => lis.map(l => l.textContent));
 
 // Another site's page posts to the server: a simple no-cors multipart POST, a fetch with the
 // page's custom header (which needs a CORS preflight), and a plain HTML form submission.
@@ -93,5 +96,5 @@ await page.waitForFunction(n => ![...document.querySelectorAll('#names li')].som
 const after_forget = await names();
 
 const status = await page.textContent('#status');
-console.log(JSON.stringify({ seen: [...seen], counts, fps, status, verify_claimed, verify_impostor, attack, after_rename, after_forget }));
+console.log(JSON.stringify({ seen: [...seen], counts, fps, stats, seenList, status, verify_claimed, verify_impostor, attack, after_rename, after_forget }));
 await browser.close();

@@ -107,6 +107,8 @@ async function refreshNames() {
 let ws = null, inflight = 0, lastSent = 0;
 let frames = 0, since = performance.now();
 const seen = new Map();  // track id -> { name, first, last }
+// Counts of what the stream answered, for anyone measuring the page (the browser test reads it).
+window.siamfaceStats = { answers: 0, faces: 0, states: {}, named: {} };
 const COLORS = { named: '#38a169', unknown: '#e53e3e', identifying: '#d69e2e' };
 
 function draw(j) {
@@ -114,7 +116,12 @@ function draw(j) {
   const sx = 640 / (video.videoWidth || 640), sy = 480 / (video.videoHeight || 480);
   let top = null;
   const now = new Date();
+  const st = window.siamfaceStats;
+  st.answers++;
   for (const f of j.faces) {
+    st.faces++;
+    st.states[f.state] = (st.states[f.state] || 0) + 1;
+    if (f.state === 'named') st.named[f.name] = (st.named[f.name] || 0) + 1;
     const [x, y, w, h] = f.box;
     ctx.strokeStyle = COLORS[f.state] || '#e53e3e';
     ctx.lineWidth = 3;
