@@ -2,6 +2,7 @@
 //! training, the command line and the live app all feed the network.
 pub mod align;
 pub mod detect;
+pub mod shape;
 
 pub use align::{canonical, input_from_photo, to_input, CANONICAL_SIZE};
 pub use detect::{Detector, Face};
