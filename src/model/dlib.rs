@@ -25,14 +25,30 @@ pub struct Metric {
     pub distance_threshold: f64,
 }
 
-struct Reader<'a> {
+/// dlib's serialized stream: the integer, real and string encodings every dlib model file uses
+/// (the face shape predictor reads its trees with it too).
+pub(crate) struct Reader<'a> {
     data: &'a [u8],
     pos: usize,
     path: &'a Path,
 }
 
 impl<'a> Reader<'a> {
-    fn err(&self, at: usize, reason: impl std::fmt::Display) -> Error {
+    pub(crate) fn new(data: &'a [u8], path: &'a Path) -> Self {
+        Reader { data, pos: 0, path }
+    }
+
+    /// Offset of the next byte to read.
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn remaining(&self) -> usize {
+        self.data.len() - self.pos
+    }
+
+    /// `Error::ModelFile` naming the file and the byte offset `at`.
+    pub(crate) fn err(&self, at: usize, reason: impl std::fmt::Display) -> Error {
         Error::ModelFile { path: self.path.to_path_buf(), reason: format!("at byte {at}: {reason}") }
     }
 
@@ -45,7 +61,7 @@ impl<'a> Reader<'a> {
         Ok(b)
     }
 
-    fn int(&mut self, what: &str) -> Result<i64> {
+    pub(crate) fn int(&mut self, what: &str) -> Result<i64> {
         let at = self.pos;
         let control = self.bytes(1, what)?[0];
         let n = (control & 0x0f) as usize;
@@ -62,13 +78,13 @@ impl<'a> Reader<'a> {
         Ok(if control & 0x80 != 0 { -(v as i64) } else { v as i64 })
     }
 
-    fn count(&mut self, what: &str) -> Result<usize> {
+    pub(crate) fn count(&mut self, what: &str) -> Result<usize> {
         let at = self.pos;
         let v = self.int(what)?;
         usize::try_from(v).map_err(|_| self.err(at, format!("{what}: {v} is negative")))
     }
 
-    fn expect(&mut self, what: &str, want: i64) -> Result<()> {
+    pub(crate) fn expect(&mut self, what: &str, want: i64) -> Result<()> {
         let at = self.pos;
         let v = self.int(what)?;
         if v != want {
@@ -77,7 +93,7 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
-    fn real(&mut self, what: &str) -> Result<f64> {
+    pub(crate) fn real(&mut self, what: &str) -> Result<f64> {
         let at = self.pos;
         let (m, e) = (self.int(what)?, self.int(what)?);
         if !(-1100..=1100).contains(&e) {
@@ -149,7 +165,7 @@ pub fn read(path: &Path) -> Result<(ModelConfig, Params, Metric)> {
 }
 
 pub fn parse(data: &[u8], path: &Path) -> Result<(ModelConfig, Params, Metric)> {
-    let mut r = Reader { data, pos: 0, path };
+    let mut r = Reader::new(data, path);
     r.expect("loss layer version", 1)?;
     let at = r.pos;
     let loss = r.string("loss layer name")?;
@@ -377,17 +393,20 @@ fn fill(layers: &[Layer], it: &mut Records, params: &mut Params, n: &mut usize, 
     Ok(())
 }
 
+/// `v` in dlib's integer encoding, for tests that write small model files.
+#[cfg(test)]
+pub(crate) fn encode_int(v: i64) -> Vec<u8> {
+    let m = v.unsigned_abs();
+    let n = ((64 - m.leading_zeros() as usize).div_ceil(8)).max(1);
+    let mut b = vec![n as u8 | if v < 0 { 0x80 } else { 0 }];
+    b.extend(&m.to_le_bytes()[..n]);
+    b
+}
+
 #[cfg(test)]
 mod tests {
+    use super::encode_int as int;
     use super::*;
-
-    fn int(v: i64) -> Vec<u8> {
-        let m = v.unsigned_abs();
-        let n = ((64 - m.leading_zeros() as usize).div_ceil(8)).max(1);
-        let mut b = vec![n as u8 | if v < 0 { 0x80 } else { 0 }];
-        b.extend(&m.to_le_bytes()[..n]);
-        b
-    }
 
     #[test]
     fn integers_reals_and_strings_decode() {
@@ -401,7 +420,7 @@ mod tests {
         data.extend(int(5));
         data.extend(b"relu_");
         let p = Path::new("t.dat");
-        let mut r = Reader { data: &data, pos: 0, path: p };
+        let mut r = Reader::new(&data, p);
         for v in [0i64, 1, 127, 300, -28, 1 << 40] {
             assert_eq!(r.int("x").unwrap(), v);
         }
