@@ -94,22 +94,24 @@ fn our_chip_of_an_lfw_photo_is_close_to_dlibs_chip_and_descriptor() {
         assert!(photo.exists(), "{}: LFW missing (set SIAMFACE_DATA; LFW deep-funneled images, see ../shared/data/README.md)", photo.display());
         let img = image::open(&photo).unwrap().to_rgb8();
         let face = det.detect(&img).unwrap()[0];
+        assert!(face.points.is_some(), "the detector gives dlib's points");
         let ours = align::input_from_photo(&img, &face, &cfg);
         let theirs = image::open(root().join("tests/fixtures/dlib").join(f["chip"].as_str().unwrap())).unwrap().to_rgb8();
         let pixel = ours.iter().zip(theirs.as_raw()).map(|(a, b)| (*a as f64 - *b as f64).abs()).sum::<f64>() / ours.len() as f64;
         let want: Vec<f32> = f["pipeline_descriptor"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect();
         let d = distance(&net.embed_bytes_with(&ours, &mut s).unwrap(), &want);
-        // The same face with every landmark weighted alike, for comparison.
-        let even = align::warp(&img, align::chip_transform(&face.landmarks, &[1.0; 5]), align::CHIP_SIZE);
-        let u = distance(&net.embed_bytes_with(even.as_raw(), &mut s).unwrap(), &want);
-        eprintln!("{}: mean pixel difference {pixel:.1} grey levels, descriptor distance {d:.3} ({u:.3} with even weights; same-person threshold 0.6)", f["chip"]);
+        // The same face aligned by YuNet's own five points, as before dlib's points were found.
+        let yunet = align::warp(&img, align::chip_transform(&face.landmarks, &align::CHIP_WEIGHTS), align::CHIP_SIZE);
+        let u = distance(&net.embed_bytes_with(yunet.as_raw(), &mut s).unwrap(), &want);
+        eprintln!("{}: mean pixel difference {pixel:.1} grey levels, descriptor distance {d:.3} ({u:.3} aligned by YuNet's points; same-person threshold 0.6)", f["chip"]);
         dists.push(d);
         uniform.push(u);
         assert!(pixel < 25.0, "{pixel}");
     }
     let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len() as f32;
-    eprintln!("mean descriptor distance to dlib's pipeline: {:.3} (even weights {:.3})", mean(&dists), mean(&uniform));
-    // Two chips of one photo must be far closer than two photos of one person (~0.3-0.5).
-    assert!(dists.iter().all(|d| *d < 0.25), "{dists:?}");
-    assert!(mean(&dists) < 0.15, "{dists:?}");
+    eprintln!("mean descriptor distance to dlib's pipeline: {:.3} (aligned by YuNet's points {:.3})", mean(&dists), mean(&uniform));
+    // Two chips of one photo must be far closer than two photos of one person (~0.3-0.5); with
+    // dlib's own points (0.074 when measured) closer than with YuNet's (0.137).
+    assert!(dists.iter().all(|d| *d < 0.15), "{dists:?}");
+    assert!(mean(&dists) < 0.10 && mean(&dists) < mean(&uniform), "{dists:?} vs {uniform:?}");
 }

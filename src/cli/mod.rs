@@ -2,6 +2,7 @@
 mod bench;
 mod bench_faces;
 mod bench_gallery;
+mod bench_video;
 mod compare;
 mod gallery;
 mod people;
@@ -35,6 +36,8 @@ enum Command {
     BenchFaces(bench_faces::Args),
     /// Time the gallery backends (SQLite, PostgreSQL) at 10k to 1M enrolled faces.
     BenchGallery(bench_gallery::Args),
+    /// Frames per second of identify --video with 1 and 5 faces, beside embedding every frame.
+    BenchVideo(bench_video::Args),
     /// Enrol a person from one photo (one-shot) or several.
     Enroll(people::EnrollArgs),
     /// Is the face in this photo the claimed person?
@@ -80,6 +83,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::BenchFaces(a) => bench_faces::run(a),
         Command::BenchGallery(a) => bench_gallery::run(a),
+        Command::BenchVideo(a) => bench_video::run(a),
         Command::Compare(a) => compare::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Enroll(a) => people::enroll(a),

@@ -127,9 +127,27 @@ pub fn warp(img: &RgbImage, z: [f32; 4], size: u32) -> RgbImage {
     RgbImage::from_raw(size, size, out).expect("sized above")
 }
 
+/// The photo -> canonical frame similarity for `face`: by dlib's points where known (to where
+/// dlib puts them in LFW's frame), else by YuNet's.
+pub fn frame_transform(face: &Face) -> [f32; 4] {
+    match &face.points {
+        Some(p) => similarity(p, &DLIB_IN_LFW),
+        None => similarity(&face.landmarks, &LFW_LANDMARKS),
+    }
+}
+
+/// The photo -> chip similarity for `face`: dlib's own alignment (its five points onto its mean
+/// face) where dlib's points are known, else from YuNet's through the canonical frame.
+pub fn face_chip_transform(face: &Face) -> [f32; 4] {
+    match &face.points {
+        Some(p) => similarity(p, &CHIP_POINTS),
+        None => chip_transform(&face.landmarks, &CHIP_WEIGHTS),
+    }
+}
+
 /// The face mapped into the 250x250 LFW frame (bilinear; outside the photo is black).
 pub fn canonical(img: &RgbImage, face: &Face) -> RgbImage {
-    warp(img, similarity(&face.landmarks, &LFW_LANDMARKS), CANONICAL_SIZE)
+    warp(img, frame_transform(face), CANONICAL_SIZE)
 }
 
 /// The network's input bytes for the face `face` of `img`, cut from the photo in one
@@ -138,14 +156,14 @@ pub fn canonical(img: &RgbImage, face: &Face) -> RgbImage {
 pub fn input_from_photo(img: &RgbImage, face: &Face, cfg: &ModelConfig) -> Vec<u8> {
     match cfg.crop {
         Crop::Lfw => to_input(&canonical(img, face), cfg),
-        Crop::DlibChip => chip_bytes(&warp(img, chip_transform(&face.landmarks, &CHIP_WEIGHTS), CHIP_SIZE), cfg),
+        Crop::DlibChip => chip_bytes(&warp(img, face_chip_transform(face), CHIP_SIZE), cfg),
     }
 }
 
 /// The network's input for `face` and dlib's 150 px chip of it (which `quality` measures): for
 /// the ResNet they are one image, cut once.
 pub fn input_and_chip(img: &RgbImage, face: &Face, cfg: &ModelConfig) -> (Vec<u8>, RgbImage) {
-    let chip = warp(img, chip_transform(&face.landmarks, &CHIP_WEIGHTS), CHIP_SIZE);
+    let chip = warp(img, face_chip_transform(face), CHIP_SIZE);
     let input = match cfg.crop {
         Crop::Lfw => to_input(&canonical(img, face), cfg),
         Crop::DlibChip => chip_bytes(&chip, cfg),
@@ -153,10 +171,13 @@ pub fn input_and_chip(img: &RgbImage, face: &Face, cfg: &ModelConfig) -> (Vec<u8
     (input, chip)
 }
 
-/// How far `face` can be trusted, from its landmarks and its chip.
+/// How far `face` can be trusted, from its points and its chip.
 pub fn quality(face: &Face, chip: &RgbImage) -> super::quality::Quality {
-    let l = &face.landmarks;
-    super::quality::Quality::measure([l[0], l[1]], l[2], chip)
+    let mid = |a: [f32; 2], b: [f32; 2]| [(a[0] + b[0]) / 2.0, (a[1] + b[1]) / 2.0];
+    match &face.points {
+        Some(p) => super::quality::Quality::measure([mid(p[2], p[3]), mid(p[0], p[1])], p[4], chip),
+        None => super::quality::Quality::measure([face.landmarks[0], face.landmarks[1]], face.landmarks[2], chip),
+    }
 }
 
 fn chip_bytes(chip: &RgbImage, cfg: &ModelConfig) -> Vec<u8> {
@@ -199,7 +220,7 @@ mod tests {
         let shift = [135.0 - LFW_LANDMARKS[0][0], 133.0 - LFW_LANDMARKS[0][1]];
         let lm = LFW_LANDMARKS.map(|p| [p[0] + shift[0], p[1] + shift[1]]);
         img.put_pixel(135, 133, Rgb([255, 255, 255]));
-        let c = canonical(&img, &Face { rect: [0.0; 4], score: 1.0, landmarks: lm });
+        let c = canonical(&img, &Face { rect: [0.0; 4], score: 1.0, landmarks: lm, points: None });
         let (x, y) = (LFW_LANDMARKS[0][0].round() as u32, LFW_LANDMARKS[0][1].round() as u32);
         assert!(c.get_pixel(x, y).0[0] > 100, "{:?}", c.get_pixel(x, y));
         assert_eq!(c.get_pixel(10, 10).0, [0, 0, 0]);

@@ -142,7 +142,7 @@ mod tests {
     use super::*;
 
     fn face(x: f32, w: f32) -> Face {
-        Face { rect: [x, 40.0, w, w], score: 0.9, landmarks: [[0.0; 2]; 5] }
+        Face { rect: [x, 40.0, w, w], score: 0.9, landmarks: [[0.0; 2]; 5], points: None }
     }
 
     #[test]
