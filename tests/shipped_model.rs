@@ -103,6 +103,7 @@ fn lfw_view2_protocol_runs_on_a_small_lfw_and_keeps_every_score() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["pairs"], 100, "ten folds of five same and five different pairs");
+    assert_eq!(v["align"], "detect", "eval lfw runs the face pipeline unless told otherwise");
     let scores = v["scores"].as_array().unwrap();
     assert_eq!(scores.len(), 10);
     assert!(scores.iter().all(|f| f.as_array().unwrap().len() == 10), "{}", v["scores"]);

@@ -109,7 +109,8 @@ pub fn embed(net: &Siamese, det: &Detector, root: &Path, faces: &[Face], align: 
                 let detection = match (align, found.get(&(f.name.clone(), f.number))) {
                     (Align::Frame, _) => None,
                     (Align::Detect, Some(known)) => *known,
-                    (Align::Detect, None) => det.detect(&img)?.first().copied(),
+                    // LFW names the person in the middle of each photo, whoever else is larger.
+                    (Align::Detect, None) => crate::face::pipeline::pick(&det.detect(&img)?, img.width(), img.height(), crate::face::Pick::Centre),
                 };
                 let input = match detection {
                     Some(face) => face::input_from_photo(&img, &face, &cfg),

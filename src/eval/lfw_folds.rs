@@ -46,22 +46,20 @@ pub fn run(scores: &[Vec<f64>], same: &[Vec<bool>]) -> Protocol {
 }
 
 /// Every pair of LFW View 2 (`pairs.txt` under `lfw`) scored by `net`, fold by fold, with its
-/// label: the material of `run`. Each photo is embedded once (`embed_frames`).
-pub fn view2_scores(net: &mut crate::model::Siamese, lfw: &std::path::Path) -> crate::error::Result<(Vec<Vec<f64>>, Vec<Vec<bool>>)> {
+/// label: the material of `run`. Each photo is embedded once, through the face pipeline
+/// (`Align::Detect`: the face nearest the centre found, aligned and cropped as any user's photo
+/// is; a photo without a face falls back to its frame and is counted) or from LFW's frame
+/// (`Align::Frame`). Returns the scores, the labels and the photos without a detected face.
+pub fn view2_scores(net: &crate::model::Siamese, lfw: &std::path::Path, align: super::faces::Align) -> crate::error::Result<(Vec<Vec<f64>>, Vec<Vec<bool>>, usize)> {
     use crate::data::lfw::{Face, Pairs};
     let pairs = Pairs::parse(&lfw.join("pairs.txt"))?;
-    let mut faces: Vec<Face> = pairs.folds.iter().flatten().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
-    faces.sort_by(|x, y| (&x.name, x.number).cmp(&(&y.name, y.number)));
-    faces.dedup();
-    let emb = embed_frames(net, &lfw.join("images_deepfunneled"), &faces)?;
-    let d = net.embedding_len();
-    let row = |f: &Face| {
-        let i = faces.binary_search_by(|x| (&x.name, x.number).cmp(&(&f.name, f.number))).expect("face was embedded");
-        &emb[i * d..(i + 1) * d]
-    };
+    let faces: Vec<Face> = pairs.folds.iter().flatten().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
+    let det = crate::face::Detector::new()?;
+    let emb = super::faces::embed(net, &det, &lfw.join("images_deepfunneled"), &faces, align, "", None, false)?;
+    let row = |f: &Face| emb.row(f).expect("every photo of pairs.txt was embedded");
     let scores = pairs.folds.iter().map(|fold| fold.iter().map(|p| net.score(row(&p.a), row(&p.b)) as f64).collect()).collect();
     let same = pairs.folds.iter().map(|fold| fold.iter().map(|p| p.same).collect()).collect();
-    Ok((scores, same))
+    Ok((scores, same, emb.missed.len()))
 }
 
 /// Embeddings of LFW photos, row by row in `faces`' order, each cut from the deep-funneled

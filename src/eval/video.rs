@@ -224,7 +224,7 @@ pub fn setup(pipe: &Pipeline, images: &std::path::Path, people: &[(String, usize
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
     pub far: f64,
-    pub rule: crate::service::card::VideoRule,
+    pub rule: crate::face::track::Rule,
     pub calibration_fold: usize,
     pub test_fold: usize,
     pub calibration: super::video_fit::Rates,

@@ -7,9 +7,8 @@ use serde::Serialize;
 use super::calibrate::threshold_at_far;
 use super::verification;
 use super::video::{pooled, TrackRun, FRAMES};
-use crate::face::track::Settings;
+use crate::face::track::{Rule, Settings};
 use crate::model::Siamese;
-use crate::service::card::VideoRule;
 
 /// A gallery (one clean photo's embedding per enrolled person) and tracks of enrolled people and
 /// of strangers.
@@ -82,7 +81,7 @@ impl Setup {
     }
 
     /// The rule's rates on these tracks.
-    pub fn rates(&self, net: &Siamese, rule: &VideoRule) -> Rates {
+    pub fn rates(&self, net: &Siamese, rule: &Rule) -> Rates {
         let window = Settings::default().window;
         let replay = self.replay(net, window);
         let (fs, fy) = self.pairs(net, false);
@@ -173,13 +172,13 @@ impl Setup {
     /// candidate evidence weight, the lowest threshold that meets `far` on these tracks; the
     /// weight that then names the most genuine frames after half a second wins. `split_at` is
     /// the score under which 0.1% of genuine frames fall against their own track's pool.
-    pub fn fit(&self, net: &Siamese, far: f64) -> VideoRule {
-        let mut best: Option<(f64, VideoRule)> = None;
+    pub fn fit(&self, net: &Siamese, far: f64) -> Rule {
+        let mut best: Option<(f64, Rule)> = None;
         for min_weight in [0.5f32, 1.0, 1.5, 2.0, 3.0] {
             let peaks = self.impostor_peaks(net, min_weight);
             let no = vec![false; peaks.len()];
             let name_at = (threshold_at_far(&peaks, &no, far) as f32).min(1.0);
-            let rule = VideoRule { name_at, min_weight, unknown_weight: 2.0 * min_weight + 1.0, split_at: 0.0 };
+            let rule = Rule { name_at, min_weight, unknown_weight: 2.0 * min_weight + 1.0, split_at: 0.0 };
             let got = self.rates(net, &rule).named_after_half_second;
             if best.as_ref().is_none_or(|b| got > b.0) {
                 best = Some((got, rule));

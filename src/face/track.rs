@@ -32,8 +32,9 @@ pub enum State {
     Unknown,
 }
 
-/// When evidence names a track (scores are the model's, from 0 to 1).
-#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+/// When evidence names a track (scores are the model's, from 0 to 1); a model card's `video`
+/// section, fitted on held-out people's degraded sequences by `eval video`.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct Rule {
     /// Lowest score of the pooled embedding that names someone.
     pub name_at: f32,
@@ -41,6 +42,9 @@ pub struct Rule {
     pub min_weight: f32,
     /// Quality weight after which a track nobody matches is `unknown`.
     pub unknown_weight: f32,
+    /// Score under which a new embedding is someone else than its track's pool (the boxes of
+    /// two faces swapped): the track is split.
+    pub split_at: f32,
 }
 
 /// How tracks are followed and how often they are embedded.
@@ -262,9 +266,10 @@ impl Tracker {
     /// Adds an embedding of track `id`'s face in the current frame, with its quality weight.
     /// A first embedding that matches an ended track (score at least `same_at`) takes that
     /// track's id and evidence: the face came back. An embedding that clearly belongs to
-    /// someone else (score under `split_at` against the track's pool) starts a new track,
-    /// because two faces crossed and the boxes swapped.
-    pub fn add(&mut self, id: u64, embedding: Vec<f32>, weight: f32, same: &Same, same_at: f32, split_at: f32) -> u64 {
+    /// someone else (score under the rule's `split_at` against the track's pool) starts a new
+    /// track, because two faces crossed and the boxes swapped.
+    pub fn add(&mut self, id: u64, embedding: Vec<f32>, weight: f32, same: &Same, same_at: f32) -> u64 {
+        let split_at = self.rule.split_at;
         let frame = self.frame;
         let Some(t) = self.live.iter().position(|t| t.id == id) else {
             return id;
@@ -339,7 +344,7 @@ mod tests {
     use super::*;
 
     fn rule() -> Rule {
-        Rule { name_at: 0.9, min_weight: 1.5, unknown_weight: 3.0 }
+        Rule { name_at: 0.9, min_weight: 1.5, unknown_weight: 3.0, split_at: 0.2 }
     }
 
     fn sight(x: f32, y: f32) -> Sighting {
@@ -405,29 +410,29 @@ mod tests {
         let s = Settings { max_missed: 2, ..Settings::default() };
         let mut t = Tracker::new(s, rule());
         let id = t.link(0, &[sight(10.0, 10.0)])[0].0;
-        t.add(id, person(1), 1.0, &same, 0.8, 0.2);
+        t.add(id, person(1), 1.0, &same, 0.8);
         for f in 1..10 {
             t.link(f, &[]);
         }
         // Back on the other side of the frame: a new box, then its embedding.
         let new = t.link(10, &[sight(400.0, 10.0)])[0].0;
         assert_ne!(new, id);
-        assert_eq!(t.add(new, person(1), 1.0, &same, 0.8, 0.2), id);
+        assert_eq!(t.add(new, person(1), 1.0, &same, 0.8), id);
         assert_eq!(t.live()[0].id, id);
         // Someone else entering is not merged.
         let other = t.link(11, &[sight(400.0, 10.0), sight(100.0, 300.0)])[1].0;
-        assert_eq!(t.add(other, person(2), 1.0, &same, 0.8, 0.2), other);
+        assert_eq!(t.add(other, person(2), 1.0, &same, 0.8), other);
     }
 
     #[test]
     fn an_embedding_of_someone_else_splits_the_track() {
         let mut t = Tracker::new(Settings::default(), rule());
         let id = t.link(0, &[sight(10.0, 10.0)])[0].0;
-        t.add(id, person(1), 1.0, &same, 0.8, 0.2);
+        t.add(id, person(1), 1.0, &same, 0.8);
         t.link(1, &[sight(10.0, 10.0)]);
-        t.add(id, person(1), 1.0, &same, 0.8, 0.2);
+        t.add(id, person(1), 1.0, &same, 0.8);
         t.link(2, &[sight(10.0, 10.0)]);
-        let new = t.add(id, person(2), 1.0, &same, 0.8, 0.2);
+        let new = t.add(id, person(2), 1.0, &same, 0.8);
         assert_ne!(new, id);
         assert_eq!(t.summary().len(), 2);
     }
@@ -439,7 +444,7 @@ mod tests {
         let l = t.link(0, &[sight(0.0, 0.0), sight(100.0, 0.0)]);
         assert_eq!(l.iter().filter(|x| x.1).count(), 1);
         let first = l.iter().find(|x| x.1).unwrap().0;
-        t.add(first, person(0), 1.0, &same, 0.8, 0.2);
+        t.add(first, person(0), 1.0, &same, 0.8);
         let l = t.link(1, &[sight(0.0, 0.0), sight(100.0, 0.0)]);
         let second = l.iter().find(|x| x.1).unwrap().0;
         assert_ne!(first, second, "the never-embedded track goes next");
@@ -455,21 +460,21 @@ mod tests {
     #[test]
     fn a_name_needs_enough_evidence_and_is_withdrawn_when_it_turns() {
         let s = Settings { window: 3, embed_every: 1, ..Settings::default() };
-        let mut t = Tracker::new(s, rule());
+        let mut t = Tracker::new(s, Rule { split_at: -1.0, ..rule() });
         // The judge knows person 0 as "Ann"; the score is the pooled embedding's first value.
         let judge = |e: &[f32]| Some(("Ann".to_string(), e[0]));
         let id = t.link(0, &[sight(0.0, 0.0)])[0].0;
-        t.add(id, person(0), 1.0, &same, 2.0, -1.0);
+        t.add(id, person(0), 1.0, &same, 2.0);
         t.decide(&judge);
         assert_eq!(t.live()[0].state, State::Identifying, "one frame is not enough");
         t.link(1, &[sight(0.0, 0.0)]);
-        t.add(id, person(0), 1.0, &same, 2.0, -1.0);
+        t.add(id, person(0), 1.0, &same, 2.0);
         t.decide(&judge);
         assert_eq!((t.live()[0].state, t.live()[0].name.as_deref()), (State::Named, Some("Ann")));
         // Three frames of someone unknown push Ann out of the window.
         for f in 2..5 {
             t.link(f, &[sight(0.0, 0.0)]);
-            t.add(id, person(3), 1.0, &same, 2.0, -1.0);
+            t.add(id, person(3), 1.0, &same, 2.0);
             t.decide(&judge);
         }
         assert_eq!((t.live()[0].state, t.live()[0].name.as_deref()), (State::Unknown, None));
@@ -481,9 +486,9 @@ mod tests {
         let mut t = Tracker::new(Settings::default(), rule());
         let judge = |_: &[f32]| Some(("Ann".to_string(), 0.99));
         let id = t.link(0, &[sight(0.0, 0.0)])[0].0;
-        t.add(id, person(0), 0.5, &same, 2.0, -1.0);
+        t.add(id, person(0), 0.5, &same, 2.0);
         t.link(1, &[sight(0.0, 0.0)]);
-        t.add(id, person(0), 0.5, &same, 2.0, -1.0);
+        t.add(id, person(0), 0.5, &same, 2.0);
         t.decide(&judge);
         assert_eq!(t.live()[0].state, State::Identifying, "weight 1.0 < 1.5");
     }

@@ -144,7 +144,7 @@ pub async fn config(State(s): State<AppState>) -> Json<Value> {
         "model": faces.map(|f| f.model_id().to_string()),
         "model_name": faces.map(|f| f.name().to_string()),
         "model_shape": faces.map(|f| f.shape()),
-        "video": faces.map(|f| crate::service::stream::rule(&f.card()).0),
+        "video": faces.map(|f| crate::service::stream::rule(&f.card())),
     }))
 }
 

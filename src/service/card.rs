@@ -33,18 +33,8 @@ pub struct Card {
     pub video: Option<VideoRule>,
 }
 
-/// The card's `video` section.
-#[derive(Clone, Copy, Debug, PartialEq, Deserialize, serde::Serialize)]
-pub struct VideoRule {
-    /// Lowest score of a track's pooled embedding that names someone.
-    pub name_at: f32,
-    /// Quality weight a track's pool needs before it names anyone.
-    pub min_weight: f32,
-    /// Quality weight after which a track nobody matches is `unknown`.
-    pub unknown_weight: f32,
-    /// Score under which a new embedding is someone else than its track's pool (boxes swapped).
-    pub split_at: f32,
-}
+/// The card's `video` section: the track rule.
+pub use crate::face::track::Rule as VideoRule;
 
 /// The `name` a card's text gives its model, if any.
 pub fn name(card_text: &str) -> Option<String> {

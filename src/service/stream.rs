@@ -44,18 +44,14 @@ pub struct Seen {
 /// The rule tracks are named by: the model card's `video` section (calibrated on held-out
 /// people's degraded sequences by `eval video`), else the card's pair threshold with the
 /// default evidence weights.
-pub fn rule(c: &card::Card) -> (Rule, f32) {
-    match c.video {
-        Some(v) => (Rule { name_at: v.name_at, min_weight: v.min_weight, unknown_weight: v.unknown_weight }, v.split_at),
-        None => (Rule { name_at: c.threshold, min_weight: 1.5, unknown_weight: 4.0 }, 0.5 * c.threshold),
-    }
+pub fn rule(c: &card::Card) -> Rule {
+    c.video.unwrap_or(Rule { name_at: c.threshold, min_weight: 1.5, unknown_weight: 4.0, split_at: 0.5 * c.threshold })
 }
 
 /// One video's tracker and its frame counter.
 pub struct Stream {
     tracker: Tracker,
     frame: u64,
-    split_at: f32,
     same_at: f32,
     scores: Vec<f32>,
 }
@@ -63,8 +59,7 @@ pub struct Stream {
 impl Stream {
     /// A stream named by the rule of `faces`' card, with `settings` for following faces.
     pub fn new(faces: &Faces, settings: Settings) -> Stream {
-        let (rule, split_at) = rule(&faces.card());
-        Stream { tracker: Tracker::new(settings, rule), frame: 0, split_at, same_at: faces.card().threshold, scores: Vec::new() }
+        Stream { tracker: Tracker::new(settings, rule(&faces.card())), frame: 0, same_at: faces.card().threshold, scores: Vec::new() }
     }
 
     /// Frames seen so far.
@@ -91,7 +86,7 @@ impl Stream {
         for (&i, e) in due.iter().zip(embedded) {
             let e = e?;
             super::check_dim(&m, &e)?;
-            ids[i] = self.tracker.add(ids[i], e, seen[i].quality.weight, &same, self.same_at, self.split_at);
+            ids[i] = self.tracker.add(ids[i], e, seen[i].quality.weight, &same, self.same_at);
         }
         let scores = std::cell::RefCell::new(std::mem::take(&mut self.scores));
         let judge = |e: &[f32]| gallery::identify(f.pipe.net(), &m, e, 0.0, &mut scores.borrow_mut()).ok().and_then(|hit| hit.nearest.map(|n| (n, hit.score)));
@@ -148,8 +143,7 @@ impl FaceService {
     pub fn enroll_video(&self, name: &str, next: &mut dyn FnMut() -> Result<Option<RgbImage>>, add: bool) -> Result<super::Enrolled> {
         let f = self.faces()?;
         let name = gallery::name::canonical(name)?;
-        let (rule, _) = rule(&f.card());
-        let mut tracker = Tracker::new(Settings::default(), rule);
+        let mut tracker = Tracker::new(Settings::default(), rule(&f.card()));
         let mut candidates: std::collections::HashMap<u64, (usize, Vec<Candidate>)> = Default::default();
         let mut frame = 0u64;
         while let Some(img) = next()? {
