@@ -138,3 +138,42 @@ fn enroll_video_takes_the_person_of_the_clip_and_refuses_a_clip_of_two() {
     let people = bin().args(["people", "--gallery", g.to_str().unwrap()]).output().unwrap();
     assert!(!String::from_utf8_lossy(&people.stdout).contains("Someone"));
 }
+
+#[test]
+fn identify_video_reads_standard_input_and_lists_of_images_as_frames() {
+    use std::io::Write;
+    let d = dir("stdin");
+    let g = d.join("g.sqlite");
+    assert!(enroll(&g, "Colin Powell", &[crate::common::lfw("Colin_Powell", 1).to_str().unwrap()]).status.success());
+    let colin = photo("Colin_Powell", 3);
+    let frames = clip(&[(&colin, 250.0)], 12, 4);
+    let mut y4m_bytes = Vec::new();
+    y4m::write(&mut y4m_bytes, &frames, (25, 1), y4m::Colorspace::C420Mpeg2).unwrap();
+    let mut child = bin()
+        .args(["identify", "--video", "-", "--json", "--gallery", g.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(&y4m_bytes).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let piped: Vec<String> = String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect();
+    assert_eq!(piped.len(), 13, "12 frames and the summary");
+    // The same frames as PNG files give one line per file, frames numbered in order.
+    let paths: Vec<String> = frames
+        .iter()
+        .enumerate()
+        .map(|(k, f)| {
+            let p = d.join(format!("f{k:03}.png"));
+            f.save(&p).unwrap();
+            p.to_str().unwrap().to_string()
+        })
+        .collect();
+    let out = bin().args(["identify", "--video", "--json", "--gallery", g.to_str().unwrap()]).args(&paths).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 13);
+    assert_eq!(lines[11]["frame"], 11);
+    assert!(lines[11]["faces"][0]["track"].as_u64().is_some(), "{}", lines[11]);
+}

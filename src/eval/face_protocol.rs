@@ -92,7 +92,7 @@ pub fn evaluate(net: &Siamese, emb: &Embeddings, pairs: &Pairs, people: &[Vec<(S
     let mut view2 = vec![rule("the model's head", lfw_folds::run(&by(&model_head), &same)), distance];
 
     // Koch's head trained on the other nine folds' pairs, for each fold.
-    let (start_a, start_b) = head_of(&net.params);
+    let (start_a, start_b) = head_of(&net.params, dim);
     let rows_of = |folds: &[usize]| -> (Vec<f32>, Vec<Pair>) {
         let mut m = Vec::new();
         let mut ps = Vec::new();
@@ -155,9 +155,16 @@ pub fn evaluate(net: &Siamese, emb: &Embeddings, pairs: &Pairs, people: &[Vec<(S
     Report { view2, held_out: held, head: (ha, hb), distance_head: (da as f32, db as f32) }
 }
 
-fn head_of(p: &crate::model::Params) -> (Vec<f32>, f32) {
+/// Where Koch's head is fitted from: the model's own weighted-L1 head, or for a model with a
+/// Euclidean head (one weight), the plain L1 head that decides where dlib's distance
+/// threshold 0.6 would (`dlib::set_distance_head`).
+fn head_of(p: &crate::model::Params, dim: usize) -> (Vec<f32>, f32) {
     let n = p.specs.len();
-    (p.at(n - 2).to_vec(), p.at(n - 1)[0])
+    if p.at(n - 2).len() == dim {
+        return (p.at(n - 2).to_vec(), p.at(n - 1)[0]);
+    }
+    let k = 10.0 / ((dim as f64).sqrt() * 0.6);
+    (vec![-k as f32; dim], (k * (dim as f64).sqrt() * 0.6) as f32)
 }
 
 fn score_head(a: &[f32], b: f32, u: &[f32], v: &[f32]) -> f64 {
