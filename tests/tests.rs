@@ -11,6 +11,7 @@ mod gallery_faults;
 mod gemm_kernels;
 mod installed;
 mod model_files;
+mod photo_shapes;
 mod shipped_model;
 mod server;
 mod service;
