@@ -15,6 +15,7 @@ mod photo_shapes;
 mod shipped_model;
 mod server;
 mod service;
+mod stored_rows;
 mod strict_inputs;
 mod server_limits;
 mod parity;

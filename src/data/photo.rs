@@ -65,19 +65,47 @@ pub fn open(path: &Path) -> Result<DynamicImage> {
 
 /// `open` for bytes already in memory (uploads); the error is the reason alone.
 pub fn decode(bytes: &[u8]) -> std::result::Result<DynamicImage, String> {
-    use image::ImageDecoder;
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
-    // Decoders allocate for more than pixels (a PNG's compressed colour profile unpacks as it is
-    // opened, before its size is known): everything one image may allocate is bounded.
+    decode_if(bytes, |_, _, _| Ok(()))
+}
+
+/// A face crop as the gallery stores it: a PNG of exactly `side x side` pixels, refused from its
+/// header otherwise, and decoded under the same allocation limit as an upload. Crops come back
+/// from files anyone can edit (an exported folder, the gallery file itself), so they get no
+/// more trust than a photo from the network.
+pub fn decode_crop(bytes: &[u8], side: u32) -> std::result::Result<image::RgbImage, String> {
+    let img = decode_if(bytes, |format, w, h| {
+        if format != image::ImageFormat::Png {
+            return Err(format!("a {format:?} file; stored crops are PNG"));
+        }
+        if (w, h) != (side, side) {
+            return Err(format!("{w}x{h} pixels; stored crops are {side}x{side}"));
+        }
+        Ok(())
+    })?;
+    Ok(img.to_rgb8())
+}
+
+/// What a decoder may allocate for one image. Decoders allocate for more than pixels (a PNG's
+/// compressed colour profile unpacks as it is opened, before its size is known): everything one
+/// image may allocate is bounded.
+pub fn limits() -> image::Limits {
     let mut limits = image::Limits::default();
     limits.max_alloc = Some(MAX_ALLOC);
-    reader.limits(limits);
+    limits
+}
+
+/// `decode`, with `accept` asked about the format and size (from the header) before decoding.
+fn decode_if(bytes: &[u8], accept: impl Fn(image::ImageFormat, u32, u32) -> std::result::Result<(), String>) -> std::result::Result<DynamicImage, String> {
+    use image::ImageDecoder;
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes)).with_guessed_format().map_err(|e| e.to_string())?;
+    reader.limits(limits());
     let Some(format) = reader.format() else {
         return Err("not an image (JPEG, PNG, PGM/PPM or WebP)".into());
     };
     complete(format, bytes)?;
     let mut decoder = reader.into_decoder().map_err(|e| format!("cannot decode image: {e}"))?;
     let (w, h) = decoder.dimensions();
+    accept(format, w, h)?;
     if w.max(h) > MAX_SIDE_PX {
         return Err(format!("image is {w}x{h}; the longest side may be {MAX_SIDE_PX} pixels"));
     }

@@ -6,10 +6,12 @@
 //! Because the crops are kept, a gallery follows a model upgrade by re-embedding them
 //! (`reembed`), without asking anyone to re-enrol.
 pub mod archive;
+mod check;
 pub mod location;
 mod matrix;
 pub mod name;
 pub mod postgres;
+pub mod stored;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+pub use check::Finding;
 pub use location::Location;
 pub use matrix::{fingerprint, identify, verify_rule, Match, Matrix};
 
@@ -93,15 +96,15 @@ fn find(conn: &Connection, path: &Path, name: &str) -> Result<Option<(i64, Strin
     Ok(None)
 }
 
-/// The identification matrix from (name, embedding blob) rows sorted by name.
+/// The identification matrix from (name, embedding blob) rows sorted by name. An embedding that
+/// is not finite numbers of the others' length is refused: compared with a query it would give
+/// scores of nothing (another length) or of anything (infinite values).
 fn matrix_from_rows(rows: impl Iterator<Item = (String, Vec<u8>)>, at: &Path) -> Result<Matrix> {
     let mut m = Matrix { names: Vec::new(), owner: Vec::new(), rows: Vec::new(), dim: 0 };
     for (name, blob) in rows {
-        let e = from_blob(&blob);
+        let e = stored::embedding(&blob, (m.dim > 0).then_some(m.dim)).map_err(|why| Error::database(at, format!("an image of {name}: {why}")))?;
         if m.dim == 0 {
             m.dim = e.len();
-        } else if e.len() != m.dim {
-            return Err(Error::database(at, format!("embedding of {name} has {} values, others {}", e.len(), m.dim)));
         }
         if m.names.last() != Some(&name) {
             m.names.push(name);
@@ -110,6 +113,17 @@ fn matrix_from_rows(rows: impl Iterator<Item = (String, Vec<u8>)>, at: &Path) ->
         m.rows.extend(e);
     }
     Ok(m)
+}
+
+/// An image the program cannot use, with what to do about it.
+fn bad_image(at: &Path, id: i64, name: &str, why: &str) -> Error {
+    Error::database(
+        at,
+        format!(
+            "image {id} of `{name}`: {why}. `siamface gallery check` lists every such image; `siamface gallery repair` rebuilds the gallery \
+             without them, or `siamface forget` removes the person"
+        ),
+    )
 }
 
 fn not_enrolled(name: &str) -> Error {
@@ -294,8 +308,12 @@ impl Gallery {
     }
 
     fn read_matrix(&self) -> Result<Matrix> {
-        let mut st = self.conn.prepare("SELECT p.name, i.embedding FROM images i JOIN people p ON p.id = i.person ORDER BY p.name, i.id").map_err(|e| self.err(e))?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| self.err(e))?;
+        // Read no more of an embedding than the longest one allowed, and a byte over to show it.
+        let mut st = self
+            .conn
+            .prepare("SELECT p.name, substr(i.embedding, 1, ?1) FROM images i JOIN people p ON p.id = i.person ORDER BY p.name, i.id")
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([4 * stored::MAX_DIM as i64 + 4], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| self.err(e))?;
         let rows = rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
         matrix_from_rows(rows.into_iter(), &self.path)
     }
@@ -305,6 +323,43 @@ impl Gallery {
         let mut st = self.conn.prepare("SELECT id, crop FROM images ORDER BY id").map_err(|e| self.err(e))?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(|e| self.err(e))?;
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// Every image's row id, in order.
+    pub fn image_ids(&self) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare("SELECT id FROM images ORDER BY id").map_err(|e| self.err(e))?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The stored crop of image `id`, decoded as an upload is (`stored::crop`), reading no more
+    /// of it than a crop may hold; else an error naming the image, its person and what to do.
+    pub fn crop(&self, id: i64) -> Result<image::RgbImage> {
+        let (name, len, png): (String, i64, Vec<u8>) = self
+            .conn
+            .query_row(
+                "SELECT p.name, length(i.crop), substr(i.crop, 1, ?2) FROM images i JOIN people p ON p.id = i.person WHERE i.id = ?1",
+                params![id, stored::MAX_CROP_BYTES as i64 + 1],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        let why = if len as usize > stored::MAX_CROP_BYTES { Err(format!("{len} bytes; a stored crop is at most {}", stored::MAX_CROP_BYTES)) } else { stored::crop(&png) };
+        why.map_err(|why| bad_image(&self.path, id, &name, &format!("the stored crop: {why}")))
+    }
+
+    /// The images whose embedding a model of `dim`-value embeddings cannot have made: another
+    /// length, or a value that is not a finite number.
+    pub fn unusable(&self, dim: usize) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare("SELECT id, CASE WHEN length(embedding) = ?1 THEN embedding END FROM images ORDER BY id").map_err(|e| self.err(e))?;
+        let rows = st.query_map([4 * dim as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))).map_err(|e| self.err(e))?;
+        let mut bad = Vec::new();
+        for row in rows {
+            let (id, blob) = row.map_err(|e| self.err(e))?;
+            if blob.is_none_or(|b| stored::embedding(&b, Some(dim)).is_err()) {
+                bad.push(id);
+            }
+        }
+        Ok(bad)
     }
 
     /// Replaces every cached embedding (one transaction) and records the model.
@@ -383,6 +438,19 @@ impl Store {
     pub fn crops(&mut self) -> Result<Vec<(i64, Vec<u8>)>> {
         each!(self, g => g.crops())
     }
+
+    pub fn image_ids(&mut self) -> Result<Vec<i64>> {
+        each!(self, g => g.image_ids())
+    }
+
+    pub fn crop(&mut self, id: i64) -> Result<image::RgbImage> {
+        each!(self, g => g.crop(id))
+    }
+
+    pub fn unusable(&mut self, dim: usize) -> Result<Vec<i64>> {
+        each!(self, g => g.unusable(dim))
+    }
+
 
     pub fn reembed(&mut self, embeddings: &[(i64, Vec<f32>)], model: &str) -> Result<()> {
         each!(self, g => g.reembed(embeddings, model))
