@@ -1,7 +1,7 @@
 //! Gallery rows the program never writes: a "crop" of 40000000x1 pixels, embeddings of three
-//! values or of infinities, a crop that is a symbolic link out of its folder. Each is refused or
-//! repaired with a message that names the image, never by allocating what the row asks for or by
-//! answering every call 500.
+//! values or of infinities, a crop that is a symbolic link out of its folder; and another program
+//! holding the write lock. Each is refused or repaired with a message that names the image, never
+//! by allocating what the row asks for or by answering every call 500.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -174,6 +174,22 @@ async fn an_embedding_of_another_length_or_not_finite_is_made_again_from_its_cro
         let (st, v) = call(&s, "POST", "/api/verify", form(&[("name", "Aaron")], &[("photo", "q.jpg", &photo("Aaron_Peirsol", 2))]), None).await;
         assert_eq!(st, StatusCode::OK, "{v}");
     }
+}
+
+#[tokio::test]
+async fn an_enrolment_waiting_on_another_programs_write_answers_503_with_retry_after() {
+    let s = state("busy-writer", None);
+    let db = std::env::temp_dir().join(format!("siamface-server-{}-busy-writer/g.sqlite", std::process::id()));
+    let other = rusqlite::Connection::open(&db).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let req = crate::server::page_request("POST", "/api/enroll", None).body(axum::body::Body::from(form(&[("name", "Aaron")], &[("photo", "a.jpg", &photo("Aaron_Peirsol", 1))]))).unwrap();
+    let (st, h, v) = crate::server::send(&s, &crate::server::guard(None), req).await;
+    other.execute_batch("ROLLBACK").unwrap();
+    assert_eq!(st, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert!(h.contains_key("retry-after"), "{h:?}");
+    assert!(v["error"].as_str().is_some_and(|e| e.contains("busy")), "{v}");
+    let (_, v) = call(&s, "GET", "/api/people", Vec::new(), None).await;
+    assert_eq!(v["people"], serde_json::json!([]));
 }
 
 /// The checks of stored rows through `Store`, alike on both backends: a crop of another size is

@@ -57,6 +57,10 @@ fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode as C;
     match e.sqlite_error_code() {
         Some(C::DatabaseCorrupt | C::NotADatabase) => damaged(path, &e.to_string()),
+        Some(C::DatabaseBusy | C::DatabaseLocked) => Error::Busy {
+            what: path.display().to_string(),
+            reason: format!("another process held its write lock for more than {} s ({e})", BUSY_WAIT.as_secs()),
+        },
         _ => Error::database(path, e.to_string()),
     }
 }
