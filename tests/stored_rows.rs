@@ -1,7 +1,8 @@
 //! Gallery rows the program never writes: a "crop" of 40000000x1 pixels, embeddings of three
-//! values or of infinities, a crop that is a symbolic link out of its folder; and another program
-//! holding the write lock. Each is refused or repaired with a message that names the image, never
-//! by allocating what the row asks for or by answering every call 500.
+//! values or of infinities, a crop that is a symbolic link out of its folder, damage written into
+//! the file while a server reads it, another program holding the write lock. Each is refused or
+//! repaired with a message that names the image, never by allocating what the row asks for or by
+//! answering every call 500.
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -174,6 +175,34 @@ async fn an_embedding_of_another_length_or_not_finite_is_made_again_from_its_cro
         let (st, v) = call(&s, "POST", "/api/verify", form(&[("name", "Aaron")], &[("photo", "q.jpg", &photo("Aaron_Peirsol", 2))]), None).await;
         assert_eq!(st, StatusCode::OK, "{v}");
     }
+}
+
+#[test]
+fn damage_written_while_the_server_runs_is_noticed() {
+    let env = crate::gallery_faults::enrolled("damaged-live");
+    let db = env.dir.join("g.sqlite");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_siamface"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0", "--model", env.dir.join("model").to_str().unwrap(), "--gallery", db.to_str().unwrap()]).stderr(Stdio::piped());
+    let (child, addr) = crate::common::spawn_serve(cmd);
+    let server = crate::server::Server(child, addr);
+    let q = form(&[("threshold", "0")], &[("photo", "q.jpg", &photo("Aaron_Peirsol", 3))]);
+    let (code, body) = crate::server::http(&server.1, "POST", "/api/identify", &q);
+    assert_eq!(code, 200, "{body}");
+    crate::gallery_faults::scribble(&db, 4 * 4096);
+    let (code, body) = crate::server::http(&server.1, "POST", "/api/identify", &q);
+    assert_eq!(code, 500, "identified from a damaged file: {body}");
+    let enrol = form(&[("name", "Zed")], &[("photo", "z.jpg", &photo("Aaron_Peirsol", 4))]);
+    let (code, body) = crate::server::http(&server.1, "POST", "/api/enroll", &enrol);
+    assert_eq!(code, 500, "enrolled into a damaged file: {body}");
+    let mut server = server;
+    let _ = server.0.kill();
+    let log = server.0.stderr.take().map(|mut e| {
+        let mut s = String::new();
+        std::io::Read::read_to_string(&mut e, &mut s).unwrap();
+        s
+    });
+    let log = log.unwrap_or_default();
+    assert!(log.contains("damaged") && log.contains("gallery repair"), "the log does not say why: {log}");
 }
 
 #[tokio::test]

@@ -212,6 +212,7 @@ pub fn import(g: &mut Gallery, dir: &Path) -> Result<Report> {
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?1)", [m]).map_err(db)?;
     }
     tx.commit().map_err(db)?;
+    g.wrote()?;
     Ok(report)
 }
 

@@ -34,6 +34,9 @@ pub struct Gallery {
     /// The embeddings as last read, with SQLite's `data_version` at the time: identification reads
     /// them for every camera frame, and they change only when someone enrols or forgets.
     cache: Option<(i64, Arc<Matrix>)>,
+    /// The file's modification time and length as last seen, with `data_version` then
+    /// (`Gallery::watch`).
+    seen: Option<(Option<std::time::SystemTime>, u64, i64)>,
 }
 
 /// One enrolment image: its crop as PNG bytes and its embedding.
@@ -130,6 +133,34 @@ fn bad_image(at: &Path, id: i64, name: &str, why: &str) -> Error {
     )
 }
 
+/// `Gallery::check_with` on the connection `conn` to the file at `path`.
+fn check_conn(conn: &Connection, path: &Path, check: Check) -> Result<()> {
+    let pragma = match check {
+        Check::Quick => "PRAGMA quick_check",
+        Check::Full => "PRAGMA integrity_check",
+        Check::None => return Ok(()),
+    };
+    let mut st = conn.prepare(pragma).map_err(|e| db_err(path, e))?;
+    let found: Vec<String> = st.query_map([], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| db_err(path, e))?;
+    if found != ["ok"] {
+        let mut detail = found.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+        if found.len() > 3 {
+            detail.push_str(&format!("; {} more", found.len() - 3));
+        }
+        return Err(damaged(path, &detail));
+    }
+    let has_tables: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('images', 'people')", [], |r| r.get(0)).map_err(|e| db_err(path, e))?;
+    if has_tables == 2 {
+        let orphans: i64 = conn
+            .query_row("SELECT COUNT(*) FROM images WHERE person NOT IN (SELECT id FROM people)", [], |r| r.get(0))
+            .map_err(|e| db_err(path, e))?;
+        if orphans > 0 {
+            return Err(damaged(path, &format!("{orphans} images without a person")));
+        }
+    }
+    Ok(())
+}
+
 fn not_enrolled(name: &str) -> Error {
     Error::not_found(format!("name `{name}`"), "is not enrolled")
 }
@@ -148,7 +179,7 @@ impl Gallery {
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
         conn.busy_timeout(BUSY_WAIT).map_err(|e| db_err(path, e))?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;").map_err(|e| db_err(path, e))?;
-        let mut g = Gallery { conn, path: path.to_path_buf(), cache: None };
+        let mut g = Gallery { conn, path: path.to_path_buf(), cache: None, seen: None };
         if check != Check::None {
             g.check_with(check)?;
         }
@@ -169,6 +200,8 @@ impl Gallery {
             .map_err(|e| db_err(path, e))?;
             tx.commit().map_err(|e| db_err(path, e))?;
         }
+        let version = g.data_version()?;
+        g.watch(version)?;
         Ok(g)
     }
 
@@ -181,6 +214,8 @@ impl Gallery {
     }
 
     fn write(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        let version = self.data_version()?;
+        self.watch(version)?;
         self.cache = None;
         self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| db_err(&self.path, e))
     }
@@ -219,6 +254,7 @@ impl Gallery {
         }
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?1)", [model]).map_err(|e| db_err(&path, e))?;
         tx.commit().map_err(|e| db_err(&path, e))?;
+        self.wrote()?;
         Ok(stored)
     }
 
@@ -228,31 +264,7 @@ impl Gallery {
     }
 
     pub fn check_with(&self, check: Check) -> Result<()> {
-        let pragma = match check {
-            Check::Quick => "PRAGMA quick_check",
-            Check::Full => "PRAGMA integrity_check",
-            Check::None => return Ok(()),
-        };
-        let mut st = self.conn.prepare(pragma).map_err(|e| self.err(e))?;
-        let found: Vec<String> = st.query_map([], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| self.err(e))?;
-        if found != ["ok"] {
-            let mut detail = found.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
-            if found.len() > 3 {
-                detail.push_str(&format!("; {} more", found.len() - 3));
-            }
-            return Err(damaged(&self.path, &detail));
-        }
-        let has_tables: i64 = self.conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('images', 'people')", [], |r| r.get(0)).map_err(|e| self.err(e))?;
-        if has_tables == 2 {
-            let orphans: i64 = self
-                .conn
-                .query_row("SELECT COUNT(*) FROM images WHERE person NOT IN (SELECT id FROM people)", [], |r| r.get(0))
-                .map_err(|e| self.err(e))?;
-            if orphans > 0 {
-                return Err(damaged(&self.path, &format!("{orphans} images without a person")));
-            }
-        }
-        Ok(())
+        check_conn(&self.conn, &self.path, check)
     }
 
     /// (name, number of enrolment images), by name.
@@ -283,6 +295,7 @@ impl Gallery {
         }
         tx.execute("UPDATE people SET name = ?2 WHERE id = ?1", params![id, new]).map_err(|e| db_err(&path, e))?;
         tx.commit().map_err(|e| db_err(&path, e))?;
+        self.wrote()?;
         Ok((was, new))
     }
 
@@ -293,6 +306,7 @@ impl Gallery {
         let (id, stored) = find(&tx, &path, name)?.ok_or_else(|| not_enrolled(name))?;
         tx.execute("DELETE FROM people WHERE id = ?1", [id]).map_err(|e| db_err(&path, e))?;
         tx.commit().map_err(|e| db_err(&path, e))?;
+        self.wrote()?;
         Ok(stored)
     }
 
@@ -300,7 +314,8 @@ impl Gallery {
     /// file has changed since: by this connection's own writes (which drop the copy) or by another
     /// process's, which SQLite's `data_version` reveals.
     pub fn matrix(&mut self) -> Result<Arc<Matrix>> {
-        let version: i64 = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let version = self.data_version()?;
+        self.watch(version)?;
         if let Some((v, m)) = &self.cache {
             if *v == version {
                 return Ok(m.clone());
@@ -309,6 +324,40 @@ impl Gallery {
         let m = Arc::new(self.read_matrix()?);
         self.cache = Some((version, m.clone()));
         Ok(m)
+    }
+
+    /// SQLite's count of commits by other connections.
+    fn data_version(&self) -> Result<i64> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    /// Notices a file changed behind SQLite's back: its modification time or length moved while
+    /// `data_version`, which every commit of another connection moves, did not (this
+    /// connection's commits go to the write-ahead log and leave the file alone until a
+    /// checkpoint, after which `wrote` looks again). Then SQLite's quick check runs again, so a
+    /// file damaged while a server runs is refused as on open, rather than read and written on
+    /// as if it were whole.
+    fn watch(&mut self, version: i64) -> Result<()> {
+        let meta = std::fs::metadata(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let now = (meta.modified().ok(), meta.len(), version);
+        if let Some(was) = self.seen {
+            if was.2 == version && (was.0, was.1) != (now.0, now.1) {
+                // A connection of its own: this one's page cache may still hold the pages as
+                // they were. On failure the old state stays, so the next call checks again.
+                let fresh = Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| self.err(e))?;
+                check_conn(&fresh, &self.path, Check::Quick)?;
+            }
+        }
+        self.seen = Some(now);
+        Ok(())
+    }
+
+    /// After a commit of this connection: the file as it is now is the one to compare with, a
+    /// checkpoint of the commit included.
+    fn wrote(&mut self) -> Result<()> {
+        self.seen = None;
+        let version = self.data_version()?;
+        self.watch(version)
     }
 
     fn read_matrix(&self) -> Result<Matrix> {
@@ -374,7 +423,8 @@ impl Gallery {
             tx.execute("UPDATE images SET embedding = ?2 WHERE id = ?1", params![id, to_blob(e)]).map_err(|e| db_err(&path, e))?;
         }
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?1)", [model]).map_err(|e| db_err(&path, e))?;
-        tx.commit().map_err(|e| db_err(&path, e))
+        tx.commit().map_err(|e| db_err(&path, e))?;
+        self.wrote()
     }
 }
 
@@ -454,7 +504,6 @@ impl Store {
     pub fn unusable(&mut self, dim: usize) -> Result<Vec<i64>> {
         each!(self, g => g.unusable(dim))
     }
-
 
     pub fn reembed(&mut self, embeddings: &[(i64, Vec<f32>)], model: &str) -> Result<()> {
         each!(self, g => g.reembed(embeddings, model))
