@@ -100,6 +100,18 @@ pub fn by_status(answers: &[(u16, String)]) -> std::collections::BTreeMap<u16, u
     counts
 }
 
+/// A connection that announces a 20 MB body for `method path`, as the page would send it, and
+/// sends none of it.
+pub fn announcing(addr: &str, method: &str, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nX-Siamface-Request: 1\r\nContent-Type: multipart/form-data; boundary={}\r\nContent-Length: 20971520\r\n\r\n",
+        crate::server::B
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s
+}
+
 /// Peak resident memory of a process in MB, from /proc (Linux).
 pub fn peak_rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -160,10 +172,9 @@ fn announced_bodies_without_a_token_and_unread_answers_cannot_hold_the_server() 
     // path) and never send them: each is refused at once and closed, holding no upload budget.
     let mut held = Vec::new();
     for (k, path) in ["/", "/nothing-here", "/app.js"].iter().cycle().take(12).enumerate() {
-        let mut s = TcpStream::connect(addr).unwrap();
         let method = if k % 2 == 0 { "GET" } else { "POST" };
         // With the page's header, so a POST passes the cross-site check and meets the body rule.
-        s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nX-Siamface-Request: 1\r\nContent-Length: 20971520\r\n\r\n").as_bytes()).unwrap();
+        let mut s = announcing(addr, method, path);
         let (after, answer) = closed_within(&mut s, Duration::from_secs(3)).unwrap_or_else(|| panic!("{method} {path} with an announced body was left open"));
         assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("takes no request body"), "{method} {path}: {answer}");
         assert!(after < Duration::from_secs(1), "{method} {path}: answered after {after:?}");

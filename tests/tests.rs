@@ -14,6 +14,7 @@ mod model_files;
 mod photo_shapes;
 mod shipped_model;
 mod server;
+mod server_edges;
 mod service;
 mod stored_rows;
 mod strict_inputs;
