@@ -1,18 +1,26 @@
 //! The accept loop, on hyper directly rather than `axum::serve`, because that gives no
 //! header-read timeout: here a connection that sends no complete request head within
 //! `header_timeout` (a silent socket, a byte-a-second client, an idle keep-alive) is closed, and
-//! at most `max_connections` are open at once (the rest wait in the kernel's backlog). A client
-//! that stops reading what it asked for is cut off too: an answer that cannot be written for
-//! `write_timeout` closes the connection (`Stall`).
+//! at most `max_connections` are open at once. Idle connections cannot keep others out: when
+//! every slot is taken and another connection arrives, an idle one (no request being answered)
+//! is closed to make room: one that has sent nothing before one that has begun a request, from
+//! the address that holds the most idle ones, idle the longest (`Open::evict`); only
+//! connections with work in progress make newcomers wait. A client that stops reading what it
+//! asked for is cut off too: an answer that cannot be written for `write_timeout` closes the
+//! connection (`Stall`).
+use std::collections::HashMap;
 use std::future::Future;
-use std::sync::Arc;
-use std::time::Duration;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
+use tokio::sync::Notify;
 
 pub struct Limits {
     pub header_timeout: Duration,
@@ -21,11 +29,17 @@ pub struct Limits {
     pub max_connections: usize,
 }
 
+/// How long requests in progress may run on once their connection is asked to close: to make
+/// room for another, or because the server stops.
+pub const DRAIN: Duration = Duration::from_secs(10);
+
 /// A connection whose writes fail once one has waited `limit` for the client to make room: a
 /// client that asks for many answers and reads none would otherwise hold its connection (and a
 /// slot of `max_connections`) for as long as it likes.
 struct Stall<S> {
     inner: S,
+    /// The connection's entry, told when bytes arrive.
+    conn: Arc<Conn>,
     limit: Duration,
     waiting: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
 }
@@ -49,7 +63,12 @@ impl<S> Stall<S> {
 
 impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stall<S> {
     fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
-        std::pin::Pin::new(&mut self.inner).poll_read(cx, buf)
+        let before = buf.filled().len();
+        let r = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.conn.heard.store(true, Ordering::SeqCst);
+        }
+        r
     }
 }
 
@@ -69,19 +88,96 @@ impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Stall<S> {
     }
 }
 
+/// One open connection, as the accept loop sees it.
+struct Conn {
+    ip: IpAddr,
+    /// Requests being answered on it now.
+    busy: AtomicUsize,
+    /// Whether bytes of a request have arrived since its last answer (or since it opened).
+    heard: AtomicBool,
+    /// Since when it has had nothing to answer (its acceptance, or its last answer).
+    idle_since: Mutex<Instant>,
+    /// Asks it to finish what it is answering and close.
+    close: Notify,
+}
+
+/// Counts a request in progress on a connection for as long as it lives.
+struct Busy(Arc<Conn>);
+
+impl Busy {
+    fn enter(c: Arc<Conn>) -> Busy {
+        c.busy.fetch_add(1, Ordering::SeqCst);
+        Busy(c)
+    }
+}
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        *self.0.idle_since.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+        self.0.heard.store(false, Ordering::SeqCst);
+        self.0.busy.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// Every open connection, by number.
+#[derive(Default)]
+struct Open {
+    conns: Mutex<HashMap<u64, Arc<Conn>>>,
+}
+
+impl Open {
+    fn all(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Conn>>> {
+        self.conns.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Asks one idle connection to close, to make room for a new one: one that has sent nothing
+    /// before one that has begun a request (a client that connects and sends at once is not
+    /// closed under it), then from the address that holds the most idle connections (one client
+    /// cannot take every slot from the others), the one idle the longest. False when every
+    /// connection has a request in progress.
+    fn evict(&self) -> bool {
+        let all = self.all();
+        let idle: Vec<&Arc<Conn>> = all.values().filter(|c| c.busy.load(Ordering::SeqCst) == 0).collect();
+        let mut per_ip: HashMap<IpAddr, usize> = HashMap::new();
+        for c in &idle {
+            *per_ip.entry(c.ip).or_default() += 1;
+        }
+        let since = |c: &Arc<Conn>| *c.idle_since.lock().unwrap_or_else(|p| p.into_inner());
+        let silent = |c: &Arc<Conn>| !c.heard.load(Ordering::SeqCst);
+        let victim = idle.iter().max_by(|a, b| {
+            (silent(a).cmp(&silent(b))).then_with(|| per_ip[&a.ip].cmp(&per_ip[&b.ip])).then_with(|| since(b).cmp(&since(a)))
+        });
+        match victim {
+            Some(c) => {
+                c.close.notify_one();
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Whether bytes wait on a just-accepted connection: a client that sent its request with the
+/// connection counts as having begun it from the start.
+fn waiting(stream: &tokio::net::TcpStream) -> bool {
+    let mut byte = [0u8; 1];
+    let mut buf = tokio::io::ReadBuf::new(&mut byte);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    matches!(stream.poll_peek(&mut cx, &mut buf), std::task::Poll::Ready(Ok(n)) if n > 0)
+}
+
 /// Serves `app` on `listener` until `shutdown` completes.
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
-    let open = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
+    let max = limits.max_connections.max(1);
+    let slots = Arc::new(tokio::sync::Semaphore::new(max));
+    let open = Arc::new(Open::default());
     let mut shutdown = std::pin::pin!(shutdown);
+    let mut next_id = 0u64;
     loop {
-        let slot = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
-            s = open.clone().acquire_owned() => s.expect("the connection semaphore is never closed"),
-        };
-        let stream = tokio::select! {
-            _ = &mut shutdown => return Ok(()),
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
             r = listener.accept() => match r {
-                Ok((stream, _)) => stream,
+                Ok(accepted) => accepted,
                 Err(e) => {
                     // Out of file descriptors and the like: wait, then try again.
                     eprintln!("accept: {e}");
@@ -90,17 +186,56 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
                 }
             },
         };
-        let service = TowerToHyperService::new(app.clone());
+        let slot = match slots.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                // Every slot taken: an idle connection makes room, else this one waits for a
+                // request in progress to end.
+                open.evict();
+                tokio::select! {
+                    _ = &mut shutdown => break,
+                    s = slots.clone().acquire_owned() => s.expect("the connection semaphore is never closed"),
+                }
+            }
+        };
+        next_id += 1;
+        let me = Conn { ip: peer.ip(), busy: AtomicUsize::new(0), heard: AtomicBool::new(waiting(&stream)), idle_since: Mutex::new(Instant::now()), close: Notify::new() };
+        let (id, me) = (next_id, Arc::new(me));
+        open.all().insert(id, me.clone());
+        let inner = TowerToHyperService::new(app.clone());
+        let counted = me.clone();
+        let service = hyper::service::service_fn(move |req| {
+            let busy = Busy::enter(counted.clone());
+            let answer = hyper::service::Service::call(&inner, req);
+            async move {
+                let r = answer.await;
+                drop(busy);
+                r
+            }
+        });
         let timeout = limits.header_timeout;
-        let stream = Stall { inner: stream, limit: limits.write_timeout, waiting: None };
+        let stream = Stall { inner: stream, conn: me.clone(), limit: limits.write_timeout, waiting: None };
+        let open = open.clone();
         tokio::spawn(async move {
             let conn = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(timeout)
-                .serve_connection(TokioIo::new(stream), service);
+                .serve_connection(TokioIo::new(stream), service)
+                // A handler may take the connection over (a WebSocket); it then leaves this count.
+                .with_upgrades();
+            let mut conn = std::pin::pin!(conn);
             // A client that hangs up or times out ends its connection; nothing to report.
-            let _ = conn.await;
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = me.close.notified() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(DRAIN, conn).await;
+                }
+            }
+            open.all().remove(&id);
             drop(slot);
         });
     }
+    Ok(())
 }
+
