@@ -1,6 +1,7 @@
-//! The server against clients that hold without sending: upload budget announced but never
-//! sent, idle sockets by the hundred. Over real loopback HTTP with the binary.
-use std::io::Read;
+//! The server against clients that hold without sending, and against the odd request: upload
+//! budget announced but never sent, idle sockets by the hundred, heads hyper refuses itself.
+//! Over real loopback HTTP with the binary.
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -8,6 +9,19 @@ use std::time::{Duration, Instant};
 
 use crate::server::{form, http, photo, start, tmp};
 use crate::server_limits::announcing;
+
+/// What the server answers to `raw`, sent as is on a new connection: status and body.
+fn raw(addr: &str, request: &[u8]) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    // A server that answers before reading everything may reset the rest: that is fine.
+    let _ = s.write_all(request);
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp).into_owned();
+    let code = resp.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or_else(|| panic!("no answer: {resp:?}"));
+    (code, resp.split_once("\r\n\r\n").map(|r| r.1.to_string()).unwrap_or_default())
+}
 
 #[test]
 fn announced_bodies_that_never_arrive_hold_no_upload_budget() {
@@ -79,4 +93,21 @@ fn hundreds_of_idle_sockets_do_not_slow_other_clients() {
     );
     // Waiting for an idle socket's header timeout would take up to 5 s per request.
     assert!(times[times.len() - 1] < 2.5, "requests waited behind idle sockets: {times:?}");
+}
+
+#[test]
+fn heads_hyper_refuses_itself_are_answered_in_json() {
+    let dir = tmp("hyper-refusals");
+    let server = start(&dir, &[]);
+    let addr = server.1.as_str();
+    let long_uri = format!("GET /api/people?{} HTTP/1.1\r\nHost: {addr}\r\n\r\n", "q".repeat(70_000));
+    let big_head = format!("GET /api/people HTTP/1.1\r\nHost: {addr}\r\n{}\r\n", "X-Pad: 0123456789012345678901234567890123456789\r\n".repeat(12_000));
+    let no_colon = format!("GET /api/people HTTP/1.1\r\nHost: {addr}\r\nthis line has no colon\r\n\r\n");
+    for (what, request, want) in [("a 70 KB URI", long_uri, 414), ("a 600 KB head", big_head, 431), ("a header line without a colon", no_colon, 400)] {
+        let (code, body) = raw(addr, request.as_bytes());
+        assert_eq!(code, want, "{what}: {body}");
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{what}: {code} with a body that is not JSON ({e}): {body:?}"));
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {v}");
+    }
+    assert_eq!(http(addr, "GET", "/api/people", b"").0, 200);
 }

@@ -35,13 +35,16 @@ pub const DRAIN: Duration = Duration::from_secs(10);
 
 /// A connection whose writes fail once one has waited `limit` for the client to make room: a
 /// client that asks for many answers and reads none would otherwise hold its connection (and a
-/// slot of `max_connections`) for as long as it likes.
+/// slot of `max_connections`) for as long as it likes. It also gives hyper's own refusals a JSON
+/// body (`json_refusal`).
 struct Stall<S> {
     inner: S,
     /// The connection's entry, told when bytes arrive.
     conn: Arc<Conn>,
     limit: Duration,
     waiting: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
+    /// A replacement answer being written, and how much of it is out.
+    replacing: Option<(Vec<u8>, usize)>,
 }
 
 impl<S> Stall<S> {
@@ -61,6 +64,33 @@ impl<S> Stall<S> {
     }
 }
 
+/// hyper answers a few requests itself, before the app sees them: a head larger than its buffer
+/// or with too many fields (431), a URI over 64 KB (414), a head it cannot parse (400). Those
+/// answers are a bare head with `content-length: 0`, which no answer of the app is (every error
+/// of the app carries a JSON body, `guard::json_errors`). Such a head is replaced by the same
+/// status with `{"error": ...}`, as every other refusal has.
+fn json_refusal(buf: &[u8]) -> Option<Vec<u8>> {
+    let head = std::str::from_utf8(buf).ok()?.strip_suffix("\r\n\r\n")?;
+    let (status_line, fields) = head.split_once("\r\n").unwrap_or((head, ""));
+    let status: u16 = status_line.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()?;
+    let lines: Vec<&str> = fields.split("\r\n").filter(|l| !l.is_empty()).collect();
+    if !(400..500).contains(&status) || !lines.iter().any(|l| l.eq_ignore_ascii_case("content-length: 0")) {
+        return None;
+    }
+    let message = match status {
+        431 => "the request head is too large (too many or too long header fields)",
+        414 => "the request's URI is too long (more than 65,534 bytes)",
+        _ => "the request is not valid HTTP/1.1 (a malformed method, URI, version or header line)",
+    };
+    let body = serde_json::json!({ "error": message }).to_string();
+    let mut out = format!("{status_line}\r\n");
+    for l in lines.iter().filter(|l| !l.to_ascii_lowercase().starts_with("content-length:")) {
+        out.push_str(&format!("{l}\r\n"));
+    }
+    out.push_str(&format!("content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}", body.len()));
+    Some(out.into_bytes())
+}
+
 impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stall<S> {
     fn poll_read(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &mut tokio::io::ReadBuf<'_>) -> std::task::Poll<std::io::Result<()>> {
         let before = buf.filled().len();
@@ -74,6 +104,26 @@ impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for Stall<S> {
 
 impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for Stall<S> {
     fn poll_write(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>, buf: &[u8]) -> std::task::Poll<std::io::Result<usize>> {
+        use std::task::Poll;
+        if self.replacing.is_none() {
+            self.replacing = json_refusal(buf).map(|r| (r, 0));
+        }
+        // The replacement goes out whole before `buf` counts as written: until then hyper
+        // offers the same bytes again.
+        while let Some((out, done)) = self.replacing.take() {
+            if done == out.len() {
+                return Poll::Ready(Ok(buf.len()));
+            }
+            let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, &out[done..]);
+            let r = self.watch(cx, r);
+            match r {
+                Poll::Ready(Ok(n)) => self.replacing = Some((out, done + n)),
+                other => {
+                    self.replacing = Some((out, done));
+                    return other.map_ok(|_| 0);
+                }
+            }
+        }
         let r = std::pin::Pin::new(&mut self.inner).poll_write(cx, buf);
         self.watch(cx, r)
     }
@@ -214,7 +264,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
             }
         });
         let timeout = limits.header_timeout;
-        let stream = Stall { inner: stream, conn: me.clone(), limit: limits.write_timeout, waiting: None };
+        let stream = Stall { inner: stream, conn: me.clone(), limit: limits.write_timeout, waiting: None, replacing: None };
         let open = open.clone();
         tokio::spawn(async move {
             let conn = http1::Builder::new()
@@ -239,3 +289,25 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
     Ok(())
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hypers_bare_refusals_get_a_json_body_and_nothing_else_changes() {
+        let bare = b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-length: 0\r\ndate: Thu, 01 Jan 2026 00:00:00 GMT\r\n\r\n";
+        let out = String::from_utf8(json_refusal(bare).unwrap()).unwrap();
+        let (head, body) = out.split_once("\r\n\r\n").unwrap();
+        assert!(head.starts_with("HTTP/1.1 431 ") && head.contains("\r\ndate: Thu") && head.contains("content-type: application/json"), "{head}");
+        assert!(head.contains(&format!("content-length: {}", body.len())) && !head.contains("content-length: 0"), "{head}");
+        assert!(serde_json::from_str::<serde_json::Value>(body).unwrap()["error"].as_str().unwrap().contains("too large"));
+        for other in [
+            &b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 404 Not Found\r\ncontent-length: 30\r\n\r\n",
+            b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n{}",
+            b"not http at all",
+        ] {
+            assert_eq!(json_refusal(other), None, "{}", String::from_utf8_lossy(other));
+        }
+    }
+}
