@@ -1,6 +1,6 @@
 //! The server against clients that hold without sending, and against the odd request: upload
-//! budget announced but never sent, idle sockets by the hundred, heads hyper refuses itself.
-//! Over real loopback HTTP with the binary.
+//! budget announced but never sent, idle sockets by the hundred, heads hyper refuses itself,
+//! two Host headers. Over real loopback HTTP with the binary.
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -110,4 +110,16 @@ fn heads_hyper_refuses_itself_are_answered_in_json() {
         assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{what}: {v}");
     }
     assert_eq!(http(addr, "GET", "/api/people", b"").0, 200);
+}
+
+#[test]
+fn two_host_headers_are_refused() {
+    let dir = tmp("two-hosts");
+    let server = start(&dir, &[]);
+    let addr = server.1.as_str();
+    let (code, body) = raw(addr, format!("GET /api/people HTTP/1.1\r\nHost: {addr}\r\nHost: evil.example\r\nConnection: close\r\n\r\n").as_bytes());
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("2 Host headers"), "{body}");
+    let (code, body) = raw(addr, format!("GET /api/people HTTP/1.1\r\nHost: {addr}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes());
+    assert_eq!(code, 400, "the same name twice is still two headers: {body}");
 }

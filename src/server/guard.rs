@@ -1,11 +1,12 @@
 //! What stands between the router and any web page the user happens to open. A page on another
 //! site can send simple cross-origin requests (a form POST needs no preflight), and a rebinding
 //! host name makes a hostile page look same-origin; so every request must name this server in
-//! `Host`, every state-changing call must come from this server's own page (no cross-site
-//! `Origin` or `Sec-Fetch-Site`, and the `X-Siamface-Request` header, which a cross-site page
-//! cannot send without a CORS preflight this server never grants), and with `--token` every API
-//! call must carry it in `Authorization: Bearer`, compared in constant time. Every answer carries
-//! security headers, and every error answer, the framework's own included, is JSON.
+//! `Host` (exactly one), every state-changing call must come from this server's own page (no
+//! cross-site `Origin` or `Sec-Fetch-Site`, and the `X-Siamface-Request` header, which a
+//! cross-site page cannot send without a CORS preflight this server never grants), and with
+//! `--token` every API call must carry it in `Authorization: Bearer`, compared in constant time.
+//! Every answer carries security headers, and every error answer, the framework's own included,
+//! is JSON.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,6 +138,11 @@ pub async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
     let size: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if size > MAX_HEADER_BYTES {
         return refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, format!("request headers are {size} bytes; the limit is {MAX_HEADER_BYTES}"));
+    }
+    // Two Host headers may be read differently by a proxy in front and by this check.
+    let hosts = h.get_all(header::HOST).iter().count();
+    if hosts > 1 {
+        return refuse(StatusCode::BAD_REQUEST, format!("the request has {hosts} Host headers; exactly one is allowed"));
     }
     let host = header_text(h, header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str())).unwrap_or_default().to_ascii_lowercase();
     if !g.hosts.contains(&host) {
