@@ -1,13 +1,17 @@
 //! The server against clients that hold without sending, and against the odd request: upload
 //! budget announced but never sent, idle sockets by the hundred, heads hyper refuses itself,
-//! two Host headers. Over real loopback HTTP with the binary.
+//! two Host headers, read-only calls from scripts. Over real loopback HTTP with the binary,
+//! except where the router alone answers.
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::server::{form, http, photo, start, tmp};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+
+use crate::server::{form, http, photo, start, tmp, B, HOST};
 use crate::server_limits::announcing;
 
 /// What the server answers to `raw`, sent as is on a new connection: status and body.
@@ -122,4 +126,37 @@ fn two_host_headers_are_refused() {
     assert!(body.contains("2 Host headers"), "{body}");
     let (code, body) = raw(addr, format!("GET /api/people HTTP/1.1\r\nHost: {addr}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes());
     assert_eq!(code, 400, "the same name twice is still two headers: {body}");
+}
+
+#[tokio::test]
+async fn read_only_calls_need_no_request_header_but_cross_site_ones_are_still_refused() {
+    let s = crate::server::state("read-only", None);
+    let g = crate::server::guard(None);
+    let q = || form(&[], &[("photo", "q.jpg", &photo("Aaron_Peirsol", 2))]);
+    let two = || form(&[], &[("a", "a.jpg", &photo("Aaron_Peirsol", 1)), ("b", "b.jpg", &photo("Aaron_Peirsol", 2))]);
+    // As curl sends them: no X-Siamface-Request, no Origin.
+    let script = |uri: &str, body: Vec<u8>| {
+        Request::builder().method("POST").uri(uri).header("host", HOST).header("content-type", format!("multipart/form-data; boundary={B}")).body(Body::from(body)).unwrap()
+    };
+    for (uri, body) in [("/api/identify", q()), ("/api/compare", two())] {
+        let (st, _, v) = crate::server::send(&s, &g, script(uri, body)).await;
+        assert_eq!(st, StatusCode::OK, "{uri}: {v}");
+    }
+    let (st, _, v) = crate::server::send(&s, &g, script("/api/verify", form(&[("name", "Nobody")], &[("photo", "q.jpg", &photo("Aaron_Peirsol", 2))]))).await;
+    assert_eq!(st, StatusCode::NOT_FOUND, "verify reached the gallery: {v}");
+    // What a page of another site sends is refused all the same.
+    let mut cross = script("/api/identify", q());
+    cross.headers_mut().insert("origin", "http://evil.example".parse().unwrap());
+    let (st, _, v) = crate::server::send(&s, &g, cross).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    let mut cross = script("/api/compare", two());
+    cross.headers_mut().insert("sec-fetch-site", "cross-site".parse().unwrap());
+    assert_eq!(crate::server::send(&s, &g, cross).await.0, StatusCode::FORBIDDEN);
+    // Calls that change something still need the header, and say so.
+    let (st, _, v) = crate::server::send(&s, &g, script("/api/enroll", form(&[("name", "Aaron")], &[("photo", "a.jpg", &photo("Aaron_Peirsol", 1))]))).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("X-Siamface-Request"), "{v}");
+    // The token is still required of read-only calls.
+    let gt = crate::server::guard(Some("correct-horse-battery-staple"));
+    assert_eq!(crate::server::send(&s, &gt, script("/api/identify", q())).await.0, StatusCode::UNAUTHORIZED);
 }

@@ -1,12 +1,15 @@
 //! What stands between the router and any web page the user happens to open. A page on another
 //! site can send simple cross-origin requests (a form POST needs no preflight), and a rebinding
 //! host name makes a hostile page look same-origin; so every request must name this server in
-//! `Host` (exactly one), every state-changing call must come from this server's own page (no
-//! cross-site `Origin` or `Sec-Fetch-Site`, and the `X-Siamface-Request` header, which a
-//! cross-site page cannot send without a CORS preflight this server never grants), and with
-//! `--token` every API call must carry it in `Authorization: Bearer`, compared in constant time.
-//! Every answer carries security headers, and every error answer, the framework's own included,
-//! is JSON.
+//! `Host` (exactly one), every call other than GET must come from this server's own page or a
+//! program (no cross-site `Origin` or `Sec-Fetch-Site`), every state-changing call must also
+//! carry the `X-Siamface-Request` header, which a cross-site page cannot send without a CORS
+//! preflight this server never grants, and with `--token` every API call must carry it in
+//! `Authorization: Bearer`, compared in constant time. Identify, verify and compare change
+//! nothing, so they need no extra header: a cross-site page that could send them (a form POST)
+//! is refused by its `Origin`, which browsers send with every cross-site POST, and could not
+//! read the answer anyway. Every answer carries security headers, and every error answer, the
+//! framework's own included, is JSON.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,6 +135,13 @@ fn changes_state(m: &Method) -> bool {
     !matches!(*m, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
+/// The POST calls that only read: they answer from the model and the gallery and change neither.
+pub const READ_ONLY: [&str; 3] = ["/api/identify", "/api/verify", "/api/compare"];
+
+fn read_only(m: &Method, path: &str) -> bool {
+    *m == Method::POST && READ_ONLY.contains(&path)
+}
+
 /// Host (rebinding), header size, cross-site and CSRF checks, then the token on `/api/`.
 pub async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let h = req.headers();
@@ -163,7 +173,7 @@ pub async fn check(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
                 return refuse(StatusCode::FORBIDDEN, format!("requests from origin {origin:?} may not change anything here"));
             }
         }
-        if header_text(h, REQUEST_HEADER) != Some("1") {
+        if header_text(h, REQUEST_HEADER) != Some("1") && !read_only(req.method(), req.uri().path()) {
             return refuse(StatusCode::FORBIDDEN, "state-changing calls need the header `X-Siamface-Request: 1` (the page sends it; scripts must too)");
         }
     }
