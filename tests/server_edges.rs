@@ -1,9 +1,10 @@
 //! The server against clients that hold without sending, and against the odd request: upload
 //! budget announced but never sent, idle sockets by the hundred, heads hyper refuses itself,
-//! two Host headers, read-only calls from scripts. Over real loopback HTTP with the binary,
-//! except where the router alone answers.
+//! two Host headers, read-only calls from scripts, and SIGTERM. Over real loopback HTTP with the
+//! binary, except where the router alone answers.
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 
 use crate::server::{form, http, photo, start, tmp, B, HOST};
-use crate::server_limits::announcing;
+use crate::server_limits::{announcing, closed_within};
 
 /// What the server answers to `raw`, sent as is on a new connection: status and body.
 fn raw(addr: &str, request: &[u8]) -> (u16, String) {
@@ -159,4 +160,28 @@ async fn read_only_calls_need_no_request_header_but_cross_site_ones_are_still_re
     // The token is still required of read-only calls.
     let gt = crate::server::guard(Some("correct-horse-battery-staple"));
     assert_eq!(crate::server::send(&s, &gt, script("/api/identify", q())).await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[test]
+fn sigterm_stops_the_server_as_ctrl_c_does_with_exit_status_0() {
+    let dir = tmp("sigterm");
+    let mut server = start(&dir, &[]);
+    assert_eq!(http(&server.1, "GET", "/api/people", b"").0, 200);
+    // An idle kept-alive connection must not hold the shutdown up.
+    let mut idle = TcpStream::connect(&server.1).unwrap();
+    idle.write_all(format!("GET /api/config HTTP/1.1\r\nHost: {}\r\n\r\n", server.1).as_bytes()).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let kill = Command::new("kill").args(["-TERM", &server.0.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    let status = loop {
+        if let Some(s) = server.0.try_wait().unwrap() {
+            break s;
+        }
+        assert!(t.elapsed() < Duration::from_secs(15), "the server did not stop within 15 s of SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("SIGTERM: stopped in {:.2} s with {status}", t.elapsed().as_secs_f64());
+    assert_eq!(status.code(), Some(0), "{status}");
+    assert!(closed_within(&mut idle, Duration::from_secs(1)).is_some(), "the idle connection was left open");
 }

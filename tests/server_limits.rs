@@ -10,7 +10,7 @@ use crate::server::{form, http, start, tmp};
 
 /// What happens to a connection within `wait`: closed (with whatever the server sent first), or
 /// still open.
-fn closed_within(s: &mut TcpStream, wait: Duration) -> Option<(Duration, String)> {
+pub fn closed_within(s: &mut TcpStream, wait: Duration) -> Option<(Duration, String)> {
     s.set_read_timeout(Some(wait)).unwrap();
     let t = Instant::now();
     let mut got = Vec::new();

@@ -106,11 +106,38 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         println!("siamface is serving on http://{bound} (gallery {gpath})");
         let t = Duration::from_secs(a.header_timeout.max(1));
         let limits = Limits { header_timeout: t, write_timeout: t, max_connections: a.max_connections };
-        listen::serve(listener, server::app(state, Arc::new(guard)), limits, async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+        listen::serve(listener, server::app(state, Arc::new(guard)), limits, stop()).await?;
         anyhow::Ok(())
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on Ctrl-C (SIGINT) or SIGTERM, which service managers (systemd, docker, `kill`)
+/// send to stop a server: either way the server drains and exits 0.
+async fn stop() {
+    wait_for_signal().await;
+    eprintln!("siamface: stopping; requests in progress get up to {} s", listen::DRAIN.as_secs());
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                eprintln!("warning: cannot watch for SIGTERM ({e}); stop the server with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

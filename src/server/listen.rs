@@ -7,7 +7,8 @@
 //! the address that holds the most idle ones, idle the longest (`Open::evict`); only
 //! connections with work in progress make newcomers wait. A client that stops reading what it
 //! asked for is cut off too: an answer that cannot be written for `write_timeout` closes the
-//! connection (`Stall`).
+//! connection (`Stall`). On shutdown the loop stops accepting, lets requests in progress
+//! finish for up to `DRAIN`, and closes the rest.
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::IpAddr;
@@ -216,7 +217,7 @@ fn waiting(stream: &tokio::net::TcpStream) -> bool {
     matches!(stream.poll_peek(&mut cx, &mut buf), std::task::Poll::Ready(Ok(n)) if n > 0)
 }
 
-/// Serves `app` on `listener` until `shutdown` completes.
+/// Serves `app` on `listener` until `shutdown` completes, then drains (`DRAIN`).
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let max = limits.max_connections.max(1);
     let slots = Arc::new(tokio::sync::Semaphore::new(max));
@@ -286,6 +287,12 @@ pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown:
             drop(slot);
         });
     }
+    // Stop: every connection finishes what it is answering (idle ones close at once), then the
+    // slots come back; whatever still runs after `DRAIN` is dropped with the runtime.
+    for c in open.all().values() {
+        c.close.notify_one();
+    }
+    let _ = tokio::time::timeout(DRAIN, slots.acquire_many(max as u32)).await;
     Ok(())
 }
 
