@@ -1,7 +1,7 @@
 //! The server against clients that hold without sending, and against the odd request: upload
 //! budget announced but never sent, idle sockets by the hundred, heads hyper refuses itself,
-//! two Host headers, read-only calls from scripts, and SIGTERM. Over real loopback HTTP with the
-//! binary, except where the router alone answers.
+//! two Host headers, read-only calls from scripts, the start options a careless operator types,
+//! and SIGTERM. Over real loopback HTTP with the binary, except where the router alone answers.
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::Command;
@@ -184,4 +184,30 @@ fn sigterm_stops_the_server_as_ctrl_c_does_with_exit_status_0() {
     eprintln!("SIGTERM: stopped in {:.2} s with {status}", t.elapsed().as_secs_f64());
     assert_eq!(status.code(), Some(0), "{status}");
     assert!(closed_within(&mut idle, Duration::from_secs(1)).is_some(), "the idle connection was left open");
+}
+
+#[test]
+fn empty_host_names_are_refused_and_a_token_on_the_command_line_is_warned_about() {
+    for bad in ["", "a b", "evil.example/x", "host:99999", ":8080"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_siamface")).args(["serve", "--model", "/nonexistent", "--allow-host", bad]).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains("--allow-host"), "{bad:?}: {err}");
+    }
+    let token = "correct-horse-battery-staple";
+    let run = |args: &[&str], env: Option<&str>| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_siamface"));
+        c.args(["serve", "--addr", "127.0.0.1:0", "--model", "/nonexistent"]).args(args).env_remove("SIAMFACE_TOKEN");
+        if let Some(t) = env {
+            c.env("SIAMFACE_TOKEN", t);
+        }
+        String::from_utf8_lossy(&c.output().unwrap().stderr).into_owned()
+    };
+    let flag = format!("--token={token}");
+    for err in [run(&["--token", token], None), run(&[flag.as_str()], None)] {
+        assert!(err.contains("warning: --token on the command line") && err.contains("process list"), "{err}");
+    }
+    let err = run(&[], Some(token));
+    assert!(!err.contains("warning"), "SIAMFACE_TOKEN is warned about: {err}");
+    let err = run(&["--allow-host", "faces.lan", "--allow-host", "faces.lan:8443", "--allow-host", "[::1]:80", "--allow-host", "10.0.0.7"], None);
+    assert!(!err.contains("--allow-host"), "good host names refused: {err}");
 }
