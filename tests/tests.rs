@@ -9,6 +9,7 @@ mod finetune;
 mod gallery;
 mod gallery_faults;
 mod gemm_kernels;
+mod help;
 mod installed;
 mod model_files;
 mod photo_shapes;

@@ -61,6 +61,7 @@ pub struct Args {
     /// Lowest score that names someone, from 0 to 1; default: the model card's threshold, else 0.5.
     #[arg(long, value_parser = super::people::unit)]
     threshold: Option<f32>,
+    /// Threads of the model's batch work (scoring against the gallery); 0 means one per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Folder where the page's buttons save anchor/ and positive/ pictures for fine-tuning.
