@@ -13,6 +13,7 @@ mod help;
 mod installed;
 mod model_files;
 mod photo_shapes;
+mod readme;
 mod shipped_model;
 mod server;
 mod server_edges;
