@@ -55,6 +55,11 @@ pub enum Error {
     #[error("{what}: gallery database unreachable: {reason}")]
     Unavailable { what: String, reason: String },
 
+    /// Another process has held the gallery's write lock for longer than a write waits; the same
+    /// call can succeed once it is done.
+    #[error("{what}: the gallery is busy: {reason}")]
+    Busy { what: String, reason: String },
+
     /// A fault of the program or its environment, not of the request.
     #[error("internal error: {0}")]
     Internal(String),

@@ -53,6 +53,33 @@ pub fn png_chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// A PNG of `w x h` zero pixels of `colour` (PNG colour type: 0 grey, 2 RGB, 6 RGBA) at `depth`
+/// bits per sample, in as few bytes as deflate makes of zero rows; written row by row, never
+/// held decoded, so headers can declare any size.
+pub fn png_zeros(w: u32, h: u32, depth: u8, colour: u8) -> Vec<u8> {
+    use std::io::Write;
+    let channels = match colour {
+        0 => 1,
+        2 => 3,
+        4 => 2,
+        _ => 4,
+    };
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = Vec::new();
+    ihdr.extend(w.to_be_bytes());
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([depth, colour, 0, 0, 0]); // deflate, no filter method, not interlaced
+    out.extend(png_chunk(b"IHDR", &ihdr));
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
+    let row = vec![0u8; 1 + (w as usize * channels * depth as usize).div_ceil(8)];
+    for _ in 0..h {
+        z.write_all(&row).unwrap();
+    }
+    out.extend(png_chunk(b"IDAT", &z.finish().unwrap()));
+    out.extend(png_chunk(b"IEND", &[]));
+    out
+}
+
 /// Starts `cmd` (a `siamface serve` on port 0) with its stdout piped and returns the child and
 /// the address its first line announces.
 pub fn spawn_serve(mut cmd: std::process::Command) -> (std::process::Child, String) {

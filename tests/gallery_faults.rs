@@ -6,9 +6,9 @@ use siamface::gallery::{archive, Gallery};
 
 use crate::gallery::{lfw, stderr, Env};
 
-const PEOPLE: [&str; 4] = ["Aaron_Peirsol", "Abel_Pacheco", "Akhmed_Zakayev", "Alejandro_Toledo"];
+pub const PEOPLE: [&str; 4] = ["Aaron_Peirsol", "Abel_Pacheco", "Akhmed_Zakayev", "Alejandro_Toledo"];
 
-fn enrolled(tag: &str) -> Env {
+pub fn enrolled(tag: &str) -> Env {
     let env = Env::new(tag, 7);
     for who in PEOPLE {
         let out = env.run(&["enroll", who, &lfw(who, 1), &lfw(who, 2)]);
@@ -18,7 +18,7 @@ fn enrolled(tag: &str) -> Env {
 }
 
 /// Overwrites `len` bytes at the middle of the file with a fixed pseudo-random pattern.
-fn scribble(path: &std::path::Path, len: usize) {
+pub fn scribble(path: &std::path::Path, len: usize) {
     let mut bytes = std::fs::read(path).unwrap();
     let mid = bytes.len() / 2;
     let mut x: u32 = 0x1234_5678;

@@ -52,16 +52,16 @@ pub fn form(texts: &[(&str, &str)], files: &[(&str, &str, &[u8])]) -> Vec<u8> {
 }
 
 /// The host the router-level tests pretend to be served on.
-const HOST: &str = "127.0.0.1:8080";
+pub const HOST: &str = "127.0.0.1:8080";
 
-fn guard(token: Option<&str>) -> Arc<Guard> {
+pub fn guard(token: Option<&str>) -> Arc<Guard> {
     let mut g = Guard::new(HOST.parse().unwrap(), &["faces.lan".to_string()]);
     g.token = token.map(|t| siamface::server::guard::Token::new(t, "test").unwrap());
     Arc::new(g)
 }
 
 /// A request as the page sends it: this server's Host and the `X-Siamface-Request` header.
-fn page_request(method: &str, uri: &str, auth: Option<&str>) -> axum::http::request::Builder {
+pub fn page_request(method: &str, uri: &str, auth: Option<&str>) -> axum::http::request::Builder {
     let mut req = Request::builder()
         .method(method)
         .uri(uri)
@@ -74,7 +74,7 @@ fn page_request(method: &str, uri: &str, auth: Option<&str>) -> axum::http::requ
     req
 }
 
-async fn send(s: &Arc<Inner>, g: &Arc<Guard>, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
+pub async fn send(s: &Arc<Inner>, g: &Arc<Guard>, req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, serde_json::Value) {
     let resp = server::app(s.clone(), g.clone()).oneshot(req).await.unwrap();
     let (status, headers) = (resp.status(), resp.headers().clone());
     let bytes = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();

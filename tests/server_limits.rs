@@ -10,7 +10,7 @@ use crate::server::{form, http, start, tmp};
 
 /// What happens to a connection within `wait`: closed (with whatever the server sent first), or
 /// still open.
-fn closed_within(s: &mut TcpStream, wait: Duration) -> Option<(Duration, String)> {
+pub fn closed_within(s: &mut TcpStream, wait: Duration) -> Option<(Duration, String)> {
     s.set_read_timeout(Some(wait)).unwrap();
     let t = Instant::now();
     let mut got = Vec::new();
@@ -78,33 +78,49 @@ fn silent_slow_and_idle_connections_are_closed() {
 /// the limit; 8: 120 MB, within it, so it is decoded) in a few hundred kilobytes of deflated
 /// zero rows; written row by row, never held decoded.
 fn png_40mp(depth: u8) -> Vec<u8> {
-    let (w, h) = (8000u32, 5000u32);
-    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| out.extend(crate::common::png_chunk(kind, data));
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = Vec::new();
-    ihdr.extend(w.to_be_bytes());
-    ihdr.extend(h.to_be_bytes());
-    ihdr.extend([depth, 2, 0, 0, 0]); // bits, RGB, deflate, no filter method, not interlaced
-    chunk(&mut out, b"IHDR", &ihdr);
-    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::best());
-    let row = vec![0u8; 1 + w as usize * 3 * depth as usize / 8];
-    for _ in 0..h {
-        z.write_all(&row).unwrap();
+    crate::common::png_zeros(8000, 5000, depth, 2)
+}
+
+/// `n` uploads of `body` to `/api/identify`, each on its own connection, all started at once.
+pub fn uploads_at_once(addr: &str, body: &Arc<Vec<u8>>, n: usize) -> Vec<std::thread::JoinHandle<(u16, String)>> {
+    (0..n)
+        .map(|_| {
+            let (addr, body) = (addr.to_string(), body.clone());
+            std::thread::spawn(move || http(&addr, "POST", "/api/identify", &body))
+        })
+        .collect()
+}
+
+/// How many answers had each status.
+pub fn by_status(answers: &[(u16, String)]) -> std::collections::BTreeMap<u16, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for (c, _) in answers {
+        *counts.entry(*c).or_insert(0) += 1;
     }
-    chunk(&mut out, b"IDAT", &z.finish().unwrap());
-    chunk(&mut out, b"IEND", &[]);
-    out
+    counts
+}
+
+/// A connection that announces a 20 MB body for `method path`, as the page would send it, and
+/// sends none of it.
+pub fn announcing(addr: &str, method: &str, path: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nX-Siamface-Request: 1\r\nContent-Type: multipart/form-data; boundary={}\r\nContent-Length: 20971520\r\n\r\n",
+        crate::server::B
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s
 }
 
 /// Peak resident memory of a process in MB, from /proc (Linux).
-fn peak_rss_mb(pid: u32) -> f64 {
+pub fn peak_rss_mb(pid: u32) -> f64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let kb: f64 = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok()).unwrap();
     kb / 1024.0
 }
 
 /// The stated ceiling: 1.5 GB for the whole server process.
-const CEILING_MB: f64 = 1536.0;
+pub const CEILING_MB: f64 = 1536.0;
 
 #[test]
 fn fifty_concurrent_40_megapixel_uploads_stay_under_the_memory_ceiling() {
@@ -117,12 +133,7 @@ fn fifty_concurrent_40_megapixel_uploads_stay_under_the_memory_ceiling() {
     for depth in [16u8, 8] {
         let body = Arc::new(form(&[], &[("photo", "huge.png", &png_40mp(depth))]));
         let t = Instant::now();
-        let uploads: Vec<_> = (0..50)
-            .map(|_| {
-                let (addr, body) = (server.1.clone(), body.clone());
-                std::thread::spawn(move || http(&addr, "POST", "/api/identify", &body))
-            })
-            .collect();
+        let uploads = uploads_at_once(&server.1, &body, 50);
         // While they run, a light request is still answered.
         std::thread::sleep(Duration::from_secs(1));
         let probe = Instant::now();
@@ -130,10 +141,7 @@ fn fifty_concurrent_40_megapixel_uploads_stay_under_the_memory_ceiling() {
         let probe_s = probe.elapsed().as_secs_f64();
         let answers: Vec<(u16, String)> = uploads.into_iter().map(|h| h.join().unwrap()).collect();
         let peak = peak_rss_mb(pid);
-        let mut counts = std::collections::BTreeMap::new();
-        for (c, _) in &answers {
-            *counts.entry(*c).or_insert(0) += 1;
-        }
+        let counts = by_status(&answers);
         eprintln!(
             "50 uploads of {} KB declaring 40 MP of {depth}-bit RGB answered in {:.1} s: {counts:?}; /api/people answered in {probe_s:.1} s; peak RSS {peak:.0} MB (ceiling {CEILING_MB} MB)",
             body.len() / 1024,
@@ -164,10 +172,9 @@ fn announced_bodies_without_a_token_and_unread_answers_cannot_hold_the_server() 
     // path) and never send them: each is refused at once and closed, holding no upload budget.
     let mut held = Vec::new();
     for (k, path) in ["/", "/nothing-here", "/app.js"].iter().cycle().take(12).enumerate() {
-        let mut s = TcpStream::connect(addr).unwrap();
         let method = if k % 2 == 0 { "GET" } else { "POST" };
         // With the page's header, so a POST passes the cross-site check and meets the body rule.
-        s.write_all(format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nX-Siamface-Request: 1\r\nContent-Length: 20971520\r\n\r\n").as_bytes()).unwrap();
+        let mut s = announcing(addr, method, path);
         let (after, answer) = closed_within(&mut s, Duration::from_secs(3)).unwrap_or_else(|| panic!("{method} {path} with an announced body was left open"));
         assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("takes no request body"), "{method} {path}: {answer}");
         assert!(after < Duration::from_secs(1), "{method} {path}: answered after {after:?}");

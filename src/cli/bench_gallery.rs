@@ -23,6 +23,7 @@ pub struct Args {
     /// Identifications timed per size (the median is reported).
     #[arg(long, default_value_t = 21)]
     reps: usize,
+    /// Print the measurements as JSON, one object per backend and size.
     #[arg(long)]
     json: bool,
 }

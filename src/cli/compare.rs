@@ -17,8 +17,10 @@ pub struct Args {
     /// Decision threshold on the probability, from 0 to 1; default: the model card's, else 0.5.
     #[arg(long, value_parser = super::people::unit)]
     threshold: Option<f32>,
+    /// Threads of the model's batch work; 0 means one per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Print the score, decision, threshold and both faces' boxes as one JSON object.
     #[arg(long)]
     json: bool,
 }

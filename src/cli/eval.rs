@@ -35,6 +35,7 @@ pub enum Command {
 
 #[derive(clap::Args)]
 pub struct RuleArgs {
+    /// Model directory or .safetensors file.
     #[arg(long)]
     model: PathBuf,
     /// LFW folder: people.txt and images_deepfunneled/.
@@ -59,14 +60,17 @@ pub struct RuleArgs {
     /// Fit the per-image threshold too, instead of taking it from the card.
     #[arg(long)]
     fit_detection: bool,
+    /// Threads of the model's work; 0 means one per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Print the result as one JSON object, for scripts and `siamface plot`.
     #[arg(long)]
     json: bool,
 }
 
 #[derive(clap::Args)]
 pub struct LfwArgs {
+    /// Model directory or .safetensors file.
     #[arg(long)]
     model: PathBuf,
     /// LFW folder: pairs.txt and images_deepfunneled/NAME/NAME_NNNN.jpg.
@@ -80,8 +84,10 @@ pub struct LfwArgs {
     /// deep-funneled frame as the aligned face, how Koch's face models were trained.
     #[arg(long, value_enum, default_value_t = crate::eval::faces::Align::Detect)]
     align: crate::eval::faces::Align,
+    /// Threads of the model's work; 0 means one per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Print the result as one JSON object, for scripts and `siamface plot`.
     #[arg(long)]
     json: bool,
 }
@@ -103,20 +109,26 @@ pub struct OneshotArgs {
     /// The people.txt fold whose people the LFW tasks use (held out from training).
     #[arg(long, default_value_t = 10)]
     fold: usize,
+    /// Candidates per trial (N-way): one of them is the query's class.
     #[arg(long, default_value_t = 20)]
     way: usize,
+    /// Random tasks to draw (with --omniglot or --lfw; Lake's runs are a fixed 400).
     #[arg(long, default_value_t = 400)]
     trials: usize,
+    /// Seed of the random tasks: the same seed draws the same tasks.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Threads of the model's work; 0 means one per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Print the result as one JSON object, for scripts and `siamface plot`.
     #[arg(long)]
     json: bool,
 }
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
+    /// Model directory or .safetensors file.
     #[arg(long)]
     model: PathBuf,
     /// Omniglot folder: pairs within the test alphabets (Lake's 10), drawers 17-20.
@@ -132,10 +144,13 @@ pub struct VerifyArgs {
     /// picture: `siamface plot roc` over saved `--json` outputs.
     #[arg(long)]
     roc: Option<PathBuf>,
+    /// Seed of the pair sampler: the same seed draws the same pairs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Threads of the model's work; 0 means one per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Print the result as one JSON object, for scripts and `siamface plot`.
     #[arg(long)]
     json: bool,
 }

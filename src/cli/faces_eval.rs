@@ -16,11 +16,14 @@ use crate::model::{io, Siamese};
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Model directory (weights, config, card) or .safetensors file.
     #[arg(long, default_value = "models/face")]
     model: PathBuf,
     /// LFW folder: pairs.txt, people.txt and images_deepfunneled/.
     #[arg(long)]
     lfw: PathBuf,
+    /// How each LFW image becomes the model's crop: detect (find the face and align it by its
+    /// landmarks, as the app does) or frame (LFW's own deep-funneled frame, no detection).
     #[arg(long, value_enum, default_value_t = Align::Detect)]
     align: Align,
     /// Keep the embeddings here and reuse them on the next run with the same model.
@@ -42,6 +45,7 @@ pub struct Args {
     /// The head the written model compares embeddings with.
     #[arg(long, value_enum, default_value_t = Head::Euclidean)]
     head: Head,
+    /// Print the result as one JSON object, for scripts and `siamface plot`.
     #[arg(long)]
     json: bool,
 }

@@ -8,9 +8,11 @@ use crate::gallery::{archive, Check, Gallery, Location};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Check the gallery file (SQLite's quick check, or the full one).
+    /// Check the gallery file: SQLite's own check, then every image's crop and embedding (exit
+    /// status 1 when anything is wrong).
     Check {
-        /// How thorough: quick, or full (also compares every index with its table).
+        /// How thorough: quick (crops' headers only), or full (also compares every index with its
+        /// table and decodes every crop).
         #[arg(long, value_enum, default_value_t = Check::Full)]
         check: Check,
         #[command(flatten)]
@@ -30,6 +32,7 @@ pub enum Command {
     },
     /// Enrol every person of an exported folder (all or nothing).
     Import {
+        /// A folder written by `gallery export`.
         dir: PathBuf,
         #[command(flatten)]
         at: At,
@@ -72,13 +75,35 @@ fn print(json: bool, what: &str, r: &archive::Report) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `gallery check`: SQLite's verdict on the file, then, if it holds together, every image the
+/// program could not use. Exit status 1 when either finds something.
+fn check_file(check: Check, at: &At) -> anyhow::Result<ExitCode> {
+    let path = at.path()?;
+    let g = Gallery::open_with(&path, Check::None)?;
+    let (damaged, images) = match g.check_with(check) {
+        Ok(()) => (None, g.problems(check)?),
+        Err(e) => (Some(e.to_string()), Vec::new()),
+    };
+    let ok = damaged.is_none() && images.is_empty();
+    if at.json {
+        println!("{}", serde_json::json!({ "gallery": path, "ok": ok, "damaged": damaged, "images": images }));
+    } else if let Some(d) = &damaged {
+        println!("{d}");
+    } else if images.is_empty() {
+        println!("{}: ok", path.display());
+    } else {
+        println!("{}: {} images the program cannot use:", path.display(), images.len());
+        for f in &images {
+            println!("image {} of `{}`: {}", f.image, f.person, f.problem);
+        }
+        println!("`siamface gallery repair` rebuilds the gallery without them; `siamface forget NAME` removes a person");
+    }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     match c {
-        Command::Check { check, at } => {
-            let path = at.path()?;
-            Gallery::open_with(&path, Check::None)?.check_with(check)?;
-            println!("{}: ok", path.display());
-        }
+        Command::Check { check, at } => return check_file(check, &at),
         Command::Repair { at } => {
             let done = archive::repair(&at.path()?)?;
             if at.json {

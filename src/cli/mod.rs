@@ -20,7 +20,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// One-shot face verification with Koch's Siamese network, on the CPU.
+/// One-shot face recognition on the CPU: enrol a person from one photo, then verify, identify
+/// and follow them in photos and video (a Siamese network: dlib's face ResNet by default, or
+/// Koch's network).
 #[derive(Parser)]
 #[command(name = "siamface", version)]
 pub struct Cli {
@@ -30,14 +32,6 @@ pub struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Measure training and inference speed and memory (optionally beside TensorFlow).
-    Bench(bench::Args),
-    /// Measure the face pipeline per photo and the tower on a batch (optionally beside dlib).
-    BenchFaces(bench_faces::Args),
-    /// Time the gallery backends (SQLite, PostgreSQL) at 10k to 1M enrolled faces.
-    BenchGallery(bench_gallery::Args),
-    /// Frames per second of identify --video with 1 and 5 faces, beside embedding every frame.
-    BenchVideo(bench_video::Args),
     /// Enrol a person from one photo (one-shot) or several.
     Enroll(people::EnrollArgs),
     /// Is the face in this photo the claimed person?
@@ -70,6 +64,14 @@ enum Command {
     /// Draw training curves, ROC curves or score histograms from saved results (.png or .svg).
     #[command(subcommand)]
     Plot(plot::Command),
+    /// Measure training and inference speed and memory (optionally beside TensorFlow).
+    Bench(bench::Args),
+    /// Measure the face pipeline per photo and the tower on a batch (optionally beside dlib).
+    BenchFaces(bench_faces::Args),
+    /// Time the gallery backends (SQLite, PostgreSQL) at 10k to 1M enrolled faces.
+    BenchGallery(bench_gallery::Args),
+    /// Frames per second of identify --video with 1 and 5 faces, beside embedding every frame.
+    BenchVideo(bench_video::Args),
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {

@@ -16,6 +16,7 @@ pub struct Common {
     /// Face model directory or .safetensors file; default: the model built into the binary.
     #[arg(long)]
     model: Option<PathBuf>,
+    /// Threads of the model's work; 0 means one per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
     /// Print JSON for programs.
@@ -165,12 +166,14 @@ pub fn identify(a: IdentifyArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
+    /// The photo of the person who claims to be someone enrolled (its largest face is used).
     photo: PathBuf,
     /// The person the photo claims to show.
     #[arg(long = "as")]
     claimed: String,
-    /// Score at which one enrolment image accepts the face (default: the model card's, else 0.5).
-    #[arg(long, value_parser = unit)]
+    /// Score at which one enrolment image accepts the face (default: the model card's, else
+    /// 0.5). (`--detection` is the older name of this option.)
+    #[arg(long = "image-threshold", alias = "detection", value_parser = unit)]
     detection: Option<f32>,
     /// Fraction of enrolment images that must accept the face (default: the model card's,
     /// calibrated on held-out people; else 0.5).
@@ -216,6 +219,7 @@ pub fn people(a: PeopleArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(clap::Args)]
 pub struct ForgetArgs {
+    /// The person to delete, as enrolled (any case).
     name: String,
     #[command(flatten)]
     common: Common,
@@ -229,7 +233,9 @@ pub fn forget(a: ForgetArgs) -> anyhow::Result<ExitCode> {
 
 #[derive(clap::Args)]
 pub struct RenameArgs {
+    /// The name as enrolled (any case).
     old: String,
+    /// The new name; their pictures and embeddings stay.
     new: String,
     #[command(flatten)]
     common: Common,

@@ -53,6 +53,7 @@ pub struct RocArgs {
     /// JSON written by `siamface eval verify --json` or `eval lfw --json`, one per model.
     #[arg(required = true)]
     evals: Vec<PathBuf>,
+    /// Output picture, .png or .svg.
     #[arg(long)]
     out: PathBuf,
     /// Legend name of each model, in the order of the files (default: the model's path).
@@ -69,13 +70,16 @@ pub struct RocArgs {
 pub struct ScoresArgs {
     /// JSON written by `siamface eval verify --json` or `eval lfw --json`.
     eval: PathBuf,
+    /// Output picture, .png or .svg.
     #[arg(long)]
     out: PathBuf,
+    /// Name in the caption (default: the model's path).
     #[arg(long)]
     label: Option<String>,
     /// Decision threshold to draw (default: the file's `threshold`).
     #[arg(long)]
     threshold: Option<f64>,
+    /// Histogram bars between scores 0 and 1.
     #[arg(long, default_value_t = 40)]
     bins: usize,
     #[command(flatten)]

@@ -29,6 +29,7 @@ pub enum BatchMode {
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum AugmentKind {
+    /// The images as they are.
     None,
     /// Koch's affine distortions.
     Affine,
@@ -51,6 +52,7 @@ pub struct Args {
     /// app's anchor/ positive/ negative/.
     #[arg(long)]
     data: PathBuf,
+    /// What --data holds.
     #[arg(long, value_enum, default_value_t = Dataset::Omniglot)]
     dataset: Dataset,
     /// LFW: people.txt fold used for validation (model selection).
@@ -68,6 +70,7 @@ pub struct Args {
     /// Network: a preset (koch105, small35) or a JSON ModelConfig file.
     #[arg(long, default_value = "koch105")]
     config: String,
+    /// How the weights are updated.
     #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
     optimizer: OptimizerKind,
     /// Learning rate (Adam), or of every layer (SGD).
@@ -76,24 +79,31 @@ pub struct Args {
     /// Epochs to train to (default 200; with --resume, extends the run to this many).
     #[arg(long)]
     epochs: Option<usize>,
+    /// Steps per epoch; validation and a checkpoint follow each epoch.
     #[arg(long, default_value_t = 300)]
     steps: usize,
     /// Pairs per step (--mode pairs) or images per step (--mode images).
     #[arg(long, default_value_t = 32)]
     batch: usize,
+    /// How a batch is made.
     #[arg(long, value_enum, default_value_t = BatchMode::Pairs)]
     mode: BatchMode,
     /// Images of each class in a batch of --mode images.
     #[arg(long, default_value_t = 4)]
     per_class: usize,
+    /// Distortions of the training images.
     #[arg(long, value_enum, default_value_t = AugmentKind::Affine)]
     augment: AugmentKind,
+    /// Stop after this many epochs without a better validation accuracy.
     #[arg(long, default_value_t = 20)]
     patience: usize,
+    /// Candidates per validation trial (N-way one-shot).
     #[arg(long, default_value_t = 20)]
     val_way: usize,
+    /// Validation trials, drawn once and scored after every epoch (0: no validation).
     #[arg(long, default_value_t = 320)]
     val_trials: usize,
+    /// Seed of everything random: initialisation, batches, augmentation, validation trials.
     #[arg(long, default_value_t = 2015)]
     seed: u64,
     /// Weight initialisation.

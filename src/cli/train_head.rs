@@ -36,8 +36,10 @@ pub struct Args {
     /// Share of the person's pictures held out for the before/after check.
     #[arg(long, default_value_t = 0.25)]
     holdout: f64,
+    /// Passes over the head's training pairs (only the head learns; the tower is fixed).
     #[arg(long, default_value_t = 10)]
     epochs: usize,
+    /// Optimiser steps per epoch.
     #[arg(long, default_value_t = 100)]
     steps: usize,
 }

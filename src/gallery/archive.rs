@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::{db_err, find, from_blob, name, to_blob, Check, Gallery};
+use super::{db_err, find, name, stored, to_blob, Check, Gallery};
 use crate::error::{Error, Result};
 
 /// The file in an export folder that lists its people.
@@ -47,8 +47,8 @@ pub struct Report {
 }
 
 /// Writes every readable person and image of `g` into `dir` (created; it must not already hold
-/// an export). Rows that SQLite cannot read, and crops that are not valid PNGs, are listed in the
-/// report and skipped.
+/// an export). Rows that SQLite cannot read, and images the program could not use (a crop or
+/// embedding that breaks `stored`'s rules), are listed in the report and skipped.
 pub fn export(g: &Gallery, dir: &Path) -> Result<Report> {
     let index_path = dir.join(INDEX);
     if index_path.exists() {
@@ -65,9 +65,14 @@ pub fn export(g: &Gallery, dir: &Path) -> Result<Report> {
     let mut report = Report::default();
     let mut index = Index { format: FORMAT.into(), model: g.model().ok().flatten(), people: Vec::new() };
     let mut by_person: std::collections::HashMap<i64, Vec<Image>> = std::collections::HashMap::new();
+    let dim = g.common_dim().ok().flatten();
     for id in image_ids(g, &mut report) {
-        let row: rusqlite::Result<(i64, Vec<u8>, Vec<u8>)> =
-            g.conn.query_row("SELECT person, crop, embedding FROM images WHERE id = ?1", [id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)));
+        // No more of a blob than the longest one allowed, and a byte over to show it.
+        let row: rusqlite::Result<(i64, Vec<u8>, Vec<u8>)> = g.conn.query_row(
+            "SELECT person, substr(crop, 1, ?2), substr(embedding, 1, ?3) FROM images WHERE id = ?1",
+            params![id, stored::MAX_CROP_BYTES as i64 + 1, 4 * stored::MAX_DIM as i64 + 4],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        );
         let (person, png, emb) = match row {
             Ok(r) => r,
             Err(rusqlite::Error::QueryReturnedNoRows) => continue,
@@ -76,14 +81,21 @@ pub fn export(g: &Gallery, dir: &Path) -> Result<Report> {
                 continue;
             }
         };
-        if let Err(e) = image::load_from_memory_with_format(&png, image::ImageFormat::Png) {
-            report.unreadable.push(format!("image {id}: the stored crop is not a valid PNG ({e})"));
+        if let Err(why) = stored::crop(&png) {
+            report.unreadable.push(format!("image {id}: the stored crop: {why}"));
             continue;
         }
+        let embedding = match stored::embedding(&emb, dim) {
+            Ok(e) => e,
+            Err(why) => {
+                report.unreadable.push(format!("image {id}: {why}"));
+                continue;
+            }
+        };
         let file = format!("crops/{id:06}.png");
         let path = dir.join(&file);
         std::fs::write(&path, &png).map_err(|e| Error::io(&path, e))?;
-        by_person.entry(person).or_default().push(Image { crop: file, embedding: from_blob(&emb) });
+        by_person.entry(person).or_default().push(Image { crop: file, embedding });
     }
     for (pid, pname) in people {
         let Some(images) = by_person.remove(&pid) else {
@@ -115,8 +127,30 @@ fn image_ids(g: &Gallery, report: &mut Report) -> Vec<i64> {
     }
 }
 
+/// The crop file `rel` of the folder `root` (canonical), at most `stored::MAX_CROP_BYTES` read:
+/// refused when it is not a plain file inside the folder, through `..` or a symbolic link.
+fn crop_file(root: &Path, rel: &str, index_path: &Path) -> Result<(PathBuf, Vec<u8>)> {
+    use std::io::Read;
+    let outside = || Error::data(index_path, None, format!("crop `{rel}`: not a file inside the folder"));
+    if rel.contains("..") || Path::new(rel).is_absolute() {
+        return Err(outside());
+    }
+    let given = root.join(rel);
+    let real = given.canonicalize().map_err(|e| Error::io(&given, e))?;
+    if !real.starts_with(root) || !real.is_file() {
+        return Err(outside());
+    }
+    let mut png = Vec::new();
+    let file = std::fs::File::open(&real).map_err(|e| Error::io(&given, e))?;
+    file.take(stored::MAX_CROP_BYTES as u64 + 1).read_to_end(&mut png).map_err(|e| Error::io(&given, e))?;
+    Ok((given, png))
+}
+
 /// Enrols every person of an export folder into `g`, all in one transaction: a name already in
-/// the gallery, a missing or invalid crop, or embeddings of another model import nothing.
+/// the gallery, a missing crop, a crop or embedding the program could not use (`stored`: a PNG
+/// of the canonical frame's size, decoded under an upload's limits; finite values, as many for
+/// every image and as the gallery's own), or embeddings of another model import nothing. The
+/// error names the file or the person and image.
 pub fn import(g: &mut Gallery, dir: &Path) -> Result<Report> {
     let index_path = dir.join(INDEX);
     let text = std::fs::read_to_string(&index_path).map_err(|e| Error::io(&index_path, e))?;
@@ -124,17 +158,17 @@ pub fn import(g: &mut Gallery, dir: &Path) -> Result<Report> {
     if index.format != FORMAT {
         return Err(Error::data(&index_path, None, format!("format `{}`: expected `{FORMAT}`", index.format)));
     }
+    let root = dir.canonicalize().map_err(|e| Error::io(dir, e))?;
     let mut people = Vec::new();
+    let mut dim: Option<usize> = None;
     for p in &index.people {
         let stored = name::canonical(&p.name).map_err(|e| Error::data(&index_path, None, e.to_string()))?;
         let mut images = Vec::new();
-        for im in &p.images {
-            if im.crop.contains("..") || Path::new(&im.crop).is_absolute() {
-                return Err(Error::data(&index_path, None, format!("crop `{}`: not a file inside the folder", im.crop)));
-            }
-            let path = dir.join(&im.crop);
-            let png = std::fs::read(&path).map_err(|e| Error::io(&path, e))?;
-            image::load_from_memory_with_format(&png, image::ImageFormat::Png).map_err(|e| Error::data(&path, None, format!("not a valid PNG: {e}")))?;
+        for (k, im) in p.images.iter().enumerate() {
+            let (path, png) = crop_file(&root, &im.crop, &index_path)?;
+            stored::crop(&png).map_err(|why| Error::data(&path, None, format!("not a crop this program stores: {why}")))?;
+            stored::values(&im.embedding, dim).map_err(|why| Error::data(&index_path, None, format!("`{}`, image {} (`{}`): {why}", p.name, k + 1, im.crop)))?;
+            dim = Some(im.embedding.len());
             images.push((png, to_blob(&im.embedding)));
         }
         people.push((stored, images));
@@ -144,6 +178,15 @@ pub fn import(g: &mut Gallery, dir: &Path) -> Result<Report> {
     let tx = g.write()?;
     let stored_model: Option<String> = tx.query_row("SELECT value FROM meta WHERE key = 'model'", [], |r| r.get(0)).optional().map_err(db)?;
     let has_images: i64 = tx.query_row("SELECT COUNT(*) FROM images", [], |r| r.get(0)).map_err(db)?;
+    let have_bytes: Option<i64> = tx.query_row("SELECT length(embedding) FROM images LIMIT 1", [], |r| r.get(0)).optional().map_err(db)?;
+    if let (Some(have), Some(want)) = (have_bytes, dim) {
+        if have != 4 * want as i64 {
+            return Err(Error::conflict(
+                index_path.display().to_string(),
+                format!("its embeddings have {want} values, the gallery's {}; import into an empty gallery", have / 4),
+            ));
+        }
+    }
     if let (Some(have), Some(want), true) = (&stored_model, &index.model, has_images > 0) {
         if have != want {
             return Err(Error::conflict(
@@ -169,6 +212,7 @@ pub fn import(g: &mut Gallery, dir: &Path) -> Result<Report> {
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?1)", [m]).map_err(db)?;
     }
     tx.commit().map_err(db)?;
+    g.wrote()?;
     Ok(report)
 }
 

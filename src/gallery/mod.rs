@@ -6,10 +6,12 @@
 //! Because the crops are kept, a gallery follows a model upgrade by re-embedding them
 //! (`reembed`), without asking anyone to re-enrol.
 pub mod archive;
+mod check;
 pub mod location;
 mod matrix;
 pub mod name;
 pub mod postgres;
+pub mod stored;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +19,7 @@ use std::time::Duration;
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+pub use check::Finding;
 pub use location::Location;
 pub use matrix::{fingerprint, identify, verify_rule, Match, Matrix};
 
@@ -31,6 +34,9 @@ pub struct Gallery {
     /// The embeddings as last read, with SQLite's `data_version` at the time: identification reads
     /// them for every camera frame, and they change only when someone enrols or forgets.
     cache: Option<(i64, Arc<Matrix>)>,
+    /// The file's modification time and length as last seen, with `data_version` then
+    /// (`Gallery::watch`).
+    seen: Option<(Option<std::time::SystemTime>, u64, i64)>,
 }
 
 /// One enrolment image: its crop as PNG bytes and its embedding.
@@ -54,6 +60,10 @@ fn db_err(path: &Path, e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode as C;
     match e.sqlite_error_code() {
         Some(C::DatabaseCorrupt | C::NotADatabase) => damaged(path, &e.to_string()),
+        Some(C::DatabaseBusy | C::DatabaseLocked) => Error::Busy {
+            what: path.display().to_string(),
+            reason: format!("another process held its write lock for more than {} s ({e})", BUSY_WAIT.as_secs()),
+        },
         _ => Error::database(path, e.to_string()),
     }
 }
@@ -93,15 +103,15 @@ fn find(conn: &Connection, path: &Path, name: &str) -> Result<Option<(i64, Strin
     Ok(None)
 }
 
-/// The identification matrix from (name, embedding blob) rows sorted by name.
+/// The identification matrix from (name, embedding blob) rows sorted by name. An embedding that
+/// is not finite numbers of the others' length is refused: compared with a query it would give
+/// scores of nothing (another length) or of anything (infinite values).
 fn matrix_from_rows(rows: impl Iterator<Item = (String, Vec<u8>)>, at: &Path) -> Result<Matrix> {
     let mut m = Matrix { names: Vec::new(), owner: Vec::new(), rows: Vec::new(), dim: 0 };
     for (name, blob) in rows {
-        let e = from_blob(&blob);
+        let e = stored::embedding(&blob, (m.dim > 0).then_some(m.dim)).map_err(|why| Error::database(at, format!("an image of {name}: {why}")))?;
         if m.dim == 0 {
             m.dim = e.len();
-        } else if e.len() != m.dim {
-            return Err(Error::database(at, format!("embedding of {name} has {} values, others {}", e.len(), m.dim)));
         }
         if m.names.last() != Some(&name) {
             m.names.push(name);
@@ -110,6 +120,45 @@ fn matrix_from_rows(rows: impl Iterator<Item = (String, Vec<u8>)>, at: &Path) ->
         m.rows.extend(e);
     }
     Ok(m)
+}
+
+/// An image the program cannot use, with what to do about it.
+fn bad_image(at: &Path, id: i64, name: &str, why: &str) -> Error {
+    Error::database(
+        at,
+        format!(
+            "image {id} of `{name}`: {why}. `siamface gallery check` lists every such image; `siamface gallery repair` rebuilds the gallery \
+             without them, or `siamface forget` removes the person"
+        ),
+    )
+}
+
+/// `Gallery::check_with` on the connection `conn` to the file at `path`.
+fn check_conn(conn: &Connection, path: &Path, check: Check) -> Result<()> {
+    let pragma = match check {
+        Check::Quick => "PRAGMA quick_check",
+        Check::Full => "PRAGMA integrity_check",
+        Check::None => return Ok(()),
+    };
+    let mut st = conn.prepare(pragma).map_err(|e| db_err(path, e))?;
+    let found: Vec<String> = st.query_map([], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| db_err(path, e))?;
+    if found != ["ok"] {
+        let mut detail = found.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
+        if found.len() > 3 {
+            detail.push_str(&format!("; {} more", found.len() - 3));
+        }
+        return Err(damaged(path, &detail));
+    }
+    let has_tables: i64 = conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('images', 'people')", [], |r| r.get(0)).map_err(|e| db_err(path, e))?;
+    if has_tables == 2 {
+        let orphans: i64 = conn
+            .query_row("SELECT COUNT(*) FROM images WHERE person NOT IN (SELECT id FROM people)", [], |r| r.get(0))
+            .map_err(|e| db_err(path, e))?;
+        if orphans > 0 {
+            return Err(damaged(path, &format!("{orphans} images without a person")));
+        }
+    }
+    Ok(())
 }
 
 fn not_enrolled(name: &str) -> Error {
@@ -130,7 +179,7 @@ impl Gallery {
         let conn = Connection::open(path).map_err(|e| db_err(path, e))?;
         conn.busy_timeout(BUSY_WAIT).map_err(|e| db_err(path, e))?;
         conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;").map_err(|e| db_err(path, e))?;
-        let mut g = Gallery { conn, path: path.to_path_buf(), cache: None };
+        let mut g = Gallery { conn, path: path.to_path_buf(), cache: None, seen: None };
         if check != Check::None {
             g.check_with(check)?;
         }
@@ -151,6 +200,8 @@ impl Gallery {
             .map_err(|e| db_err(path, e))?;
             tx.commit().map_err(|e| db_err(path, e))?;
         }
+        let version = g.data_version()?;
+        g.watch(version)?;
         Ok(g)
     }
 
@@ -163,6 +214,8 @@ impl Gallery {
     }
 
     fn write(&mut self) -> Result<rusqlite::Transaction<'_>> {
+        let version = self.data_version()?;
+        self.watch(version)?;
         self.cache = None;
         self.conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(|e| db_err(&self.path, e))
     }
@@ -201,6 +254,7 @@ impl Gallery {
         }
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?1)", [model]).map_err(|e| db_err(&path, e))?;
         tx.commit().map_err(|e| db_err(&path, e))?;
+        self.wrote()?;
         Ok(stored)
     }
 
@@ -210,31 +264,7 @@ impl Gallery {
     }
 
     pub fn check_with(&self, check: Check) -> Result<()> {
-        let pragma = match check {
-            Check::Quick => "PRAGMA quick_check",
-            Check::Full => "PRAGMA integrity_check",
-            Check::None => return Ok(()),
-        };
-        let mut st = self.conn.prepare(pragma).map_err(|e| self.err(e))?;
-        let found: Vec<String> = st.query_map([], |r| r.get(0)).and_then(|r| r.collect()).map_err(|e| self.err(e))?;
-        if found != ["ok"] {
-            let mut detail = found.iter().take(3).cloned().collect::<Vec<_>>().join("; ");
-            if found.len() > 3 {
-                detail.push_str(&format!("; {} more", found.len() - 3));
-            }
-            return Err(damaged(&self.path, &detail));
-        }
-        let has_tables: i64 = self.conn.query_row("SELECT COUNT(*) FROM sqlite_master WHERE name IN ('images', 'people')", [], |r| r.get(0)).map_err(|e| self.err(e))?;
-        if has_tables == 2 {
-            let orphans: i64 = self
-                .conn
-                .query_row("SELECT COUNT(*) FROM images WHERE person NOT IN (SELECT id FROM people)", [], |r| r.get(0))
-                .map_err(|e| self.err(e))?;
-            if orphans > 0 {
-                return Err(damaged(&self.path, &format!("{orphans} images without a person")));
-            }
-        }
-        Ok(())
+        check_conn(&self.conn, &self.path, check)
     }
 
     /// (name, number of enrolment images), by name.
@@ -265,6 +295,7 @@ impl Gallery {
         }
         tx.execute("UPDATE people SET name = ?2 WHERE id = ?1", params![id, new]).map_err(|e| db_err(&path, e))?;
         tx.commit().map_err(|e| db_err(&path, e))?;
+        self.wrote()?;
         Ok((was, new))
     }
 
@@ -275,6 +306,7 @@ impl Gallery {
         let (id, stored) = find(&tx, &path, name)?.ok_or_else(|| not_enrolled(name))?;
         tx.execute("DELETE FROM people WHERE id = ?1", [id]).map_err(|e| db_err(&path, e))?;
         tx.commit().map_err(|e| db_err(&path, e))?;
+        self.wrote()?;
         Ok(stored)
     }
 
@@ -282,7 +314,8 @@ impl Gallery {
     /// file has changed since: by this connection's own writes (which drop the copy) or by another
     /// process's, which SQLite's `data_version` reveals.
     pub fn matrix(&mut self) -> Result<Arc<Matrix>> {
-        let version: i64 = self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))?;
+        let version = self.data_version()?;
+        self.watch(version)?;
         if let Some((v, m)) = &self.cache {
             if *v == version {
                 return Ok(m.clone());
@@ -293,9 +326,47 @@ impl Gallery {
         Ok(m)
     }
 
+    /// SQLite's count of commits by other connections.
+    fn data_version(&self) -> Result<i64> {
+        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(|e| self.err(e))
+    }
+
+    /// Notices a file changed behind SQLite's back: its modification time or length moved while
+    /// `data_version`, which every commit of another connection moves, did not (this
+    /// connection's commits go to the write-ahead log and leave the file alone until a
+    /// checkpoint, after which `wrote` looks again). Then SQLite's quick check runs again, so a
+    /// file damaged while a server runs is refused as on open, rather than read and written on
+    /// as if it were whole.
+    fn watch(&mut self, version: i64) -> Result<()> {
+        let meta = std::fs::metadata(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        let now = (meta.modified().ok(), meta.len(), version);
+        if let Some(was) = self.seen {
+            if was.2 == version && (was.0, was.1) != (now.0, now.1) {
+                // A connection of its own: this one's page cache may still hold the pages as
+                // they were. On failure the old state stays, so the next call checks again.
+                let fresh = Connection::open_with_flags(&self.path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).map_err(|e| self.err(e))?;
+                check_conn(&fresh, &self.path, Check::Quick)?;
+            }
+        }
+        self.seen = Some(now);
+        Ok(())
+    }
+
+    /// After a commit of this connection: the file as it is now is the one to compare with, a
+    /// checkpoint of the commit included.
+    fn wrote(&mut self) -> Result<()> {
+        self.seen = None;
+        let version = self.data_version()?;
+        self.watch(version)
+    }
+
     fn read_matrix(&self) -> Result<Matrix> {
-        let mut st = self.conn.prepare("SELECT p.name, i.embedding FROM images i JOIN people p ON p.id = i.person ORDER BY p.name, i.id").map_err(|e| self.err(e))?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| self.err(e))?;
+        // Read no more of an embedding than the longest one allowed, and a byte over to show it.
+        let mut st = self
+            .conn
+            .prepare("SELECT p.name, substr(i.embedding, 1, ?1) FROM images i JOIN people p ON p.id = i.person ORDER BY p.name, i.id")
+            .map_err(|e| self.err(e))?;
+        let rows = st.query_map([4 * stored::MAX_DIM as i64 + 4], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))).map_err(|e| self.err(e))?;
         let rows = rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))?;
         matrix_from_rows(rows.into_iter(), &self.path)
     }
@@ -307,6 +378,43 @@ impl Gallery {
         rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
+    /// Every image's row id, in order.
+    pub fn image_ids(&self) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare("SELECT id FROM images ORDER BY id").map_err(|e| self.err(e))?;
+        let rows = st.query_map([], |r| r.get(0)).map_err(|e| self.err(e))?;
+        rows.collect::<std::result::Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
+    /// The stored crop of image `id`, decoded as an upload is (`stored::crop`), reading no more
+    /// of it than a crop may hold; else an error naming the image, its person and what to do.
+    pub fn crop(&self, id: i64) -> Result<image::RgbImage> {
+        let (name, len, png): (String, i64, Vec<u8>) = self
+            .conn
+            .query_row(
+                "SELECT p.name, length(i.crop), substr(i.crop, 1, ?2) FROM images i JOIN people p ON p.id = i.person WHERE i.id = ?1",
+                params![id, stored::MAX_CROP_BYTES as i64 + 1],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .map_err(|e| self.err(e))?;
+        let why = if len as usize > stored::MAX_CROP_BYTES { Err(format!("{len} bytes; a stored crop is at most {}", stored::MAX_CROP_BYTES)) } else { stored::crop(&png) };
+        why.map_err(|why| bad_image(&self.path, id, &name, &format!("the stored crop: {why}")))
+    }
+
+    /// The images whose embedding a model of `dim`-value embeddings cannot have made: another
+    /// length, or a value that is not a finite number.
+    pub fn unusable(&self, dim: usize) -> Result<Vec<i64>> {
+        let mut st = self.conn.prepare("SELECT id, CASE WHEN length(embedding) = ?1 THEN embedding END FROM images ORDER BY id").map_err(|e| self.err(e))?;
+        let rows = st.query_map([4 * dim as i64], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Option<Vec<u8>>>(1)?))).map_err(|e| self.err(e))?;
+        let mut bad = Vec::new();
+        for row in rows {
+            let (id, blob) = row.map_err(|e| self.err(e))?;
+            if blob.is_none_or(|b| stored::embedding(&b, Some(dim)).is_err()) {
+                bad.push(id);
+            }
+        }
+        Ok(bad)
+    }
+
     /// Replaces every cached embedding (one transaction) and records the model.
     pub fn reembed(&mut self, embeddings: &[(i64, Vec<f32>)], model: &str) -> Result<()> {
         let path = self.path.clone();
@@ -315,7 +423,8 @@ impl Gallery {
             tx.execute("UPDATE images SET embedding = ?2 WHERE id = ?1", params![id, to_blob(e)]).map_err(|e| db_err(&path, e))?;
         }
         tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?1)", [model]).map_err(|e| db_err(&path, e))?;
-        tx.commit().map_err(|e| db_err(&path, e))
+        tx.commit().map_err(|e| db_err(&path, e))?;
+        self.wrote()
     }
 }
 
@@ -382,6 +491,18 @@ impl Store {
 
     pub fn crops(&mut self) -> Result<Vec<(i64, Vec<u8>)>> {
         each!(self, g => g.crops())
+    }
+
+    pub fn image_ids(&mut self) -> Result<Vec<i64>> {
+        each!(self, g => g.image_ids())
+    }
+
+    pub fn crop(&mut self, id: i64) -> Result<image::RgbImage> {
+        each!(self, g => g.crop(id))
+    }
+
+    pub fn unusable(&mut self, dim: usize) -> Result<Vec<i64>> {
+        each!(self, g => g.unusable(dim))
     }
 
     pub fn reembed(&mut self, embeddings: &[(i64, Vec<f32>)], model: &str) -> Result<()> {

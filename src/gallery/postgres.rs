@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
-use super::{location, matrix_from_rows, name, not_enrolled, to_blob, Enrolment, Matrix};
+use super::{bad_image, location, matrix_from_rows, name, not_enrolled, stored, to_blob, Enrolment, Matrix};
 use crate::error::{Error, Result};
 
 /// Key of the advisory lock every write (and every schema migration) holds while it runs.
@@ -292,9 +292,9 @@ impl PgGallery {
             None => {
                 let rows = tx
                     .query(
-                        "SELECT p.name, i.id, i.embedding FROM siamface_images i JOIN siamface_people p ON p.id = i.person
+                        "SELECT p.name, i.id, substring(i.embedding from 1 for $1) FROM siamface_images i JOIN siamface_people p ON p.id = i.person
                          ORDER BY p.name COLLATE \"C\", i.id",
-                        &[],
+                        &[&(4 * stored::MAX_DIM as i32 + 4)],
                     )
                     .map_err(err)?;
                 let ids = rows.iter().map(|r| r.get::<_, i64>(1)).collect();
@@ -312,6 +312,39 @@ impl PgGallery {
         let shown = self.shown.clone();
         let rows = self.client()?.query("SELECT id, crop FROM siamface_images ORDER BY id", &[]).map_err(|e| pg_err(&shown, e))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    pub fn image_ids(&mut self) -> Result<Vec<i64>> {
+        let shown = self.shown.clone();
+        let rows = self.client()?.query("SELECT id FROM siamface_images ORDER BY id", &[]).map_err(|e| pg_err(&shown, e))?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    /// `Gallery::crop`: the stored crop of image `id`, decoded as an upload is, no more of it read
+    /// than a crop may hold.
+    pub fn crop(&mut self, id: i64) -> Result<image::RgbImage> {
+        let shown = self.shown.clone();
+        let row = self
+            .client()?
+            .query_one(
+                "SELECT p.name, octet_length(i.crop), substring(i.crop from 1 for $2) FROM siamface_images i
+                 JOIN siamface_people p ON p.id = i.person WHERE i.id = $1",
+                &[&id, &(stored::MAX_CROP_BYTES as i32 + 1)],
+            )
+            .map_err(|e| pg_err(&shown, e))?;
+        let (name, len, png): (String, i32, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
+        let why = if len as usize > stored::MAX_CROP_BYTES { Err(format!("{len} bytes; a stored crop is at most {}", stored::MAX_CROP_BYTES)) } else { stored::crop(&png) };
+        why.map_err(|why| bad_image(&shown, id, &name, &format!("the stored crop: {why}")))
+    }
+
+    /// `Gallery::unusable`: images whose embedding is not `dim` finite values.
+    pub fn unusable(&mut self, dim: usize) -> Result<Vec<i64>> {
+        let shown = self.shown.clone();
+        let rows = self
+            .client()?
+            .query("SELECT id, CASE WHEN octet_length(embedding) = $1 THEN embedding END FROM siamface_images ORDER BY id", &[&(4 * dim as i32)])
+            .map_err(|e| pg_err(&shown, e))?;
+        Ok(rows.iter().filter(|r| r.get::<_, Option<Vec<u8>>>(1).is_none_or(|b| stored::embedding(&b, Some(dim)).is_err())).map(|r| r.get(0)).collect())
     }
 
     pub fn reembed(&mut self, embeddings: &[(i64, Vec<f32>)], model: &str) -> Result<()> {
@@ -363,17 +396,20 @@ fn catch_up(tx: &mut Transaction, shown: &Path, k: Cached, version: i64) -> Resu
     let again: Vec<String> = names.iter().filter(|n| gone.contains(*n)).cloned().collect();
     let rows = tx
         .query(
-            "SELECT p.name, i.id, i.embedding FROM siamface_images i JOIN siamface_people p ON p.id = i.person
+            "SELECT p.name, i.id, substring(i.embedding from 1 for $4) FROM siamface_images i JOIN siamface_people p ON p.id = i.person
              WHERE p.name = ANY($1) AND (i.id > $2 OR p.name = ANY($3))",
-            &[&names, &newest, &again],
+            &[&names, &newest, &again, &(4 * stored::MAX_DIM as i32 + 4)],
         )
         .map_err(err)?;
     let m = &k.matrix;
-    let new: Vec<(String, i64, Vec<f32>)> = rows.iter().map(|r| (r.get(0), r.get(1), super::from_blob(&r.get::<_, Vec<u8>>(2)))).collect();
-    let d = if m.dim > 0 { m.dim } else { new.first().map_or(0, |r| r.2.len()) };
-    if let Some((n, _, e)) = new.iter().find(|r| r.2.len() != d) {
-        return Err(Error::database(shown, format!("embedding of {n} has {} values, others {d}", e.len())));
+    let mut new: Vec<(String, i64, Vec<f32>)> = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let (name, blob): (String, Vec<u8>) = (r.get(0), r.get(2));
+        let d = if m.dim > 0 { Some(m.dim) } else { new.first().map(|r| r.2.len()) };
+        let e = stored::embedding(&blob, d).map_err(|why| Error::database(shown, format!("an image of {name}: {why}")))?;
+        new.push((name, r.get(1), e));
     }
+    let d = if m.dim > 0 { m.dim } else { new.first().map_or(0, |r| r.2.len()) };
     // (name, id, where the row is: held row i, or new row i), in the order a full read gives.
     let mut order: Vec<(&str, i64, Row)> = Vec::with_capacity(m.owner.len() + new.len());
     for (i, (&o, &id)) in m.owner.iter().zip(&k.ids).enumerate() {

@@ -31,7 +31,7 @@ pub fn status(e: &Error) -> StatusCode {
         Error::Input { .. } | Error::Data { .. } => StatusCode::BAD_REQUEST,
         Error::NotFound { .. } => StatusCode::NOT_FOUND,
         Error::Conflict { .. } => StatusCode::CONFLICT,
-        Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Unavailable { .. } | Error::Busy { .. } => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
@@ -52,7 +52,11 @@ impl From<Error> for AppError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             // The cause names the database; the client learns only that it should retry.
             eprintln!("unavailable: {e}");
-            return AppError { status, message: "the gallery database is unreachable; try again shortly".into() };
+            let message = match e {
+                Error::Busy { .. } => "the gallery is busy with another program's write; try again shortly",
+                _ => "the gallery database is unreachable; try again shortly",
+            };
+            return AppError { status, message: message.into() };
         }
         if status.is_server_error() {
             return AppError::internal(&e);

@@ -1,11 +1,15 @@
 //! What stands between the router and any web page the user happens to open. A page on another
 //! site can send simple cross-origin requests (a form POST needs no preflight), and a rebinding
 //! host name makes a hostile page look same-origin; so every request must name this server in
-//! `Host`, every state-changing call must come from this server's own page (no cross-site
-//! `Origin` or `Sec-Fetch-Site`, and the `X-Siamface-Request` header, which a cross-site page
-//! cannot send without a CORS preflight this server never grants), and with `--token` every API
-//! call must carry it in `Authorization: Bearer`, compared in constant time. Every answer carries
-//! security headers, and every error answer, the framework's own included, is JSON.
+//! `Host` (exactly one), every call other than GET must come from this server's own page or a
+//! program (no cross-site `Origin` or `Sec-Fetch-Site`), every state-changing call must also
+//! carry the `X-Siamface-Request` header, which a cross-site page cannot send without a CORS
+//! preflight this server never grants, and with `--token` every API call must carry it in
+//! `Authorization: Bearer`, compared in constant time. Identify, verify and compare change
+//! nothing, so they need no extra header: a cross-site page that could send them (a form POST)
+//! is refused by its `Origin`, which browsers send with every cross-site POST, and could not
+//! read the answer anyway. Every answer carries security headers, and every error answer, the
+//! framework's own included, is JSON.
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -137,12 +141,24 @@ fn is_websocket(h: &HeaderMap) -> bool {
     header_text(h, header::UPGRADE).is_some_and(|u| u.eq_ignore_ascii_case("websocket"))
 }
 
+/// The POST calls that only read: they answer from the model and the gallery and change neither.
+pub const READ_ONLY: [&str; 3] = ["/api/identify", "/api/verify", "/api/compare"];
+
+fn read_only(m: &Method, path: &str) -> bool {
+    *m == Method::POST && READ_ONLY.contains(&path)
+}
+
 /// Host (rebinding), header size, cross-site and CSRF checks, then the token on `/api/`.
 pub async fn check(State(g): State<Arc<Guard>>, mut req: Request, next: Next) -> Response {
     let h = req.headers();
     let size: usize = h.iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
     if size > MAX_HEADER_BYTES {
         return refuse(StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE, format!("request headers are {size} bytes; the limit is {MAX_HEADER_BYTES}"));
+    }
+    // Two Host headers may be read differently by a proxy in front and by this check.
+    let hosts = h.get_all(header::HOST).iter().count();
+    if hosts > 1 {
+        return refuse(StatusCode::BAD_REQUEST, format!("the request has {hosts} Host headers; exactly one is allowed"));
     }
     let host = header_text(h, header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str())).unwrap_or_default().to_ascii_lowercase();
     if !g.hosts.contains(&host) {
@@ -166,7 +182,7 @@ pub async fn check(State(g): State<Arc<Guard>>, mut req: Request, next: Next) ->
         }
         // A browser cannot add headers to a WebSocket handshake; its Origin, always sent and
         // checked above, is what keeps other sites out.
-        if header_text(h, REQUEST_HEADER) != Some("1") && !websocket {
+        if header_text(h, REQUEST_HEADER) != Some("1") && !websocket && !read_only(req.method(), req.uri().path()) {
             return refuse(StatusCode::FORBIDDEN, "state-changing calls need the header `X-Siamface-Request: 1` (the page sends it; scripts must too)");
         }
     }

@@ -3,7 +3,9 @@
 //! and under the size limit before any handler runs; at most `jobs` model requests run at once
 //! (each may decode a large photo), the rest wait briefly and then get 503 with `Retry-After`;
 //! and the collection folder stops growing at its cap. Bodies being read or waiting for a model
-//! slot share a budget of `BODY_BUDGET_MB`, so many connections cannot hold many large bodies.
+//! slot share a budget of `BODY_BUDGET_MB`, so many connections cannot hold many large bodies;
+//! a body takes its megabytes from it as they arrive, not when a `Content-Length` header
+//! announces them, so announcements alone hold nothing.
 use std::path::Path;
 use std::sync::Arc;
 
@@ -30,8 +32,9 @@ fn busy(what: &str) -> Response {
 }
 
 /// Reads the whole body within the guard's deadline and size limit, then hands it on: a client
-/// that sends a byte a second is answered 408 instead of holding the connection. The body's
-/// megabytes (its declared length, else the largest allowed) come from the shared budget first.
+/// that sends a byte a second is answered 408 instead of holding the connection. Each megabyte
+/// is taken from the shared budget as it arrives (`read_budgeted`) and given back when the
+/// request ends.
 pub async fn body(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Response {
     let declared = req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
@@ -49,34 +52,49 @@ pub async fn body(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Resp
         r.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
         return r;
     }
-    let mb = declared.or(hint.exact()).map_or(MAX_BODY as u64, |n| n.min(MAX_BODY as u64 + 1)).div_ceil(1 << 20).max(1) as u32;
-    let _budget = match tokio::time::timeout(g.queue_wait, g.bodies.clone().acquire_many_owned(mb)).await {
-        Ok(Ok(p)) => p,
-        _ => return busy("other uploads"),
-    };
     let (parts, body) = req.into_parts();
-    let bytes = match tokio::time::timeout(g.body_timeout, axum::body::to_bytes(body, MAX_BODY)).await {
+    let (bytes, _budget) = match tokio::time::timeout(g.body_timeout, read_budgeted(&g, body)).await {
         Err(_) => return refuse(StatusCode::REQUEST_TIMEOUT, format!("the request body did not arrive within {} s", g.body_timeout.as_secs())),
-        Ok(Err(e)) if is_length_limit(&e) => return too_large(),
-        Ok(Err(e)) => return refuse(StatusCode::BAD_REQUEST, format!("reading the request body: {e}")),
-        Ok(Ok(b)) => b,
+        Ok(Err(refused)) => return refused,
+        Ok(Ok(read)) => read,
     };
     next.run(Request::from_parts(parts, Body::from(bytes))).await
 }
 
-fn too_large() -> Response {
-    refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than the limit of {} MB", MAX_BODY / (1024 * 1024)))
+/// The body, read frame by frame, with one megabyte of the shared budget held for each megabyte
+/// received: a connection that announces 20 MB and sends nothing holds none of it, so a handful
+/// of such announcements cannot answer every upload 503. Waiting for budget is bounded by the
+/// queue wait, as for a model slot; more than `MAX_BODY` is 413.
+async fn read_budgeted(g: &Guard, mut body: Body) -> Result<(Vec<u8>, Option<tokio::sync::OwnedSemaphorePermit>), Response> {
+    use http_body_util::BodyExt;
+    let mut bytes = Vec::new();
+    let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("reading the request body: {e}")))?;
+        let Ok(data) = frame.into_data() else { continue };
+        let total = bytes.len() + data.len();
+        if total > MAX_BODY {
+            return Err(too_large());
+        }
+        let need = total.div_ceil(1 << 20) as u32;
+        let have = held.as_ref().map_or(0, |p| p.num_permits() as u32);
+        if need > have {
+            let more = match tokio::time::timeout(g.queue_wait, g.bodies.clone().acquire_many_owned(need - have)).await {
+                Ok(Ok(p)) => p,
+                _ => return Err(busy("other uploads")),
+            };
+            match held.as_mut() {
+                Some(h) => h.merge(more),
+                None => held = Some(more),
+            }
+        }
+        bytes.extend_from_slice(&data);
+    }
+    Ok((bytes, held))
 }
 
-fn is_length_limit(e: &axum::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(s) = source {
-        if s.is::<http_body_util::LengthLimitError>() {
-            return true;
-        }
-        source = s.source();
-    }
-    false
+fn too_large() -> Response {
+    refuse(StatusCode::PAYLOAD_TOO_LARGE, format!("the request body is larger than the limit of {} MB", MAX_BODY / (1024 * 1024)))
 }
 
 /// Runs a model request once one of the guard's job slots is free, waiting at most

@@ -184,16 +184,32 @@ impl Faces {
         Ok(Enrolment { crop_png: png, embedding: self.embed(input)? })
     }
 
-    /// The crops of `g` embedded by this model, when they were embedded by another one.
+    /// The crops of `g` embedded by this model, when they were embedded by another one; and the
+    /// images whose embedding this model cannot have made (another length, a value that is not
+    /// finite: a file edited or damaged behind the program's back) embedded again from their
+    /// crops, so one such row does not fail every identification. The matrix in memory makes the
+    /// check free while nothing changes. Crops are read one at a time and decoded as uploads
+    /// are; one the program could not have stored is refused, naming the image and its person.
     fn sync(&self, g: &mut Store) -> Result<()> {
-        if g.model()?.is_some_and(|m| m != self.id) {
-            let mut fresh = Vec::new();
-            for (row, png) in g.crops()? {
-                let img = image::load_from_memory(&png).map_err(|e| Error::database(g.shown(), format!("stored crop {row}: {e}")))?.to_rgb8();
-                fresh.push((row, self.embed(&face::to_input(&img, self.config()))?));
+        let dim = self.config().embedding;
+        let rows = if g.model()?.is_some_and(|m| m != self.id) {
+            g.image_ids()?
+        } else {
+            match g.matrix() {
+                Ok(m) if m.dim == 0 || m.dim == dim => return Ok(()),
+                Ok(_) => g.unusable(dim)?,
+                Err(e) => match g.unusable(dim)? {
+                    bad if bad.is_empty() => return Err(e),
+                    bad => bad,
+                },
             }
-            g.reembed(&fresh, &self.id)?;
+        };
+        let mut fresh = Vec::with_capacity(rows.len());
+        for row in rows {
+            let img = g.crop(row)?;
+            fresh.push((row, self.embed(&face::to_input(&img, self.config()))?));
         }
+        g.reembed(&fresh, &self.id)?;
         Ok(())
     }
 }
