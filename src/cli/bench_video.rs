@@ -24,6 +24,7 @@ pub struct Args {
     /// Frames timed per clip.
     #[arg(long, default_value_t = 120)]
     frames: usize,
+    /// Print the runs as JSON.
     #[arg(long)]
     json: bool,
 }

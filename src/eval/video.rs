@@ -87,12 +87,16 @@ pub fn place(frame: &mut RgbImage, src: &RgbImage, d: &Degradation, at: [f32; 2]
     if d.blur > 0.2 {
         patch = image::imageops::blur(&patch, d.blur);
     }
+    // Darkening through a table (one gamma for the track); sensor noise from a table of normal
+    // draws, walked with a random stride: the frame-to-frame noise that matters here, at a
+    // fraction of a draw per sample.
     let gamma = 1.0 / d.gain.sqrt();
-    for p in patch.pixels_mut() {
-        for v in p.0.iter_mut() {
-            let x = (*v as f32 / 255.0).powf(gamma) * d.gain * 255.0 + d.noise * rng.normal() as f32;
-            *v = x.round().clamp(0.0, 255.0) as u8;
-        }
+    let tone: Vec<f32> = (0..256).map(|v| (v as f32 / 255.0).powf(gamma) * d.gain * 255.0).collect();
+    let noise: Vec<f32> = (0..4099).map(|_| d.noise * rng.normal() as f32).collect();
+    let (mut at, stride) = (rng.below(noise.len()), 1 + rng.below(noise.len() - 1));
+    for v in patch.iter_mut() {
+        at = (at + stride) % noise.len();
+        *v = (tone[*v as usize] + noise[at]).round().clamp(0.0, 255.0) as u8;
     }
     image::imageops::replace(frame, &patch, x0 as i64, y0 as i64);
 }
@@ -163,8 +167,14 @@ fn dist(r: [f32; 4], p: [f32; 2]) -> f32 {
 
 /// Runs many tracks in parallel: `(photo path, person, seed)` each.
 pub fn run_tracks(pipe: &Pipeline, jobs: &[(std::path::PathBuf, String, u64)], embed_every: usize) -> Result<Vec<TrackRun>> {
+    let done = std::sync::atomic::AtomicUsize::new(0);
     jobs.par_iter()
         .map(|(path, person, seed)| {
+            // A long run says how far it got, on standard error.
+            let k = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            if k % 100 == 0 {
+                eprintln!("  {k} of {} tracks", jobs.len());
+            }
             let src = crate::data::photo::open(path)?.to_rgb8();
             let src = if src.dimensions() == (250, 250) { src } else { image::imageops::resize(&src, 250, 250, image::imageops::FilterType::Triangle) };
             run_track(pipe, &src, person, *seed, embed_every)
@@ -229,6 +239,10 @@ pub struct Report {
     pub test_fold: usize,
     pub calibration: super::video_fit::Rates,
     pub test: super::video_fit::Rates,
+    /// The test tracks split by face size: 80-120 px wide (a person near the camera) and
+    /// 40-80 px (further away).
+    pub test_near: super::video_fit::Rates,
+    pub test_far: super::video_fit::Rates,
     /// Mean quality weight of the embedded frames, and the share of frames where the face was
     /// found, over the test tracks.
     pub mean_weight: f64,
@@ -243,8 +257,10 @@ pub fn calibrate(pipe: &Pipeline, lfw: &std::path::Path, far: f64, calibration: 
         people.get(k.wrapping_sub(1)).ok_or_else(|| crate::Error::input("fold", format!("people.txt has {} folds; fold {k} asked for", people.len())))
     };
     let images = lfw.join("images_deepfunneled");
+    eprintln!("fold {calibration}: tracks to fit the rule on");
     let cal = setup(pipe, &images, fold(calibration)?, seed)?;
     let rule = cal.fit(pipe.net(), far);
+    eprintln!("fold {test}: tracks to test it on");
     let test_set = setup(pipe, &images, fold(test)?, seed + 1)?;
     let shots: Vec<f32> = test_set.tracks.iter().flat_map(|t| t.shots.iter().map(|s| s.weight)).collect();
     let found = test_set.tracks.iter().map(|t| t.found).sum::<usize>() as f64 / (test_set.tracks.len() * FRAMES).max(1) as f64;
@@ -255,6 +271,8 @@ pub fn calibrate(pipe: &Pipeline, lfw: &std::path::Path, far: f64, calibration: 
         test_fold: test,
         calibration: cal.rates(pipe.net(), &rule),
         test: test_set.rates(pipe.net(), &rule),
+        test_near: test_set.only(|t| t.degradation.face_px >= 80.0).rates(pipe.net(), &rule),
+        test_far: test_set.only(|t| t.degradation.face_px < 80.0).rates(pipe.net(), &rule),
         mean_weight: shots.iter().map(|&w| w as f64).sum::<f64>() / shots.len().max(1) as f64,
         found,
     })

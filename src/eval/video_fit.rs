@@ -171,7 +171,10 @@ impl Setup {
     /// The rule for a false-accept rate of `far` per (track, enrolled person) pair: for each
     /// candidate evidence weight, the lowest threshold that meets `far` on these tracks; the
     /// weight that then names the most genuine frames after half a second wins. `split_at` is
-    /// the score under which 0.1% of genuine frames fall against their own track's pool.
+    /// the score that 1% of strangers' single frames reach against someone else's enrolment: a
+    /// frame under it, against its own track's evidence, is someone else. (Not fitted on
+    /// genuine frames against their own track: these tracks are made from one photo each, so
+    /// their frames agree far more closely than a real face's frames do.)
     pub fn fit(&self, net: &Siamese, far: f64) -> Rule {
         let mut best: Option<(f64, Rule)> = None;
         for min_weight in [0.5f32, 1.0, 1.5, 2.0, 3.0] {
@@ -185,20 +188,13 @@ impl Setup {
             }
         }
         let (_, mut rule) = best.expect("five candidates");
-        rule.split_at = self.split_at(net);
+        let (fs, fy) = self.pairs(net, false);
+        rule.split_at = (threshold_at_far(&fs, &fy, 1e-2) as f32).clamp(0.0, 1.0);
         rule
     }
 
-    fn split_at(&self, net: &Siamese) -> f32 {
-        let mut own = Vec::new();
-        for t in self.tracks.iter().filter(|t| self.owner(t).is_some()) {
-            for (k, s) in t.shots.iter().enumerate().skip(2) {
-                if let Some((p, _)) = pooled(&t.shots[..k], FRAMES, usize::MAX) {
-                    own.push(net.score(&p, &s.embedding));
-                }
-            }
-        }
-        own.sort_by(|a, b| a.total_cmp(b));
-        own.get(own.len() / 1000).copied().unwrap_or(0.0)
+    /// The same people and only the tracks `keep` says.
+    pub fn only(&self, keep: impl Fn(&TrackRun) -> bool) -> Setup {
+        Setup { enrolled: self.enrolled.clone(), tracks: self.tracks.iter().filter(|t| keep(t)).cloned().collect() }
     }
 }
