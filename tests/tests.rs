@@ -27,6 +27,7 @@ mod server_limits;
 mod parity;
 mod pg;
 mod plots;
+mod pose;
 mod postgres;
 mod resnet;
 mod train_eval;

@@ -15,6 +15,9 @@ Commands (LFW at $SIAMFACE_DATA/lfw, default ../shared/data/lfw):
                degrees, one scaled to a ~60 px face), each with boxes from YuNet (OpenCV, our
                models/detector file), from dlib's HOG detector, a fixed upright box and ten
                jittered copies of the first, and dlib's five points for each box: shape.json
+    pose       tests/fixtures/dlib/pose/: LFW faces rolled by -40, -30, +30 and +40 degrees and
+               LFW photos of turned heads, each with dlib's whole-pipeline descriptor and the same
+               person's upright, frontal enrolment photo with its descriptor: pose.json
     landmarks  mean of dlib's five points over LFW images (raw 250x250 frame), to calibrate the
                canonical frame -> dlib chip transform: results/dlib-python/landmarks.json
     bench      time per face (decode, detect, 5 points, chip, descriptor) on the photos named on
@@ -169,6 +172,145 @@ def shape():
     print(f"wrote {len(items)} images to {out_dir}")
 
 
+def head_pose(s):
+    """(yaw, roll) of a face from dlib's five points. yaw: how far the base of the nose sits from
+    the midpoint of the two eye centres, along the eye line, in eye distances: 0 for a frontal
+    face, the sign says which way the head turns; over 400 LFW photos the 90th percentile of
+    |yaw| is 0.18 and the 98th 0.30. roll: the eye line's angle in degrees."""
+    p = np.array([[s.part(i).x, s.part(i).y] for i in range(5)], dtype=np.float64)
+    right, left = (p[0] + p[1]) / 2, (p[2] + p[3]) / 2
+    d = right - left
+    n = np.linalg.norm(d)
+    return float(np.dot(p[4] - (right + left) / 2, d / n) / n), float(np.degrees(np.arctan2(d[1], d[0])))
+
+
+def hog(a):
+    """dlib's pipeline on one picture: the largest HOG detection (upsampled once), its five
+    points and descriptor; None where the detector finds no face."""
+    dets = detector(a, 1)
+    if len(dets) == 0:
+        return None
+    r = max(dets, key=lambda r: r.width() * r.height())
+    s = sp(a, r)
+    yaw, roll = head_pose(s)
+    return {"rect": [r.left(), r.top(), r.width(), r.height()],
+            "points": [[s.part(i).x, s.part(i).y] for i in range(5)],
+            "yaw": round(yaw, 3), "roll": round(roll, 1),
+            # Six decimals: the descriptor's parts are about 0.1, so this moves a distance by
+            # under 1e-5 and halves the file.
+            "descriptor": [round(v, 6) for v in rec.compute_face_descriptor(a, s)]}
+
+
+POSE_ANGLES = [-40, -30, 30, 40]
+POSE_MARGIN = 8
+
+
+def pose_picture(img):
+    """The square of `img` (PIL) that holds dlib's whole 150x150 chip of its largest face, with
+    POSE_MARGIN pixels more on every side: both pipelines then see all the chip's pixels, and a
+    rolled face brings its surroundings as in a real photo, not the black corners a fixed crop
+    of a rolled LFW photo gives (3-13% of the chip at a 150 px crop). None where dlib's HOG
+    detector finds no face."""
+    a = np.array(img)
+    dets = detector(a, 1)
+    if len(dets) == 0:
+        return None
+    d = dlib.get_face_chip_details(sp(a, max(dets, key=lambda r: r.width() * r.height())), 150, 0.25)
+    c, w, t = d.rect.center(), d.rect.width(), d.angle  # angle in radians
+    half = w / 2 * (abs(np.cos(t)) + abs(np.sin(t))) + POSE_MARGIN
+    x, y, side = round(c.x - half), round(c.y - half), round(2 * half)
+    return img.crop((x, y, x + side, y + side))
+
+
+def pose(candidates=400, people=3, turned=0.25, frontal=0.06, level=5.0):
+    """Pictures of rolled and turned heads with dlib's pipeline's descriptors, to hold ours against.
+
+    Turned heads are chosen by dlib's points: over the first `candidates` distinct photos of
+    pairs.txt, every photo where dlib's HOG detector finds a face whose |yaw| (head_pose) is at
+    least `turned` (about the top 4% of them), most turned first. Its person is kept when at least
+    two of their photos (the first 25) are frontal and level: |yaw| under `frontal` and the eye
+    line within `level` degrees. The first such photo is the enrolment photo; the second is
+    rolled by each of POSE_ANGLES (PIL, bicubic, counter-clockwise for a positive angle, on a
+    canvas large enough to keep the whole photo). The first `people` persons found are kept
+    (three: 18 PNGs, 0.8 MB). Every picture is cut by pose_picture. dlib's pipeline is then
+    run on the picture as saved; one its detector misses is listed under "skipped" with no PNG,
+    since dlib can be no reference for it."""
+    out_dir = os.path.join(ROOT, "tests", "fixtures", "dlib", "pose")
+    os.makedirs(out_dir, exist_ok=True)
+    seen = []
+    for _, a, b, _ in pairs():
+        for p in (a, b):
+            if p not in seen and len(seen) < candidates:
+                seen.append(p)
+    ranked = []
+    for p in seen:
+        r = hog(np.array(Image.open(p).convert("RGB")))
+        if r:
+            ranked.append((abs(r["yaw"]), p))
+    ranked.sort(reverse=True)
+
+    chosen, skipped, done = [], [], set()
+
+    def save(img, item):
+        pic = pose_picture(img)
+        r = None if pic is None else hog(np.array(pic))
+        if r is None:
+            skipped.append({**item, "reason": "dlib's HOG detector finds no face"})
+            return None
+        pic.save(os.path.join(out_dir, item["image"]), optimize=True)
+        return {**item, "size": list(pic.size), **r}
+
+    for score, p in ranked:
+        name = os.path.basename(os.path.dirname(p))
+        if score < turned or len(chosen) >= people:
+            break
+        if name in done:
+            continue
+        done.add(name)
+        level_photos = []
+        for n in range(1, 26):
+            q = lfw_path(name, n)
+            if not os.path.exists(q) or q == p:
+                continue
+            r = hog(np.array(Image.open(q).convert("RGB")))
+            if r and abs(r["yaw"]) < frontal and abs(r["roll"]) < level:
+                level_photos.append(n)
+        if len(level_photos) < 2:
+            continue
+        enrol_n, rolled_n = level_photos[:2]
+        turned_n = int(p[-8:-4])
+        photo = lambda n: os.path.relpath(lfw_path(name, n), DATA)
+        enrolment = save(Image.open(lfw_path(name, enrol_n)).convert("RGB"), {"image": f"{name}_{enrol_n:04d}.png", "photo": photo(enrol_n), "kind": "enrolment", "roll_degrees": 0})
+        if enrolment is None:
+            continue
+        pictures = []
+        for angle in POSE_ANGLES:
+            img = Image.open(lfw_path(name, rolled_n)).convert("RGB").rotate(angle, resample=Image.BICUBIC, expand=True)
+            pictures.append(save(img, {"image": f"{name}_{rolled_n:04d}_roll{angle:+d}.png", "photo": photo(rolled_n), "kind": "roll", "roll_degrees": angle}))
+        pictures.append(save(Image.open(p).convert("RGB"), {"image": f"{name}_{turned_n:04d}_turned.png", "photo": photo(turned_n), "kind": "yaw", "roll_degrees": 0}))
+        chosen.append({"name": name, "enrolment": enrolment, "pictures": [x for x in pictures if x]})
+        print(f"{name}: enrolment {enrol_n}, rolled {rolled_n}, turned {turned_n} (yaw {pictures[-1]['yaw']:+.3f})", file=sys.stderr)
+    meta = {
+        "dlib": dlib.__version__, "model": "dlib_face_recognition_resnet_model_v1.dat",
+        "made_by": "tools/dlib_reference.py pose",
+        "selection": " ".join(pose.__doc__.split()),
+        "parameters": {"candidates": candidates, "people": people, "turned": turned, "frontal": frontal,
+                       "level": level, "angles": POSE_ANGLES, "margin": POSE_MARGIN},
+        "picture": " ".join(pose_picture.__doc__.split()),
+        "yaw": " ".join(head_pose.__doc__.split()),
+        "rect": "dlib's HOG box, x, y, width, height",
+        "points": "dlib's five points from that box, in dlib's order (outer and inner corner of the eye on the "
+                  "image's right, the same of the other eye, nose base)",
+        "descriptor": "dlib's whole pipeline on the PNG: HOG detector (upsampled once), largest face, 5-point "
+                      "shape predictor, compute_face_descriptor(picture, shape), no jitter",
+        "people": chosen, "skipped": skipped,
+    }
+    with open(os.path.join(out_dir, "pose.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    n = sum(len(c["pictures"]) + 1 for c in chosen)
+    print(f"wrote {n} pictures of {len(chosen)} people to {out_dir}; skipped {len(skipped)}")
+
+
 def landmarks(limit=1000):
     seen, pts, names = set(), [], []
     for _, a, b, _ in pairs():
@@ -257,4 +399,4 @@ def bench():
 
 
 if __name__ == "__main__":
-    {"fixture": fixture, "shape": shape, "landmarks": landmarks, "lfw": lfw, "bench": bench}[sys.argv[1]]()
+    {"fixture": fixture, "shape": shape, "pose": pose, "landmarks": landmarks, "lfw": lfw, "bench": bench}[sys.argv[1]]()

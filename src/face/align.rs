@@ -91,8 +91,22 @@ pub fn frame_to_chip() -> [f32; 4] {
 }
 
 /// `img` resampled (bilinear; outside the photo is black) so that `z` (photo -> output) holds.
-/// Runs for every face of every video frame, so it reads and writes the raw buffers directly.
 pub fn warp(img: &RgbImage, z: [f32; 4], size: u32) -> RgbImage {
+    resample(img, z, size, 0.5)
+}
+
+/// dlib's 150x150 chip for the photo -> chip similarity `z`: `warp`, except that each
+/// interpolated value is truncated to its byte, as dlib's `extract_image_chip` does, not
+/// rounded. With `dlib_chip_transform` this is dlib's own chip to within 0.02 grey levels on
+/// average (tests/fixtures/dlib/pose); rounding instead moves every pixel by half a level and
+/// the descriptor by about 0.005.
+pub fn chip(img: &RgbImage, z: [f32; 4]) -> RgbImage {
+    resample(img, z, CHIP_SIZE, 0.0)
+}
+
+/// `warp` with `bias` added before the cast to a byte (0.5 rounds, 0 truncates). Runs for every
+/// face of every video frame, so it reads and writes the raw buffers directly.
+fn resample(img: &RgbImage, z: [f32; 4], size: u32, bias: f32) -> RgbImage {
     let [a, b, tx, ty] = z;
     let det = a * a + b * b;
     let (wi, hi) = (img.width() as usize, img.height() as usize);
@@ -120,7 +134,7 @@ pub fn warp(img: &RgbImage, z: [f32; 4], size: u32) -> RgbImage {
             for c in 0..3 {
                 let top = src[i00 + c] as f32 * (1.0 - fx) + src[i10 + c] as f32 * fx;
                 let bottom = src[i01 + c] as f32 * (1.0 - fx) + src[i11 + c] as f32 * fx;
-                out[o + c] = (top * (1.0 - fy) + bottom * fy).round() as u8;
+                out[o + c] = (top * (1.0 - fy) + bottom * fy + bias) as u8;
             }
         }
     }
@@ -136,13 +150,36 @@ pub fn frame_transform(face: &Face) -> [f32; 4] {
     }
 }
 
-/// The photo -> chip similarity for `face`: dlib's own alignment (its five points onto its mean
-/// face) where dlib's points are known, else from YuNet's through the canonical frame.
+/// The photo -> chip similarity for `face`: dlib's own alignment (`dlib_chip_transform`) where
+/// dlib's points are known, else from YuNet's through the canonical frame.
 pub fn face_chip_transform(face: &Face) -> [f32; 4] {
     match &face.points {
-        Some(p) => similarity(p, &CHIP_POINTS),
+        Some(p) => dlib_chip_transform(p),
         None => chip_transform(&face.landmarks, &CHIP_WEIGHTS),
     }
+}
+
+/// The photo -> chip similarity of dlib's `get_face_chip_details(points, 150, 0.25)` as
+/// `extract_image_chip` applies it. dlib fits the chip -> photo similarity (its mean face onto
+/// the five points), not the photo -> chip one; the two differ where the points fit the mean
+/// face loosely, as a turned head's do (8.6 grey levels apart on the chip of one). It then
+/// keeps only the fit's angle and scale `s` and a rectangle centred on where the fit puts the
+/// chip's point (75, 75), `150 s - 1` photo pixels wide, whose corners are the chip's corner
+/// pixels (0 and 149): chip pixel `q` lands at `centre + R (150 s - 1) / 149 (q - 74.5)`, half a
+/// pixel off the fit itself. Taken together the two account for a descriptor distance of
+/// 0.045-0.16 to dlib's own from the very same points (tests/fixtures/dlib/pose).
+pub fn dlib_chip_transform(points: &[[f32; 2]; 5]) -> [f32; 4] {
+    let fit = similarity(&CHIP_POINTS, points);
+    let n = CHIP_SIZE as f32;
+    let s = fit[0].hypot(fit[1]);
+    let k = (n * s - 1.0) / (n - 1.0) / s;
+    let (a, b) = (k * fit[0], k * fit[1]);
+    let centre = apply(fit, [n / 2.0, n / 2.0]);
+    let mid = (n - 1.0) / 2.0;
+    let (tx, ty) = (centre[0] - (a - b) * mid, centre[1] - (a + b) * mid);
+    // The inverse of p = (a, b) q + t: q = conj(a, b) (p - t) / |(a, b)|^2.
+    let d = a * a + b * b;
+    [a / d, -b / d, -(a * tx + b * ty) / d, -(a * ty - b * tx) / d]
 }
 
 /// The face mapped into the 250x250 LFW frame (bilinear; outside the photo is black).
@@ -156,19 +193,19 @@ pub fn canonical(img: &RgbImage, face: &Face) -> RgbImage {
 pub fn input_from_photo(img: &RgbImage, face: &Face, cfg: &ModelConfig) -> Vec<u8> {
     match cfg.crop {
         Crop::Lfw => to_input(&canonical(img, face), cfg),
-        Crop::DlibChip => chip_bytes(&warp(img, face_chip_transform(face), CHIP_SIZE), cfg),
+        Crop::DlibChip => chip_bytes(&chip(img, face_chip_transform(face)), cfg),
     }
 }
 
 /// The network's input for `face` and dlib's 150 px chip of it (which `quality` measures): for
 /// the ResNet they are one image, cut once.
 pub fn input_and_chip(img: &RgbImage, face: &Face, cfg: &ModelConfig) -> (Vec<u8>, RgbImage) {
-    let chip = warp(img, face_chip_transform(face), CHIP_SIZE);
+    let cut = chip(img, face_chip_transform(face));
     let input = match cfg.crop {
         Crop::Lfw => to_input(&canonical(img, face), cfg),
-        Crop::DlibChip => chip_bytes(&chip, cfg),
+        Crop::DlibChip => chip_bytes(&cut, cfg),
     };
-    (input, chip)
+    (input, cut)
 }
 
 /// How far `face` can be trusted, from its points and its chip.
@@ -209,6 +246,36 @@ mod tests {
         let [ra, rb, tx, ty] = similarity(&from, &to);
         for (got, want) in [(ra, a), (rb, b), (tx, 5.0), (ty, -3.0)] {
             assert!((got - want).abs() < 1e-4, "{got} vs {want}");
+        }
+    }
+
+    /// Points exactly on dlib's mean face (scale 1, no angle): dlib's chip is the photo moved by
+    /// half a pixel, since its rectangle is centred on (75, 75) but chip pixel 74.5 is the
+    /// chip's middle.
+    #[test]
+    fn dlib_chip_of_points_on_the_mean_face_is_half_a_pixel_in() {
+        let z = dlib_chip_transform(&CHIP_POINTS);
+        for (got, want) in z.iter().zip([1.0, 0.0, -0.5, -0.5]) {
+            assert!((got - want).abs() < 1e-4, "{z:?}");
+        }
+    }
+
+    /// A face twice the chip's size, turned by 30 degrees: the chip's corner pixels 0 and 149
+    /// land on the corners of dlib's rectangle, `150 s - 1` wide and centred where the fit puts
+    /// (75, 75), turned about its centre.
+    #[test]
+    fn dlib_chip_corners_land_on_dlibs_rectangle() {
+        let (s, angle) = (2.0f32, 30f32.to_radians());
+        let to_photo = [s * angle.cos(), s * angle.sin(), 40.0, -12.0];
+        let points = CHIP_POINTS.map(|q| apply(to_photo, q));
+        let z = dlib_chip_transform(&points);
+        let centre = apply(to_photo, [75.0, 75.0]);
+        let half = (150.0 * s - 1.0) / 2.0;
+        for (q, corner) in [([0.0, 0.0], [-half, -half]), ([149.0, 0.0], [half, -half]), ([0.0, 149.0], [-half, half])] {
+            let (c, sn) = (angle.cos(), angle.sin());
+            let p = [centre[0] + c * corner[0] - sn * corner[1], centre[1] + sn * corner[0] + c * corner[1]];
+            let back = apply(z, p);
+            assert!((back[0] - q[0]).abs() < 1e-3 && (back[1] - q[1]).abs() < 1e-3, "{q:?} -> {p:?} -> {back:?}");
         }
     }
 
