@@ -57,9 +57,11 @@ fn the_installed_binary_works_from_an_empty_folder_and_refuses_unknown_gallery_s
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("Colin Powell"), "{}", text(&o));
     let o = i.run(&["identify", &other, "--json"], &[]);
-    assert!(o.status.success() && !text(&o).contains("Colin Powell"), "{}", text(&o));
+    // Not named (he is only the nearest, far below the bar).
+    assert!(o.status.success() && text(&o).contains("\"name\":null") && !text(&o).contains("\"name\":\"Colin Powell\""), "{}", text(&o));
+    // compare answers 0 (same person) or 1 (different); 2 would be an error.
     let o = i.run(&["compare", &photo(3), &photo(4)], &[]);
-    assert!(o.status.success(), "{}", text(&o));
+    assert!(matches!(o.status.code(), Some(0 | 1)) && text(&o).contains("score"), "{}", text(&o));
     let o = i.run(&["--version"], &[]);
     assert!(o.status.success() && text(&o).contains("dlib ResNet"), "{}", text(&o));
     assert!(entries(&i.cwd).is_empty(), "nothing is written to the working folder: {:?}", entries(&i.cwd));

@@ -152,7 +152,8 @@ fn a_new_model_refuses_a_huge_stored_crop_without_allocating_it() {
         .output()
         .unwrap();
     let err = stderr(&out);
-    assert_eq!(out.status.code(), Some(1), "{err}");
+    // Exit 2: an error (1 is a "no" from compare or verify).
+    assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("image 1 of `Aaron_Peirsol`") && err.contains("40000000x1 pixels") && err.contains("gallery check"), "{err}");
 }
 
