@@ -58,14 +58,19 @@ fn fps(service: &FaceService, frames: &[image::RgbImage], settings: Settings) ->
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let pairs = lfw::Pairs::parse(&a.lfw.join("pairs.txt"))?;
     let images = a.lfw.join("images_deepfunneled");
-    let same: Vec<&lfw::Pair> = pairs.folds.iter().flatten().filter(|p| p.same).take(5).collect();
+    let mut same: Vec<&lfw::Pair> = Vec::new();
+    for p in pairs.folds.iter().flatten().filter(|p| p.same) {
+        if same.len() < 5 && same.iter().all(|q| q.a.name != p.a.name) {
+            same.push(p);
+        }
+    }
     anyhow::ensure!(same.len() == 5, "{}: fewer than 5 same-person pairs", a.lfw.display());
     let dir = std::env::temp_dir().join(format!("siamface-bench-video-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let service = FaceService::open(&Options { model: Some(Model::BuiltIn), gallery: dir.join("g.sqlite").into(), threads: 0, threshold: None })?;
     let mut shown = Vec::new();
     for p in &same {
-        service.enroll(&p.a.name.replace('_', " "), &[Photo::read(&p.a.path(&images))?], true)?;
+        service.enroll(&p.a.name.replace('_', " "), &[Photo::read(&p.a.path(&images))?], false)?;
         shown.push(crate::data::photo::open(&p.b.path(&images))?.to_rgb8());
     }
     let mut runs = Vec::new();
