@@ -148,14 +148,20 @@ fn fifty_concurrent_40_megapixel_uploads_stay_under_the_memory_ceiling() {
             t.elapsed().as_secs_f64()
         );
         assert_eq!(code, 200, "the server stopped answering during the burst");
-        assert!(probe_s < 3.0, "a light request waited {probe_s:.1} s behind the uploads");
+        // Behind the uploads it would wait out the 10 s queue; a loaded runner adds a few
+        // seconds at most, so the bound is the queue's, not a guess at the machine's speed.
+        assert!(probe_s < 10.0, "a light request waited {probe_s:.1} s behind the uploads");
         for (c, b) in &answers {
             assert!([200, 400, 503].contains(c), "{c}: {b}");
             if *c != 200 {
                 assert!(serde_json::from_str::<serde_json::Value>(b).is_ok_and(|v| v["error"].is_string()), "{c}: {b}");
             }
         }
-        if depth == 8 {
+        if depth == 16 {
+            // Over the decoded-size limit: refused from the header, every one of them, never
+            // decoded nor left to time out in the queue.
+            assert_eq!(counts.get(&400).copied().unwrap_or(0), 50, "the 16-bit photos must all be refused from their header: {counts:?}");
+        } else {
             assert!(counts.get(&200).copied().unwrap_or(0) > 0, "no 40 MP photo within the limit was decoded: {counts:?}");
         }
         assert!(peak < CEILING_MB, "peak RSS {peak:.0} MB is over the {CEILING_MB} MB ceiling");
