@@ -141,9 +141,16 @@ mod tests {
         let a = [0.2f32, -0.4, 0.9, 0.1, -0.3];
         let mut out = vec![0f32; 1000];
         score_many(&query, &gallery, &a, 0.3, &mut out);
-        for (k, o) in out.iter().enumerate().step_by(97) {
-            let want = sigmoid1(0.3 + weighted_l1(&query, &gallery[k * d..(k + 1) * d], &a));
-            assert_eq!(*o, want);
+        // The training head's own forward pass over the same pairs (query, row k) is the
+        // reference: identification must score as training did.
+        let mut e = query.clone();
+        e.extend_from_slice(&gallery);
+        let pairs: Vec<(u32, u32)> = (0..1000).map(|k| (0, k + 1)).collect();
+        let mut logits = vec![0f32; 1000];
+        forward(&e, d, &pairs, &a, 0.3, &mut logits);
+        for (k, (o, z)) in out.iter().zip(&logits).enumerate() {
+            let want = 1.0 / (1.0 + (-(*z as f64)).exp());
+            assert!((*o as f64 - want).abs() < 1e-6, "row {k}: {o} vs {want}");
         }
     }
 }
