@@ -163,7 +163,12 @@ fn amx_kernel_runs_only_where_detected_and_permitted() {
     assert_eq!(Kernel::select(Precision::F32, true), Kernel::F32);
     assert_eq!(Kernel::select(Precision::Bf16, false), Kernel::F32, "no AMX: bf16 falls back to the f32 kernel");
     assert_eq!(Kernel::select(Precision::Bf16, true), Kernel::Bf16Amx);
-    assert_eq!(Kernel::for_precision(Precision::Bf16) == Kernel::Bf16Amx, amx::enabled());
+    // Against the kernel's own report of this CPU (/proc/cpuinfo), not against amx::enabled(),
+    // which is what for_precision is made of.
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu_has = cpuinfo.lines().filter(|l| l.starts_with("flags")).any(|l| l.split_whitespace().any(|f| f == "amx_bf16") && l.split_whitespace().any(|f| f == "amx_tile"));
+    let allowed = !amx::disabled_by(std::env::var_os(amx::DISABLE_ENV).as_deref());
+    assert_eq!(Kernel::for_precision(Precision::Bf16) == Kernel::Bf16Amx, cpu_has && allowed, "cpuinfo says AMX {cpu_has}, allowed {allowed}");
     assert!(!amx::enabled() || amx::supported(), "enabled only where supported");
     if amx::disabled_by(std::env::var_os(amx::DISABLE_ENV).as_deref()) {
         assert!(!amx::enabled(), "{} is set, yet AMX is enabled", amx::DISABLE_ENV);
