@@ -177,8 +177,13 @@ impl Faces {
     /// What the gallery keeps of one face: its crop in the canonical frame (so that another
     /// model can embed it again) and this model's embedding of `input`.
     fn enrolment(&self, img: &RgbImage, face: &face::Face, input: &[u8]) -> Result<Enrolment> {
+        self.enrolment_of(&face::canonical(img, face), input)
+    }
+
+    /// `enrolment` for a face already in the canonical frame.
+    fn enrolment_of(&self, canonical: &RgbImage, input: &[u8]) -> Result<Enrolment> {
         let mut png = Vec::new();
-        face::canonical(img, face)
+        canonical
             .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
             .map_err(|e| Error::Internal(format!("encoding a crop: {e}")))?;
         Ok(Enrolment { crop_png: png, embedding: self.embed(input)? })

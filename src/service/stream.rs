@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::{card, FaceService, Faces};
 use crate::error::Result;
 use crate::face::track::{Rule, Settings, Sighting, State, Tracker};
-use crate::face::{Detection, Face};
+use crate::face::Detection;
 use crate::gallery;
 
 /// One face of one frame, as answered.
@@ -127,13 +127,13 @@ pub const MAX_ENROL_FRAMES: u64 = 3000;
 /// Best sightings kept per track while the clip is read.
 const CANDIDATES: usize = 16;
 
-/// A sighting that may be enrolled: its weight, the frame's face and network input, and the
-/// canonical crop the gallery stores.
+/// A sighting that may be enrolled: its weight, its network input, and the canonical crop the
+/// gallery stores (250x250, cut when the sighting is kept, so a long clip of large frames holds
+/// crops, not frames).
 struct Candidate {
     weight: f32,
-    face: Face,
     input: Vec<u8>,
-    frame: RgbImage,
+    crop: RgbImage,
 }
 
 impl FaceService {
@@ -162,7 +162,7 @@ impl FaceService {
                         let at = entry.1.iter().position(|c| c.weight == worst).expect("the worst is there");
                         entry.1.swap_remove(at);
                     }
-                    entry.1.push(Candidate { weight: s.quality.weight, face: s.face, input: s.input, frame: img.clone() });
+                    entry.1.push(Candidate { weight: s.quality.weight, input: s.input, crop: crate::face::canonical(&img, &s.face) });
                 }
             }
             frame += 1;
@@ -184,7 +184,7 @@ impl FaceService {
             cands.par_iter().map(|c| f.embed(&c.input)).collect::<Result<_>>()?
         };
         let chosen = varied(cands, &embeddings, VIDEO_ENROL_IMAGES);
-        let items = chosen.iter().map(|&i| f.enrolment(&cands[i].frame, &cands[i].face, &cands[i].input)).collect::<Result<Vec<_>>>()?;
+        let items = chosen.iter().map(|&i| f.enrolment_of(&cands[i].crop, &cands[i].input)).collect::<Result<Vec<_>>>()?;
         let stored = self.store(f, &name, &items, add)?;
         Ok(super::Enrolled { name: stored, images: items.len(), crowded: Vec::new() })
     }
