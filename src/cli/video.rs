@@ -8,7 +8,7 @@ use crate::data::y4m;
 use crate::error::Result;
 use crate::face::track::{Settings, State};
 use crate::service::stream::Stream;
-use crate::service::{FaceService, Photo};
+use crate::service::FaceService;
 
 /// Where frames come from.
 pub enum Frames {
@@ -48,10 +48,7 @@ impl Frames {
             Frames::Y4m(r) => r.next_frame(),
             Frames::Images(paths) => match paths.next() {
                 None => Ok(None),
-                Some(p) => {
-                    let photo = Photo::read(&p)?;
-                    Ok(Some(crate::data::photo::decode(&photo.bytes).map_err(|r| crate::Error::data(&p, None, r))?.to_rgb8()))
-                }
+                Some(p) => Ok(Some(crate::data::photo::open(&p)?.to_rgb8())),
             },
         }
     }

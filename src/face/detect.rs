@@ -172,7 +172,9 @@ pub fn dlib_box(r: [f32; 4]) -> [f32; 4] {
     [cx - side / 2.0, cy - side / 2.0, side, side]
 }
 
-fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+/// Box overlap: intersection over union (non-maximum suppression here, track linking in
+/// `face::track`).
+pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
     let (x1, y1) = (a[0].max(b[0]), a[1].max(b[1]));
     let (x2, y2) = ((a[0] + a[2]).min(b[0] + b[2]), (a[1] + a[3]).min(b[1] + b[3]));
     let inter = (x2 - x1).max(0.0) * (y2 - y1).max(0.0);

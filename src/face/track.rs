@@ -134,13 +134,7 @@ impl Track {
     }
 }
 
-/// Box overlap: intersection over union.
-pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
-    let (x1, y1) = (a[0].max(b[0]), a[1].max(b[1]));
-    let (x2, y2) = ((a[0] + a[2]).min(b[0] + b[2]), (a[1] + a[3]).min(b[1] + b[3]));
-    let inter = (x2 - x1).max(0.0) * (y2 - y1).max(0.0);
-    inter / (a[2] * a[3] + b[2] * b[3] - inter).max(1e-6)
-}
+pub use super::detect::iou;
 
 /// Who the pooled embedding of a track looks like: the best-scoring enrolled name and its score.
 pub type Judge<'a> = dyn Fn(&[f32]) -> Option<(String, f32)> + 'a;
