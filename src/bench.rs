@@ -241,29 +241,31 @@ pub struct GemmRow {
     pub n: usize,
     pub k: usize,
     pub f32_gflops: f64,
-    /// The whole bf16 product on AMX tiles, rounding and packing included.
+    /// The whole bf16 product on the bf16 kernel here, rounding and packing included.
     pub bf16_gflops: Option<f64>,
     /// The bf16 product with `B` packed beforehand (`gemm::PackedB`, as for weights at inference).
     pub bf16_packed_b_gflops: Option<f64>,
     /// Of which rounding and packing both operands into tile panels (runs on any CPU).
     pub pack_ms: f64,
-    /// The tile blocks alone: the bf16 product's time less the packing.
+    /// The blocks alone: the bf16 product's time less the packing.
     pub blocks_gflops: Option<f64>,
     /// bf16 / f32 throughput.
     pub ratio: Option<f64>,
-    /// bf16 throughput as a share of the tile peak.
+    /// bf16 throughput as a share of the bf16 kernel's peak.
     pub peak_fraction: Option<f64>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct GemmReport {
     pub config: String,
-    /// Whether the bf16 rows ran on AMX tiles (detected, permitted and not switched off).
-    pub amx: bool,
+    /// The kernel the bf16 rows ran on (`amx`, `avx512bf16`), or `None` where bf16 runs in
+    /// `f32` here (no such CPU feature, or `SIAMFACE_KERNELS=f32`).
+    pub bf16_kernel: Option<String>,
     /// `f32` GEMM of 2048^3 on one thread: the AVX-512 (or portable) peak.
     pub f32_peak_gflops: f64,
-    /// A loop of `tdpbf16ps` on operands held in tiles, one thread.
-    pub tile_peak_gflops: Option<f64>,
+    /// A loop of the bf16 kernel's instruction on operands held in registers or tiles
+    /// (`tdpbf16ps` or `vdpbf16ps`), one thread.
+    pub bf16_peak_gflops: Option<f64>,
     pub rows: Vec<GemmRow>,
 }
 
@@ -296,22 +298,33 @@ fn time_small<F: FnMut()>(reps: usize, mut f: F) -> f64 {
     time(reps, || (0..inner).for_each(|_| f())) / inner as f64
 }
 
-/// GFLOP/s of each product of `preset` on the `f32` kernel and, where AMX is enabled, on the bf16
-/// tiles, with the tile peak and the `f32` peak measured in the same run, all on one thread.
+/// GFLOP/s of each product of `preset` on the `f32` kernel and, where the CPU has one, on the bf16
+/// kernel, with its peak and the `f32` peak measured in the same run, all on one thread.
 pub fn gemm_kernels(preset: &str, reps: usize) -> Result<GemmReport> {
     use crate::engine::bf16::{self, View};
     use crate::engine::gemm::{matmul_on, matmul_packed, Kernel, PackedB, Precision};
     let cfg = ModelConfig::preset(preset)?;
-    let bf16_kernel = Kernel::for_precision(Precision::Bf16);
-    let amx = bf16_kernel == Kernel::Bf16Amx;
-    let tile_peak_gflops = amx.then(|| {
-        let tiles = crate::engine::amx::Tiles::configure();
-        let iters = 1 << 20;
-        let flops = tiles.peak_loop(iters);
-        flops / time(reps, || {
-            tiles.peak_loop(iters);
-        }) / 1e9
-    });
+    let kernel = Kernel::for_precision(Precision::Bf16);
+    let bf16 = kernel != Kernel::F32;
+    let bf16_peak_gflops = match kernel {
+        Kernel::Bf16Amx => {
+            let tiles = crate::engine::amx::Tiles::configure();
+            let iters = 1 << 20;
+            let flops = tiles.peak_loop(iters);
+            Some(flops / time(reps, || {
+                tiles.peak_loop(iters);
+            }) / 1e9)
+        }
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Bf16Avx512 => {
+            let iters = 1 << 20;
+            let flops = crate::engine::bf16_dot::peak_loop(iters);
+            Some(flops / time(reps, || {
+                crate::engine::bf16_dot::peak_loop(iters);
+            }) / 1e9)
+        }
+        _ => None,
+    };
     let mut rng = Rng::new(9);
     let mut rows = Vec::new();
     for (name, m, n, k, at, bt) in network_products(&cfg)? {
@@ -322,9 +335,9 @@ pub fn gemm_kernels(preset: &str, reps: usize) -> Result<GemmReport> {
         let flops = 2.0 * (m * n * k) as f64;
         let mut on = |kernel| time_small(reps, || matmul_on(kernel, ao, bo, &mut c, n, m, n, k, false, Par::One));
         let f32_s = on(Kernel::F32);
-        let bf16_s = amx.then(|| on(Kernel::Bf16Amx));
-        let packed_s = amx.then(|| {
-            let pb = PackedB::new(bo, k, n, Kernel::Bf16Amx);
+        let bf16_s = bf16.then(|| on(kernel));
+        let packed_s = bf16.then(|| {
+            let pb = PackedB::new(bo, k, n, kernel);
             time_small(reps, || matmul_packed(ao, &pb, &mut c, n, m, false, Par::One))
         });
         let (mut pa, mut pb) = (vec![0u16; bf16::packed_len(m, k)], vec![0u16; bf16::packed_len(n, k)]);
@@ -348,10 +361,10 @@ pub fn gemm_kernels(preset: &str, reps: usize) -> Result<GemmReport> {
             pack_ms: 1e3 * pack_s,
             blocks_gflops: bf16_s.filter(|s| *s > pack_s).map(|s| gflops(s - pack_s)),
             ratio: bf16_s.map(|s| f32_s / s),
-            peak_fraction: bf16_s.zip(tile_peak_gflops).map(|(s, p)| gflops(s) / p),
+            peak_fraction: bf16_s.zip(bf16_peak_gflops).map(|(s, p)| gflops(s) / p),
         });
     }
-    Ok(GemmReport { config: preset.into(), amx, f32_peak_gflops: gemm_peak(1), tile_peak_gflops, rows })
+    Ok(GemmReport { config: preset.into(), bf16_kernel: bf16.then(|| kernel.name().to_string()), f32_peak_gflops: gemm_peak(1), bf16_peak_gflops, rows })
 }
 
 /// One gallery backend at one size (`gallery_backends`).

@@ -1,4 +1,5 @@
-//! Every GEMM kernel (GEMM-crate `f32`, portable bf16, AMX bf16 where this CPU has it) against a
+//! Every GEMM kernel (GEMM-crate `f32`, portable bf16, `vdpbf16ps` and AMX bf16 where this CPU
+//! has them; the others are named as skipped on stderr, which the harness does not hide) against a
 //! naive `f64` product on seeded random shapes, orientations, strides and thread counts, with the
 //! edges of the tile panels (1, 15, 16, 17, 31, 32, 33, ...) drawn often.
 //!
@@ -11,19 +12,31 @@
 //!   significant bits), and `f32` accumulation of k terms adds at most (k + 1) 2^-24 relative. So
 //!   |got - want| <= (2^-7 + 2^-16) S + (k + 1) 2^-24 (S + |c0|), S = sum_p |a_ip b_pj|.
 //!   For `f32` operands the first term is 0.
+use std::io::Write;
+
 use siamface::engine::amx;
-use siamface::engine::gemm::{matmul_on, matmul_packed, Kernel, Op, PackedB, Par, Precision};
+use siamface::engine::gemm::{matmul_on, matmul_packed, Cap, Cpu, Kernel, Op, PackedB, Par, Precision};
 use siamface::rng::Rng;
 
 const EDGES: &[usize] = &[1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100];
 
+/// The kernels this CPU runs. Each one it cannot run is named on the process's stderr directly
+/// (not through `eprintln!`, which the harness captures), so a run's output says what went
+/// unchecked.
 fn kernels_here() -> Vec<Kernel> {
-    let all = [Kernel::F32, Kernel::Bf16Portable, Kernel::Bf16Amx];
-    let here: Vec<Kernel> = all.into_iter().filter(|k| k.runs_here()).collect();
-    if !here.contains(&Kernel::Bf16Amx) {
-        eprintln!("gemm_kernels: this CPU has no usable AMX; Bf16Amx is checked to be refused instead");
+    let all = [Kernel::F32, Kernel::Bf16Portable, Kernel::Bf16Avx512, Kernel::Bf16Amx];
+    let (here, skipped): (Vec<Kernel>, Vec<Kernel>) = all.into_iter().partition(|k| k.runs_here());
+    for k in skipped {
+        let _ = writeln!(std::io::stderr(), "SKIPPED gemm kernel {}: this CPU does not run it (checked to be refused instead)", k.name());
     }
     here
+}
+
+/// The flag `flag` on /proc/cpuinfo's first flags line: the CPU's own report, independent of the
+/// engine's detection.
+fn cpuinfo_has(flag: &str) -> bool {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    cpuinfo.lines().filter(|l| l.starts_with("flags")).take(1).any(|l| l.split_whitespace().any(|f| f == flag))
 }
 
 struct Case {
@@ -159,38 +172,55 @@ fn every_kernel_within_its_rounding_bound_on_normal_values() {
 }
 
 #[test]
-fn amx_kernel_runs_only_where_detected_and_permitted() {
-    assert_eq!(Kernel::select(Precision::F32, true), Kernel::F32);
-    assert_eq!(Kernel::select(Precision::Bf16, false), Kernel::F32, "no AMX: bf16 falls back to the f32 kernel");
-    assert_eq!(Kernel::select(Precision::Bf16, true), Kernel::Bf16Amx);
-    // Against the kernel's own report of this CPU (/proc/cpuinfo), not against amx::enabled(),
-    // which is what for_precision is made of.
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let cpu_has = cpuinfo.lines().filter(|l| l.starts_with("flags")).any(|l| l.split_whitespace().any(|f| f == "amx_bf16") && l.split_whitespace().any(|f| f == "amx_tile"));
-    let allowed = !amx::disabled_by(std::env::var_os(amx::DISABLE_ENV).as_deref());
-    assert_eq!(Kernel::for_precision(Precision::Bf16) == Kernel::Bf16Amx, cpu_has && allowed, "cpuinfo says AMX {cpu_has}, allowed {allowed}");
-    assert!(!amx::enabled() || amx::supported(), "enabled only where supported");
-    if amx::disabled_by(std::env::var_os(amx::DISABLE_ENV).as_deref()) {
-        assert!(!amx::enabled(), "{} is set, yet AMX is enabled", amx::DISABLE_ENV);
-    }
-    if !amx::supported() {
-        assert!(!Kernel::Bf16Amx.runs_here());
-        let refused = std::panic::catch_unwind(|| {
-            let mut c = [0f32; 1];
-            matmul_on(Kernel::Bf16Amx, Op::n(&[1.0]), Op::n(&[1.0]), &mut c, 1, 1, 1, 1, false, Par::One);
-        });
-        assert!(refused.is_err(), "the AMX kernel ran on a machine that does not support it");
+fn the_ladder_picks_the_fastest_kernel_the_cpu_has_and_the_cap_allows() {
+    let all = Cpu { amx: true, avx512bf16: true };
+    let bf16_only = Cpu { amx: false, avx512bf16: true };
+    let none = Cpu { amx: false, avx512bf16: false };
+    assert_eq!(Kernel::select(Precision::F32, all, Cap::Amx), Kernel::F32);
+    assert_eq!(Kernel::select(Precision::Bf16, all, Cap::Amx), Kernel::Bf16Amx);
+    assert_eq!(Kernel::select(Precision::Bf16, all, Cap::Avx512Bf16), Kernel::Bf16Avx512);
+    assert_eq!(Kernel::select(Precision::Bf16, all, Cap::F32), Kernel::F32);
+    assert_eq!(Kernel::select(Precision::Bf16, bf16_only, Cap::Amx), Kernel::Bf16Avx512);
+    assert_eq!(Kernel::select(Precision::Bf16, none, Cap::Amx), Kernel::F32, "no bf16 unit: f32");
+}
+
+#[test]
+fn kernels_run_exactly_where_cpuinfo_shows_their_instructions() {
+    // Against the CPU's own report (/proc/cpuinfo), not the engine's detection.
+    let amx_cpu = cpuinfo_has("amx_bf16") && cpuinfo_has("amx_tile");
+    assert_eq!(Kernel::Bf16Avx512.runs_here(), cpuinfo_has("avx512_bf16"), "vdpbf16ps kernel vs cpuinfo");
+    // The tiles also need the kernel to grant their state, so cpuinfo is necessary, not enough.
+    assert!(!Kernel::Bf16Amx.runs_here() || amx_cpu, "AMX kernel runs, cpuinfo shows no AMX");
+    let cap = Cap::parse(std::env::var_os("SIAMFACE_KERNELS").as_deref()).expect("SIAMFACE_KERNELS");
+    let want = if amx::supported() && cap >= Cap::Amx {
+        Kernel::Bf16Amx
+    } else if cpuinfo_has("avx512_bf16") && cap >= Cap::Avx512Bf16 {
+        Kernel::Bf16Avx512
+    } else {
+        Kernel::F32
+    };
+    assert_eq!(Kernel::for_precision(Precision::Bf16), want, "bf16 here (cap {cap:?})");
+    assert_eq!(Kernel::for_precision(Precision::F32), Kernel::F32);
+    for k in [Kernel::Bf16Avx512, Kernel::Bf16Amx] {
+        if !k.runs_here() {
+            let refused = std::panic::catch_unwind(|| {
+                let mut c = [0f32; 1];
+                matmul_on(k, Op::n(&[1.0]), Op::n(&[1.0]), &mut c, 1, 1, 1, 1, false, Par::One);
+            });
+            assert!(refused.is_err(), "{} ran on a machine that does not have it", k.name());
+        }
     }
 }
 
 #[test]
-fn amx_switch_reads_the_environment_value() {
+fn kernel_switch_reads_the_environment_value() {
     use std::ffi::OsStr;
-    assert!(!amx::disabled_by(None));
-    assert!(!amx::disabled_by(Some(OsStr::new(""))));
-    assert!(!amx::disabled_by(Some(OsStr::new("0"))));
-    assert!(amx::disabled_by(Some(OsStr::new("1"))));
-    assert!(amx::disabled_by(Some(OsStr::new("yes"))));
+    assert_eq!(Cap::parse(None), Ok(Cap::Amx));
+    for (v, cap) in [("auto", Cap::Amx), ("", Cap::Amx), ("amx", Cap::Amx), ("avx512bf16", Cap::Avx512Bf16), ("f32", Cap::F32), (" f32 ", Cap::F32)] {
+        assert_eq!(Cap::parse(Some(OsStr::new(v))), Ok(cap), "{v:?}");
+    }
+    let err = Cap::parse(Some(OsStr::new("bf16"))).unwrap_err();
+    assert!(err.contains("SIAMFACE_KERNELS=bf16") && err.contains("avx512bf16"), "{err}");
 }
 
 #[test]
@@ -227,8 +257,8 @@ fn packed_weights_give_the_same_product_bit_for_bit() {
 }
 
 #[test]
-fn packed_weights_only_where_bf16_runs_on_tiles() {
+fn packed_weights_only_where_bf16_runs_on_a_bf16_kernel() {
     let w = [1.0f32, 2.0, 3.0, 4.0];
     assert!(PackedB::for_precision(Op::n(&w), 2, 2, Precision::F32).is_none());
-    assert_eq!(PackedB::for_precision(Op::n(&w), 2, 2, Precision::Bf16).is_some(), amx::enabled());
+    assert_eq!(PackedB::for_precision(Op::n(&w), 2, 2, Precision::Bf16).is_some(), Kernel::for_precision(Precision::Bf16) != Kernel::F32);
 }

@@ -12,6 +12,7 @@ mod gallery_faults;
 mod gemm_kernels;
 mod help;
 mod installed;
+mod mixed_precision;
 mod model_files;
 mod shape_predictor;
 mod photo_shapes;

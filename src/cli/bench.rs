@@ -86,12 +86,13 @@ fn print_table(r: &Report) {
 }
 
 fn print_gemm_table(r: &GemmReport) {
-    let peak = r.tile_peak_gflops.map(|p| format!("{p:.0} GFLOP/s")).unwrap_or("-".into());
-    println!("siamface bench --gemm: {} products, one thread (f32 GEMM peak {:.0} GFLOP/s, AMX tile peak {peak})", r.config, r.f32_peak_gflops);
-    if !r.amx {
-        println!("AMX bf16 is not in use here (no AMX on this CPU or kernel, or {} is set): f32 only", crate::engine::amx::DISABLE_ENV);
+    let peak = r.bf16_peak_gflops.map(|p| format!("{p:.0} GFLOP/s")).unwrap_or("-".into());
+    let kernel = r.bf16_kernel.as_deref().unwrap_or("none");
+    println!("siamface bench --gemm: {} products, one thread (f32 GEMM peak {:.0} GFLOP/s, bf16 kernel {kernel}, its peak {peak})", r.config, r.f32_peak_gflops);
+    if r.bf16_kernel.is_none() {
+        println!("no bf16 kernel is in use here (no AMX or AVX512_BF16 on this CPU, or {}=f32): f32 only", crate::engine::gemm::KERNELS_ENV);
     }
-    println!("{:<20} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>8}", "GFLOP/s", "m", "n", "k", "f32", "bf16", "B packed", "blocks", "pack ms", "bf16/f32", "of tile");
+    println!("{:<20} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>8}", "GFLOP/s", "m", "n", "k", "f32", "bf16", "B packed", "blocks", "pack ms", "bf16/f32", "of peak");
     let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or("-".into());
     for x in &r.rows {
         println!(

@@ -11,24 +11,10 @@
 
 use super::bf16::{BLOCK, TILE};
 
-/// Set (to anything but empty or `0`) to keep the engine off the tiles even where they work.
-pub const DISABLE_ENV: &str = "SIAMFACE_NO_AMX";
-
 /// True when this CPU and OS run AMX bf16 tiles and this process has been granted their state.
 pub fn supported() -> bool {
     static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *OK.get_or_init(|| imp::cpu_and_os() && imp::request_tile_state())
-}
-
-/// Whether `value` of `SIAMFACE_NO_AMX` turns the tiles off.
-pub fn disabled_by(value: Option<&std::ffi::OsStr>) -> bool {
-    value.is_some_and(|v| !v.is_empty() && v != "0")
-}
-
-/// `supported`, unless `SIAMFACE_NO_AMX` says otherwise: what the engine dispatches on.
-pub fn enabled() -> bool {
-    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ON.get_or_init(|| !disabled_by(std::env::var_os(DISABLE_ENV).as_deref()) && supported())
 }
 
 /// Tiles configured on the current thread for the block kernel; released when dropped. The

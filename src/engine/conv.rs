@@ -5,7 +5,7 @@
 //! being written and being multiplied.
 use rayon::prelude::*;
 
-use super::gemm::{matmul, Op, Par};
+use super::gemm::{matmul_with, Op, Par, Precision};
 
 /// One convolution: input `h x w x c` (NHWC, one image), `k` filters of `kh x kw`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -80,7 +80,8 @@ pub fn col2im_add(dcol: &[f32], s: &Shape, row0: usize, rows: usize, dx: &mut [f
 ///
 /// # Shapes
 /// `x: h*w*c`, `w: kh*kw*c*k` (HWIO), `out: oh*ow*k`, `col`: at least one patch per thread.
-pub fn forward(x: &[f32], w: &[f32], s: &Shape, out: &mut [f32], col: &mut [f32], par: Par) {
+#[allow(clippy::too_many_arguments)]
+pub fn forward(x: &[f32], w: &[f32], s: &Shape, out: &mut [f32], col: &mut [f32], par: Par, prec: Precision) {
     assert_eq!(x.len(), s.h * s.w * s.c, "conv input length");
     assert_eq!(w.len(), s.weights(), "conv weight length");
     assert_eq!(out.len(), s.pixels() * s.k, "conv output length");
@@ -89,23 +90,23 @@ pub fn forward(x: &[f32], w: &[f32], s: &Shape, out: &mut [f32], col: &mut [f32]
         _ => 1,
     };
     if threads == 1 {
-        return forward_band(x, w, s, 0, out, col);
+        return forward_band(x, w, s, 0, out, col, prec);
     }
     let band = s.pixels().div_ceil(threads);
     let scratch = col.len() / threads;
     out.par_chunks_mut(band * s.k)
         .zip(col.par_chunks_mut(scratch))
         .enumerate()
-        .for_each(|(i, (o, c))| forward_band(x, w, s, i * band, o, c));
+        .for_each(|(i, (o, c))| forward_band(x, w, s, i * band, o, c, prec));
 }
 
 /// Output pixels `row0..row0 + out.len() / k`, in chunks that fit `col`.
-fn forward_band(x: &[f32], w: &[f32], s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32]) {
+fn forward_band(x: &[f32], w: &[f32], s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32], prec: Precision) {
     let (patch, step, end) = (s.patch(), s.chunk_rows(col.len()), row0 + out.len() / s.k);
     for r in (row0..end).step_by(step) {
         let rows = step.min(end - r);
         im2col(x, s, r, rows, col);
-        matmul(Op::n(col), Op::n(w), &mut out[(r - row0) * s.k..], s.k, rows, s.k, patch, false, Par::One);
+        matmul_with(Op::n(col), Op::n(w), &mut out[(r - row0) * s.k..], s.k, rows, s.k, patch, false, Par::One, prec);
     }
 }
 
@@ -125,6 +126,7 @@ pub fn backward(
     mut dx: Option<&mut [f32]>,
     col: &mut [f32],
     par: Par,
+    prec: Precision,
 ) {
     assert_eq!(dout.len(), s.pixels() * s.k, "conv output gradient length");
     assert_eq!(dw.len(), s.weights(), "conv weight gradient length");
@@ -142,9 +144,9 @@ pub fn backward(
         let rows = step.min(s.pixels() - row0);
         let dchunk = &dout[row0 * s.k..(row0 + rows) * s.k];
         im2col(x, s, row0, rows, col);
-        matmul(Op::t(col), Op::n(dchunk), dw, s.k, patch, s.k, rows, true, par);
+        matmul_with(Op::t(col), Op::n(dchunk), dw, s.k, patch, s.k, rows, true, par, prec);
         if let Some(dx) = dx.as_deref_mut() {
-            matmul(Op::n(dchunk), Op::t(w), col, patch, rows, patch, s.k, false, par);
+            matmul_with(Op::n(dchunk), Op::t(w), col, patch, rows, patch, s.k, false, par, prec);
             col2im_add(col, s, row0, rows, dx);
         }
     }
@@ -178,7 +180,7 @@ mod tests {
             for (rows, par) in [(1, Par::One), (2, Par::One), (s.pixels(), Par::One), (2, Par::Many(2)), (1, Par::Many(3))] {
                 let mut col = vec![0f32; 3 * rows * s.patch()];
                 let mut out = vec![f32::NAN; s.pixels() * s.k];
-                forward(&x, &w, s, &mut out, &mut col, par);
+                forward(&x, &w, s, &mut out, &mut col, par, Precision::F32);
                 for row in out.chunks_exact_mut(s.k) {
                     row.iter_mut().zip(&b).for_each(|(o, b)| *o += b);
                 }
@@ -196,7 +198,7 @@ mod tests {
             for rows in [1, 3, s.pixels()] {
                 let mut col = vec![0f32; rows * s.patch()];
                 let (mut dw, mut db, mut dx) = (vec![0f32; s.weights()], vec![0f32; s.k], vec![f32::NAN; x.len()]);
-                backward(&x, &w, &dout, s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::Many(2));
+                backward(&x, &w, &dout, s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::Many(2), Precision::F32);
                 gradcheck::assert_close(&dx, &want_dx, 1e-5, "dx");
                 gradcheck::assert_close(&dw, &want_dw, 1e-5, "dw");
                 gradcheck::assert_close(&db, &want_db, 1e-5, "db");
@@ -216,7 +218,7 @@ mod tests {
         };
         let mut col = vec![0f32; s.pixels() * s.patch()];
         let (mut dw, mut db, mut dx) = (vec![0f32; s.weights()], vec![0f32; 3], vec![0f32; 60]);
-        backward(&x, &w, &r, &s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::One);
+        backward(&x, &w, &r, &s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::One, Precision::F32);
         gradcheck::check(&x, &dx, |v| loss(v, &w, &b), "dx");
         gradcheck::check(&w, &dw, |v| loss(&x, v, &b), "dw");
         gradcheck::check(&b, &db, |v| loss(&x, &w, v), "db");
@@ -229,7 +231,7 @@ mod tests {
         let (x, w, dout) = (random(s.h * s.w * s.c, &mut rng), random(s.weights(), &mut rng), random(s.pixels() * s.k, &mut rng));
         let mut col = vec![0f32; 64];
         let (mut dw, mut db) = (vec![1f32; s.weights()], vec![1f32; s.k]);
-        backward(&x, &w, &dout, &s, &mut dw, &mut db, None, &mut col, Par::One);
+        backward(&x, &w, &dout, &s, &mut dw, &mut db, None, &mut col, Par::One, Precision::F32);
         let (_, want_dw, want_db) = reference::conv_backward(&x, &w, &dout, &s);
         let plus1 = |v: Vec<f32>| v.into_iter().map(|x| x + 1.0).collect::<Vec<_>>();
         gradcheck::assert_close(&dw, &plus1(want_dw), 1e-5, "dw");

@@ -2,9 +2,10 @@
 //! two row-major matrices, either of which may be stored transposed.
 //!
 //! A product runs in `f32` on the GEMM crate (AVX-512 where the CPU has it, portable code
-//! otherwise), or, when the caller asks for `Precision::Bf16` and the CPU has AMX, on bf16 tiles
-//! with `f32` accumulation: the operands are rounded to bf16 and packed into tile panels (see
-//! `bf16`), then multiplied 32 x 32 blocks at a time by `amx`. `Precision::F32` is the default and
+//! otherwise), or, when the caller asks for `Precision::Bf16`, in bf16 with `f32` accumulation:
+//! the operands are rounded to bf16 and packed into tile panels (see `bf16`), then multiplied
+//! 32 x 32 blocks at a time on AMX tiles (`amx`) where the CPU has them, else on `vdpbf16ps`
+//! (`bf16_dot`) where it has AVX512_BF16. `Precision::F32` is the default and
 //! what `matmul` runs; a caller opts into bf16 per product with `matmul_with`, or packs an operand
 //! it reuses (weights at inference) once with `PackedB::for_precision` and multiplies by it with
 //! `matmul_packed`.
@@ -41,8 +42,9 @@ pub enum Precision {
     /// `f32` operands: the reference arithmetic, and the default.
     #[default]
     F32,
-    /// Operands rounded to bf16 (8 significant bits) on AMX tiles; `f32` where the CPU has no
-    /// AMX or `SIAMFACE_NO_AMX` is set, so the choice is a permission, never a slowdown.
+    /// Operands rounded to bf16 (8 significant bits) on the fastest bf16 kernel here (AMX tiles,
+    /// else `vdpbf16ps`); `f32` where the CPU has neither or `SIAMFACE_KERNELS=f32`, so the
+    /// choice is a permission, never a slowdown.
     Bf16,
 }
 
@@ -54,27 +56,102 @@ pub enum Kernel {
     /// bf16 panels multiplied by portable code following `tdpbf16ps`'s definition: slow, for
     /// checking the packing and the numerics on any machine.
     Bf16Portable,
+    /// bf16 panels on `vdpbf16ps` (AVX512_BF16).
+    Bf16Avx512,
     /// bf16 panels on AMX tiles.
     Bf16Amx,
+}
+
+/// Set to `auto`, `amx`, `avx512bf16` or `f32` to cap the kernels the engine may choose: `f32`
+/// keeps every product in `f32` whatever the model's precision, `avx512bf16` keeps it off the
+/// tiles. `auto` (or unset) and `amx` allow everything the CPU has.
+pub const KERNELS_ENV: &str = "SIAMFACE_KERNELS";
+
+/// The fastest kernel `SIAMFACE_KERNELS` allows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cap {
+    F32,
+    Avx512Bf16,
+    Amx,
+}
+
+impl Cap {
+    /// Reads a value of `SIAMFACE_KERNELS` (`None`: unset).
+    pub fn parse(value: Option<&std::ffi::OsStr>) -> Result<Cap, String> {
+        let Some(v) = value else { return Ok(Cap::Amx) };
+        match v.to_str().map(str::trim) {
+            Some("" | "auto" | "amx") => Ok(Cap::Amx),
+            Some("avx512bf16") => Ok(Cap::Avx512Bf16),
+            Some("f32") => Ok(Cap::F32),
+            _ => Err(format!("{KERNELS_ENV}={}: expected auto, amx, avx512bf16 or f32", v.to_string_lossy())),
+        }
+    }
+
+    /// This process's cap: `SIAMFACE_KERNELS` read once. An unreadable value allows nothing but
+    /// `f32` (the command line refuses it before any work, see `check_env`).
+    pub fn current() -> Cap {
+        static CAP: std::sync::OnceLock<Cap> = std::sync::OnceLock::new();
+        *CAP.get_or_init(|| Cap::parse(std::env::var_os(KERNELS_ENV).as_deref()).unwrap_or(Cap::F32))
+    }
+}
+
+/// `Err` with a message naming the variable when `SIAMFACE_KERNELS` holds something unknown.
+pub fn check_env() -> Result<(), String> {
+    Cap::parse(std::env::var_os(KERNELS_ENV).as_deref()).map(|_| ())
+}
+
+/// What this CPU has, detected once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cpu {
+    pub amx: bool,
+    pub avx512bf16: bool,
+}
+
+impl Cpu {
+    pub fn here() -> Cpu {
+        #[cfg(target_arch = "x86_64")]
+        let avx512bf16 = super::bf16_dot::supported();
+        #[cfg(not(target_arch = "x86_64"))]
+        let avx512bf16 = false;
+        Cpu { amx: amx::supported(), avx512bf16 }
+    }
 }
 
 impl Kernel {
     /// The kernel `precision` runs on here.
     pub fn for_precision(precision: Precision) -> Kernel {
-        Kernel::select(precision, amx::enabled())
+        static HERE: std::sync::OnceLock<(Cpu, Cap)> = std::sync::OnceLock::new();
+        let (cpu, cap) = *HERE.get_or_init(|| (Cpu::here(), Cap::current()));
+        Kernel::select(precision, cpu, cap)
     }
 
-    /// The kernel for `precision` on a machine where AMX is (or is not) `enabled`.
-    pub fn select(precision: Precision, amx_enabled: bool) -> Kernel {
+    /// The kernel for `precision` on a CPU with `cpu`'s features, under `cap`: the top of the
+    /// ladder AMX, `vdpbf16ps`, `f32` that both allow.
+    pub fn select(precision: Precision, cpu: Cpu, cap: Cap) -> Kernel {
         match precision {
-            Precision::Bf16 if amx_enabled => Kernel::Bf16Amx,
+            Precision::Bf16 if cpu.amx && cap >= Cap::Amx => Kernel::Bf16Amx,
+            Precision::Bf16 if cpu.avx512bf16 && cap >= Cap::Avx512Bf16 => Kernel::Bf16Avx512,
             _ => Kernel::F32,
         }
     }
 
     /// Whether this machine can run the kernel at all.
     pub fn runs_here(self) -> bool {
-        self != Kernel::Bf16Amx || amx::supported()
+        match self {
+            Kernel::F32 | Kernel::Bf16Portable => true,
+            Kernel::Bf16Avx512 => Cpu::here().avx512bf16,
+            Kernel::Bf16Amx => amx::supported(),
+        }
+    }
+
+    /// The kernel's name as `SIAMFACE_KERNELS` and the benchmarks spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::F32 => "f32",
+            Kernel::Bf16Portable => "bf16-portable",
+            Kernel::Bf16Avx512 => "avx512bf16",
+            Kernel::Bf16Amx => "amx",
+        }
     }
 }
 
@@ -143,7 +220,7 @@ pub fn matmul_on(kernel: Kernel, a: Op, b: Op, c: &mut [f32], ldc: usize, m: usi
     }
     if kernel != Kernel::F32 {
         let (a, b) = (View { data: a.data, rs: a_rs as usize, cs: a_cs as usize }, View { data: b.data, rs: b_rs as usize, cs: b_cs as usize });
-        return bf16_product(kernel == Kernel::Bf16Amx, a, b, c, ldc, m, n, k, accumulate, par);
+        return bf16_product(kernel, a, b, c, ldc, m, n, k, accumulate, par);
     }
     // SAFETY: the assertions above keep every index the kernel touches inside the three slices,
     // and `c` is borrowed mutably so it cannot alias `a` or `b`.
@@ -180,7 +257,7 @@ thread_local! {
 
 /// The bf16 product: packs both operands, then runs the 32 x 32 blocks of `c`.
 #[allow(clippy::too_many_arguments)]
-fn bf16_product(amx: bool, a: View, b: View, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par) {
+fn bf16_product(kernel: Kernel, a: View, b: View, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par) {
     // Taken out of the cell, not borrowed: a thread that waits in the parallel loop below may
     // run another product meanwhile.
     let (mut pa, mut pb) = PANELS.take();
@@ -188,7 +265,7 @@ fn bf16_product(amx: bool, a: View, b: View, c: &mut [f32], ldc: usize, m: usize
     pb.resize(pb.len().max(bf16::packed_len(n, k)), 0);
     bf16::pack_a(a, m, k, &mut pa);
     bf16::pack_b(b, k, n, &mut pb);
-    blocks(amx, &pa, &pb, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
+    blocks(kernel, &pa, &pb, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
     PANELS.set((pa, pb));
 }
 
@@ -199,11 +276,11 @@ pub struct PackedB {
     panels: Vec<u16>,
     k: usize,
     n: usize,
-    amx: bool,
+    kernel: Kernel,
 }
 
 impl PackedB {
-    /// Packs `b` for a bf16 kernel (`Bf16Amx` or `Bf16Portable`). Panics for `Kernel::F32` or a
+    /// Packs `b` for a bf16 kernel. Panics for `Kernel::F32` or a
     /// kernel that does not run here.
     pub fn new(b: Op, k: usize, n: usize, kernel: Kernel) -> PackedB {
         assert!(kernel != Kernel::F32 && kernel.runs_here(), "PackedB: {kernel:?} is not a bf16 kernel that runs here");
@@ -211,11 +288,11 @@ impl PackedB {
         assert!(b.data.len() >= span, "PackedB: operand has {} elements, needs {span}", b.data.len());
         let mut panels = vec![0u16; bf16::packed_len(n, k)];
         bf16::pack_b(View { data: b.data, rs: rs as usize, cs: cs as usize }, k, n, &mut panels);
-        PackedB { panels, k, n, amx: kernel == Kernel::Bf16Amx }
+        PackedB { panels, k, n, kernel }
     }
 
-    /// `b` packed when `precision` runs on the tiles here, `None` when it runs in `f32` (no AMX,
-    /// or `SIAMFACE_NO_AMX`): the caller then multiplies by `b` itself with `matmul`.
+    /// `b` packed when `precision` runs on a bf16 kernel here, `None` when it runs in `f32` (no
+    /// bf16 on this CPU, or `SIAMFACE_KERNELS=f32`): the caller then multiplies by `b` itself.
     pub fn for_precision(b: Op, k: usize, n: usize, precision: Precision) -> Option<PackedB> {
         let kernel = Kernel::for_precision(precision);
         (kernel != Kernel::F32).then(|| PackedB::new(b, k, n, kernel))
@@ -249,7 +326,7 @@ pub fn matmul_packed(a: Op, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, ac
     let (mut pa, pb) = PANELS.take();
     pa.resize(pa.len().max(bf16::packed_len(m, k)), 0);
     bf16::pack_a(View { data: a.data, rs: a_rs as usize, cs: a_cs as usize }, m, k, &mut pa);
-    blocks(b.amx, &pa, &b.panels, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
+    blocks(b.kernel, &pa, &b.panels, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
     PANELS.set((pa, pb));
 }
 
@@ -272,20 +349,24 @@ impl Dst {
 /// Every block of `c` from the packed panels, split over threads by row bands (or by column
 /// bands when there are fewer row bands than threads).
 #[allow(clippy::too_many_arguments)]
-fn blocks(amx: bool, pa: &[u16], pb: &[u16], m: usize, n: usize, k: usize, c: Dst, ldc: usize, accumulate: bool, par: Par) {
+fn blocks(kernel: Kernel, pa: &[u16], pb: &[u16], m: usize, n: usize, k: usize, c: Dst, ldc: usize, accumulate: bool, par: Par) {
     let (mb, nb, ks) = (m.div_ceil(BLOCK), n.div_ceil(BLOCK), bf16::steps(k));
     let panel = ks * 2 * TILE;
     let run = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
-        let tiles = amx.then(Tiles::configure);
+        let tiles = (kernel == Kernel::Bf16Amx).then(Tiles::configure);
         let mut acc = [0f32; BLOCK * BLOCK];
         for i in rows {
             for j in cols.clone() {
                 let (a, b) = (&pa[i * panel..(i + 1) * panel], &pb[j * panel..(j + 1) * panel]);
-                match &tiles {
-                    Some(t) => t.block(a, b, ks, &mut acc),
-                    None => bf16::block_portable(a, b, ks, &mut acc),
-                }
                 let (r0, c0) = (i * BLOCK, j * BLOCK);
+                match (&tiles, kernel) {
+                    (Some(t), _) => t.block(a, b, ks, &mut acc),
+                    #[cfg(target_arch = "x86_64")]
+                    // SAFETY: `Bf16Avx512` runs only where `runs_here` saw the features (checked
+                    // by `matmul_on` and `PackedB::new`); both bands hold `ks` steps.
+                    (None, Kernel::Bf16Avx512) => unsafe { super::bf16_dot::block(a.as_ptr(), b.as_ptr(), ks, m - r0, acc.as_mut_ptr()) },
+                    _ => bf16::block_portable(a, b, ks, &mut acc),
+                }
                 for r in 0..BLOCK.min(m - r0) {
                     let w = BLOCK.min(n - c0);
                     // SAFETY: row r0 + r < m and columns c0..c0 + w <= n lie inside `c` (checked

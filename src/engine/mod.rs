@@ -56,6 +56,8 @@ pub mod affine;
 pub mod amx;
 pub mod bf16;
 #[cfg(target_arch = "x86_64")]
+pub mod bf16_dot;
+#[cfg(target_arch = "x86_64")]
 mod bf16_simd;
 pub mod conv;
 pub mod conv2d;

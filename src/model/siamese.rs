@@ -11,6 +11,7 @@ use super::net::Net;
 use super::params::Params;
 use super::work::{conv_shape, ImageTrace, ThreadWork};
 use crate::config::{Head, LayerShape, ModelConfig};
+use crate::engine::gemm::Precision;
 use crate::engine::{act, conv, head, linear, loss, pool, Par};
 use crate::error::{Error, Result};
 
@@ -28,6 +29,9 @@ pub struct Siamese {
     layers: Vec<LayerShape>,
     flat_len: usize,
     threads: usize,
+    /// The operands' arithmetic in every convolution and dense product, forward and backward;
+    /// parameters, gradients and sums stay `f32` whatever it is.
+    precision: Precision,
     pool: rayon::ThreadPool,
     works: Vec<ThreadWork>,
     traces: Vec<ImageTrace>,
@@ -80,6 +84,7 @@ impl Siamese {
             layers,
             flat_len,
             threads,
+            precision: Precision::F32,
             pool,
             works,
             traces: Vec::new(),
@@ -99,6 +104,16 @@ impl Siamese {
 
     pub fn threads(&self) -> usize {
         self.threads
+    }
+
+    /// The model computing in `precision` (`F32` is what `new` gives).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
+    }
+
+    pub fn precision(&self) -> Precision {
+        self.precision
     }
 
     pub fn embedding_len(&self) -> usize {
@@ -148,12 +163,12 @@ impl Siamese {
             // are a few pixels, too small to split one image over threads.
             let threads = self.threads;
             let per = n.div_ceil(threads).clamp(1, 8);
-            let params = &self.params.data;
+            let (params, prec) = (&self.params.data, self.precision);
             self.pool.install(|| {
                 images.par_chunks(per * il).zip(out.par_chunks_mut(per * d)).for_each(|(x, o)| {
                     let m = x.len() / il;
                     let par = if n == 1 { Par::threads(threads) } else { Par::One };
-                    net.forward(params, x, m, o, &mut Vec::new(), par);
+                    net.forward(params, x, m, o, &mut Vec::new(), par, prec);
                 })
             });
             return Ok(());
@@ -190,14 +205,14 @@ impl Siamese {
         }
         if let Some(net) = &self.net {
             let mut e = vec![0f32; self.config.embedding];
-            net.forward(&self.params.data, image, 1, &mut e, &mut s.col, Par::One);
+            net.forward(&self.params.data, image, 1, &mut e, &mut s.col, Par::One, self.precision);
             return Ok(e);
         }
-        tower_forward(image, &self.layers, &self.params, &mut s.trace, &mut s.work, Par::One);
+        tower_forward(image, &self.layers, &self.params, &mut s.trace, &mut s.work, Par::One, self.precision);
         let (li, d) = (2 * self.layers.len(), self.config.embedding);
         let flat = s.trace.acts.last().expect("at least one layer");
         let mut e = vec![0f32; d];
-        linear::forward(flat, self.params.at(li), self.params.at(li + 1), 1, self.flat_len, d, &mut e, &mut s.dense, Par::One);
+        linear::forward(flat, self.params.at(li), self.params.at(li + 1), 1, self.flat_len, d, &mut e, &mut s.dense, Par::One, self.precision);
         act::sigmoid(&mut e);
         Ok(e)
     }
@@ -300,14 +315,14 @@ impl Siamese {
     fn forward(&mut self, images: &[f32], n: usize) {
         self.ensure_batch(n);
         let il = self.config.input_len();
-        let (layers, params) = (std::mem::take(&mut self.layers), std::mem::take(&mut self.params));
-        self.per_image(n, |i, t, w, par| tower_forward(&images[i * il..(i + 1) * il], &layers, &params, t, w, par));
+        let (layers, params, prec) = (std::mem::take(&mut self.layers), std::mem::take(&mut self.params), self.precision);
+        self.per_image(n, |i, t, w, par| tower_forward(&images[i * il..(i + 1) * il], &layers, &params, t, w, par, prec));
         let (f, d, li) = (self.flat_len, self.config.embedding, 2 * layers.len());
         for (dst, t) in self.flat.chunks_exact_mut(f).zip(&self.traces[..n]) {
             dst.copy_from_slice(t.acts.last().expect("at least one layer"));
         }
         let (flat, emb, scratch, par) = (&self.flat[..n * f], &mut self.emb[..n * d], &mut self.scratch, Par::threads(self.threads));
-        self.pool.install(|| linear::forward(flat, params.at(li), params.at(li + 1), n, f, d, emb, scratch, par));
+        self.pool.install(|| linear::forward(flat, params.at(li), params.at(li + 1), n, f, d, emb, scratch, par, prec));
         act::sigmoid(emb);
         (self.layers, self.params) = (layers, params);
     }
@@ -337,12 +352,12 @@ impl Siamese {
         head::backward(emb, d, pairs, a, &self.dlogits, da, &mut db[0], &mut self.demb);
         act::sigmoid_backward(emb, &mut self.demb);
         let (flat, demb, dflat, scratch, par) = (&self.flat[..n * f], &self.demb[..], &mut self.dflat[..], &mut self.scratch, Par::threads(self.threads));
-        let wd = &self.params.data[dense_w.range()];
-        self.pool.install(|| linear::backward(flat, wd, demb, n, f, d, dwd, &mut dbd[..d], Some(dflat), scratch, par));
+        let (wd, prec) = (&self.params.data[dense_w.range()], self.precision);
+        self.pool.install(|| linear::backward(flat, wd, demb, n, f, d, dwd, &mut dbd[..d], Some(dflat), scratch, par, prec));
 
         let (layers, params, dflat) = (std::mem::take(&mut self.layers), std::mem::take(&mut self.params), std::mem::take(&mut self.dflat));
         let used = self.per_image(n, |i, t, w, par| {
-            tower_backward(&images[i * il..(i + 1) * il], &dflat[i * f..(i + 1) * f], &layers, &params, t, w, par)
+            tower_backward(&images[i * il..(i + 1) * il], &dflat[i * f..(i + 1) * f], &layers, &params, t, w, par, prec)
         });
         (self.layers, self.params, self.dflat) = (layers, params, dflat);
         let (first, rest) = self.works.split_at(1);
@@ -356,7 +371,7 @@ impl Siamese {
     }
 }
 
-fn tower_forward(x: &[f32], layers: &[LayerShape], params: &Params, t: &mut ImageTrace, w: &mut ThreadWork, par: Par) {
+fn tower_forward(x: &[f32], layers: &[LayerShape], params: &Params, t: &mut ImageTrace, w: &mut ThreadWork, par: Par, prec: Precision) {
     for (l, s) in layers.iter().enumerate() {
         let (weight, bias) = (params.at(2 * l), params.at(2 * l + 1));
         let (before, after) = t.acts.split_at_mut(l);
@@ -364,16 +379,17 @@ fn tower_forward(x: &[f32], layers: &[LayerShape], params: &Params, t: &mut Imag
         let out = &mut after[0];
         if s.pool {
             let c = &mut w.conv[..s.conv_len()];
-            conv::forward(input, weight, &conv_shape(s), c, &mut w.col, par);
+            conv::forward(input, weight, &conv_shape(s), c, &mut w.col, par, prec);
             pool::bias_relu_max_forward(c, bias, s.conv_h(), s.conv_w(), out, &mut t.args[l]);
         } else {
-            conv::forward(input, weight, &conv_shape(s), out, &mut w.col, par);
+            conv::forward(input, weight, &conv_shape(s), out, &mut w.col, par, prec);
             act::bias_relu(out, bias);
         }
     }
 }
 
-fn tower_backward(x: &[f32], dflat: &[f32], layers: &[LayerShape], params: &Params, t: &ImageTrace, w: &mut ThreadWork, par: Par) {
+#[allow(clippy::too_many_arguments)]
+fn tower_backward(x: &[f32], dflat: &[f32], layers: &[LayerShape], params: &Params, t: &ImageTrace, w: &mut ThreadWork, par: Par, prec: Precision) {
     let ThreadWork { col, conv: dconv, d, dnext, grads } = w;
     d[..dflat.len()].copy_from_slice(dflat);
     for (l, s) in layers.iter().enumerate().rev() {
@@ -388,7 +404,7 @@ fn tower_backward(x: &[f32], dflat: &[f32], layers: &[LayerShape], params: &Para
         let (ws, bs) = (&params.specs[2 * l], &params.specs[2 * l + 1]);
         let (gw, gb) = grads[ws.offset..bs.offset + bs.len()].split_at_mut(ws.len());
         let dx = if l > 0 { Some(&mut dnext[..s.in_len()]) } else { None };
-        conv::backward(input, params.at(2 * l), dc, &conv_shape(s), gw, gb, dx, col, par);
+        conv::backward(input, params.at(2 * l), dc, &conv_shape(s), gw, gb, dx, col, par, prec);
         std::mem::swap(d, dnext);
     }
 }

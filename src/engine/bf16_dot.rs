@@ -1,0 +1,81 @@
+//! The bf16 block kernel on `vdpbf16ps` (AVX512_BF16: AMD Zen 4, Intel Cooper Lake and later),
+//! for CPUs without AMX tiles. It reads the very panels the tiles read (see `bf16`): B's tile rows
+//! are already the VNNI pairs `vdpbf16ps` multiplies, sixteen columns to a register, and a dword
+//! of A's row is the matching pair of one row, broadcast across the register.
+//!
+//! A 32 x 32 block is computed as four strips of 8 rows x 32 columns: 16 accumulators, 2 B loads
+//! and 8 broadcasts per pair of depths for 16 instructions, which leaves the registers for the
+//! operands and keeps the loads under the arithmetic. Strips wholly past the matrix's last row
+//! are skipped, so a product with few rows (a batch of 8 through the dense layer) does not pay
+//! for the padding.
+use std::arch::x86_64::*;
+
+use super::bf16::{BLOCK, STEP, TILE};
+
+/// Rows of one strip.
+const STRIP: usize = 8;
+
+/// Whether this CPU has `vdpbf16ps`.
+pub fn supported() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16")
+}
+
+/// `acc` (32 x 32 `f32`, row stride 32) = the product of `ks` depth steps of the packed A band `a`
+/// and B band `b`, for the first `rows` rows (the others are left as they are).
+///
+/// # Safety
+/// The CPU has AVX512F and AVX512_BF16 (`supported`), `a` and `b` hold at least `ks` steps
+/// (`ks * 2 * TILE` values each), and `acc` holds `BLOCK * BLOCK` floats.
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub unsafe fn block(a: *const u16, b: *const u16, ks: usize, rows: usize, acc: *mut f32) {
+    for strip in 0..BLOCK / STRIP {
+        let row0 = strip * STRIP;
+        if row0 >= rows {
+            break;
+        }
+        // Rows 0-15 of the block are A's first tile of each step, rows 16-31 its second.
+        let (half, r0) = (row0 / 16, row0 % 16);
+        let mut c = [_mm512_setzero_ps(); 2 * STRIP];
+        for s in 0..ks {
+            let ap = a.add((2 * s + half) * TILE + r0 * STEP) as *const i32;
+            let b0 = b.add(2 * s * TILE);
+            let b1 = b0.add(TILE);
+            for p in 0..STEP / 2 {
+                let x0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b0.add(p * STEP) as *const _));
+                let x1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b1.add(p * STEP) as *const _));
+                for r in 0..STRIP {
+                    let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(ap.add(r * STEP / 2 + p).read_unaligned()));
+                    c[2 * r] = _mm512_dpbf16_ps(c[2 * r], pair, x0);
+                    c[2 * r + 1] = _mm512_dpbf16_ps(c[2 * r + 1], pair, x1);
+                }
+            }
+        }
+        for r in 0..STRIP {
+            let out = acc.add((row0 + r) * BLOCK);
+            _mm512_storeu_ps(out, c[2 * r]);
+            _mm512_storeu_ps(out.add(16), c[2 * r + 1]);
+        }
+    }
+}
+
+/// `iters` rounds of 16 independent `vdpbf16ps` on registers: the instruction's peak on one
+/// thread, with no memory traffic. Returns the floating-point operations done.
+pub fn peak_loop(iters: usize) -> f64 {
+    assert!(supported(), "vdpbf16ps is not available on this CPU");
+    // SAFETY: the features were checked just above.
+    unsafe { peak(iters.max(1)) };
+    // Each instruction: 16 lanes, two products and two additions each.
+    iters.max(1) as f64 * 16.0 * 16.0 * 4.0
+}
+
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn peak(iters: usize) {
+    let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(std::hint::black_box(0x3f80_3f80)));
+    let mut c = [_mm512_setzero_ps(); 16];
+    for _ in 0..iters {
+        for v in c.iter_mut() {
+            *v = _mm512_dpbf16_ps(*v, x, x);
+        }
+    }
+    std::hint::black_box(c);
+}
