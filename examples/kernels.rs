@@ -1,6 +1,6 @@
 //! Per-kernel timings of one image through the network: where the time goes.
 //! `cargo run --release --example kernels -- koch105 [COL_SCRATCH_FLOATS] [par]`
-use siamface::engine::gemm::{Par, Precision};
+use siamface::engine::gemm::{Par, Weights};
 use siamface::engine::{conv, linear, pool};
 use std::time::Instant;
 fn t<F: FnMut()>(name: &str, reps: usize, mut f: F) -> f64 {
@@ -28,7 +28,7 @@ fn main() {
         let b = vec![0.5f32; s.k];
         let mut out = vec![0f32; s.pixels() * s.k];
         let gf = 2.0 * (s.pixels() * s.patch() * s.k) as f64 / 1e9;
-        let ms = t(&format!("conv{} fwd ({:.3} GF)", i + 1, gf), 5, || gp.install(|| conv::forward(&x, &w, &s, &mut out, &mut col, par, Precision::F32)));
+        let ms = t(&format!("conv{} fwd ({:.3} GF)", i + 1, gf), 5, || gp.install(|| conv::forward(&x, Weights::f32(&w), &s, &mut out, &mut col, par)));
         println!("   -> {:.1} GF/s", gf / ms * 1e3);
         total += ms;
         let rows = (budget / s.patch()).min(s.pixels());
@@ -41,8 +41,8 @@ fn main() {
             t("  pool bwd", 5, || pool::relu_max_backward(&po, &arg, l.conv_h(), l.conv_w(), l.filters, &mut dx));
         }
         let (mut dw, mut db, mut dx) = (vec![0f32; s.weights()], vec![0f32; s.k], vec![0f32; x.len()]);
-        t("  bwd dW only", 3, || conv::backward(&x, &w, &out, &s, &mut dw, &mut db, None, &mut col, Par::One, Precision::F32));
-        t("  bwd dW+dX", 3, || conv::backward(&x, &w, &out, &s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::One, Precision::F32));
+        t("  bwd dW only", 3, || conv::backward(&x, Weights::f32(&w), &out, &s, &mut dw, &mut db, None, &mut col, Par::One));
+        t("  bwd dW+dX", 3, || conv::backward(&x, Weights::f32(&w), &out, &s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::One));
     }
     println!("conv fwd total per image 1 thread: {total:.2} ms");
     let (f, d) = (9216, 4096);
@@ -51,7 +51,7 @@ fn main() {
     for &(bn, par) in &[(64usize, Par::Many(2)), (32, Par::One), (1, Par::Many(2)), (1, Par::One)] {
         let x = vec![0.2f32; bn * f];
         let mut y = vec![0f32; bn * d];
-        let ms = t(&format!("dense fwd batch {bn} {par:?}"), 3, || linear::forward(&x, &w, &bias, bn, f, d, &mut y, &mut Vec::new(), par, Precision::F32));
+        let ms = t(&format!("dense fwd batch {bn} {par:?}"), 3, || linear::forward(&x, Weights::f32(&w), &bias, bn, f, d, &mut y, &mut Vec::new(), par));
         println!("   -> {:.1} GF/s", 2.0 * (bn * f * d) as f64 / ms / 1e6);
     }
     let bn = 64;
@@ -59,5 +59,5 @@ fn main() {
     let dy = vec![0.1f32; bn * d];
     let (mut dw, mut db, mut dx) = (vec![0f32; f * d], vec![0f32; d], vec![0f32; bn * f]);
     let pool2 = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-    pool2.install(|| t("dense bwd batch 64 Many(2)", 3, || linear::backward(&x, &w, &dy, bn, f, d, &mut dw, &mut db, Some(&mut dx), &mut Vec::new(), Par::Many(2), Precision::F32)));
+    pool2.install(|| t("dense bwd batch 64 Many(2)", 3, || linear::backward(&x, Weights::f32(&w), &dy, bn, f, d, &mut dw, &mut db, Some(&mut dx), &mut Vec::new(), Par::Many(2))));
 }

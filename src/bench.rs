@@ -26,36 +26,59 @@ pub struct Options {
 pub struct Report {
     pub config: String,
     pub threads: usize,
+    /// The kernel bf16 products ran on (`amx`, `avx512bf16`), or `None` where this CPU has none
+    /// (or `SIAMFACE_KERNELS=f32`) and only `f32` was measured.
+    pub bf16_kernel: Option<String>,
+    /// siamface in `f32`, then in bf16 where a bf16 kernel runs.
+    pub siamface: Vec<Figures>,
+    /// TensorFlow in `f32` and with `--bf16` (mixed_bfloat16), when an interpreter was given.
+    pub tensorflow: Vec<Figures>,
+    pub peak_rss_mb: f64,
+    /// GFLOP/s of the 2048^3 `f32` product on all threads, measured in this run: the machine's
+    /// `f32` peak.
+    pub gemm_peak_gflops: f64,
+    /// Face detection (YuNet) on one 640x480 frame: the photo detector (640x640 network input)
+    /// and the live page's (320x320).
+    pub detect_640x480_ms: f64,
+    pub detect_fast_640x480_ms: f64,
+}
+
+/// One stack's figures on the network.
+#[derive(Debug, Serialize, Clone)]
+pub struct Figures {
+    /// `siamface f32`, `siamface bf16`, `tensorflow f32`, `tensorflow bf16`.
+    pub stack: String,
     pub train_pairs_per_s: f64,
     pub embed_per_s: f64,
     pub single_ms: f64,
-    pub peak_rss_mb: f64,
-    /// GFLOP/s of the 2048^3 product on all threads, measured in this run: the machine's peak.
-    pub gemm_peak_gflops: f64,
+    /// Network GFLOP/s of each figure, and as a share of the measured `f32` GEMM peak.
     pub train_gflops: f64,
     pub embed_gflops: f64,
     pub single_gflops: f64,
     pub train_peak_fraction: f64,
     pub embed_peak_fraction: f64,
     pub single_peak_fraction: f64,
-    /// Face detection (YuNet) on one 640x480 frame: the photo detector (640x640 network input)
-    /// and the live page's (320x320).
-    pub detect_640x480_ms: f64,
-    pub detect_fast_640x480_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tensorflow: Option<TfReport>,
 }
 
-#[derive(Debug, Serialize)]
-pub struct TfReport {
-    pub train_pairs_per_s: f64,
-    pub embed_per_s: f64,
-    pub single_ms: f64,
-    /// siamface / TensorFlow throughput (higher is better for siamface).
-    pub train_ratio: f64,
-    pub embed_ratio: f64,
-    /// siamface / TensorFlow latency (lower is better for siamface).
-    pub single_ratio: f64,
+impl Figures {
+    fn new(stack: &str, (train_s, embed_s, single_s): (f64, f64, f64), cfg: &ModelConfig, peak: f64) -> Result<Figures> {
+        let fwd = cfg.forward_flops()?;
+        let train_gflops = 2.0 * PAIRS as f64 * train_flops_per_image(cfg)? / train_s / 1e9;
+        let embed_gflops = EMBED_BATCH as f64 * fwd / embed_s / 1e9;
+        let single_gflops = fwd / single_s / 1e9;
+        Ok(Figures {
+            stack: stack.into(),
+            train_pairs_per_s: PAIRS as f64 / train_s,
+            embed_per_s: EMBED_BATCH as f64 / embed_s,
+            single_ms: 1e3 * single_s,
+            train_gflops,
+            embed_gflops,
+            single_gflops,
+            train_peak_fraction: train_gflops / peak,
+            embed_peak_fraction: embed_gflops / peak,
+            single_peak_fraction: single_gflops / peak,
+        })
+    }
 }
 
 const PAIRS: usize = 32;
@@ -103,12 +126,19 @@ pub fn peak_rss_mb() -> f64 {
 }
 
 pub fn run(opts: &Options) -> Result<Report> {
+    use crate::engine::gemm::{Kernel, Precision};
     let cfg = ModelConfig::preset(&opts.preset)?;
     let mut rng = Rng::new(0);
     let params = Params::init(&cfg, &mut rng)?;
-    let mut net = Siamese::new(cfg.clone(), params, opts.threads)?;
-    let threads = net.threads();
-    let mut opt = Optimizer::new(OptimizerConfig::adam(), &net.params)?;
+    let kernel = Kernel::for_precision(Precision::Bf16);
+    let precisions: Vec<Precision> = if kernel == Kernel::F32 { vec![Precision::F32] } else { vec![Precision::F32, Precision::Bf16] };
+    let mut nets = Vec::new();
+    for &p in &precisions {
+        let net = Siamese::new(cfg.clone(), params.clone(), opts.threads)?.with_precision(p);
+        let opt = Optimizer::new(OptimizerConfig::adam(), net.params())?;
+        nets.push((net, opt));
+    }
+    let threads = nets[0].0.threads();
 
     let images = synthetic(&cfg, 2 * PAIRS, &mut rng);
     let pairs: Vec<(u32, u32)> = (0..PAIRS as u32).map(|i| (i, PAIRS as u32 + i)).collect();
@@ -116,29 +146,40 @@ pub fn run(opts: &Options) -> Result<Report> {
     let batch = synthetic(&cfg, EMBED_BATCH, &mut rng);
     let mut out = vec![0f32; EMBED_BATCH * cfg.embedding];
     let mut out1 = vec![0f32; cfg.embedding];
-    let mut measure = |net: &mut Siamese| -> (f64, f64, f64) {
+    let mut measure = |net: &mut Siamese, opt: &mut Optimizer| -> (f64, f64, f64) {
         let train_s = time(opts.steps, || {
             net.forward_backward(&images, &pairs, &labels).expect("valid batch");
-            net.apply(&mut opt);
+            net.apply(opt);
         });
         let embed_s = time(opts.steps, || net.embed(&batch, &mut out).expect("valid batch"));
         let single_s = time(opts.steps * 4, || net.embed(&batch[..cfg.input_len()], &mut out1).expect("valid image"));
         (train_s, embed_s, single_s)
     };
-    // This machine's speed drifts within minutes, so with a TensorFlow baseline each stack is
-    // measured twice, interleaved (siamface, TensorFlow, siamface, TensorFlow), and each keeps
-    // its best.
-    let first = measure(&mut net);
-    let tf_first = match (&opts.tf_python, &opts.tf_script) {
-        (Some(py), Some(script)) => Some(tensorflow_figures(py, script, &opts.preset)?),
-        _ => None,
+    // This machine's speed drifts within minutes, so each stack is measured twice, in turn
+    // (siamface, TensorFlow, siamface, TensorFlow), and each keeps its best.
+    let best = |a: (f64, f64, f64), b: (f64, f64, f64)| (a.0.min(b.0), a.1.min(b.1), a.2.min(b.2));
+    let tf = |bf16: bool| -> Result<Option<(f64, f64, f64)>> {
+        match (&opts.tf_python, &opts.tf_script) {
+            (Some(py), Some(script)) => Ok(Some(tensorflow_figures(py, script, &opts.preset, bf16)?)),
+            _ => Ok(None),
+        }
     };
-    let (train_s, embed_s, single_s) = if tf_first.is_some() {
-        let second = measure(&mut net);
-        (first.0.min(second.0), first.1.min(second.1), first.2.min(second.2))
-    } else {
-        first
-    };
+    let mut ours: Vec<(f64, f64, f64)> = Vec::new();
+    let mut theirs: Vec<Option<(f64, f64, f64)>> = vec![None, None];
+    for round in 0..2 {
+        for (i, (net, opt)) in nets.iter_mut().enumerate() {
+            let m = measure(net, opt);
+            if round == 0 { ours.push(m) } else { ours[i] = best(ours[i], m) }
+        }
+        for (i, bf16) in [false, true].into_iter().enumerate() {
+            if let Some(m) = tf(bf16)? {
+                theirs[i] = Some(theirs[i].map_or(m, |t| best(t, m)));
+            }
+        }
+        if opts.tf_python.is_none() {
+            break;
+        }
+    }
     let det = crate::face::Detector::new()?;
     let frame = image::RgbImage::from_fn(640, 480, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8]));
     let detect_s = time(opts.steps, || {
@@ -147,43 +188,28 @@ pub fn run(opts: &Options) -> Result<Report> {
     let detect_fast_s = time(opts.steps, || {
         det.detect_fast(&frame).expect("detector runs");
     });
-    let fwd = cfg.forward_flops()?;
-    let train_flops = 2.0 * PAIRS as f64 * train_flops_per_image(&cfg)?;
     let peak = gemm_peak(threads);
-    let mut report = Report {
+    let siamface = precisions
+        .iter()
+        .zip(&ours)
+        .map(|(p, m)| Figures::new(if *p == Precision::F32 { "siamface f32" } else { "siamface bf16" }, *m, &cfg, peak))
+        .collect::<Result<Vec<_>>>()?;
+    let tensorflow = ["tensorflow f32", "tensorflow bf16"]
+        .iter()
+        .zip(&theirs)
+        .filter_map(|(name, m)| m.map(|m| Figures::new(name, m, &cfg, peak)))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Report {
         config: opts.preset.clone(),
         threads,
-        train_pairs_per_s: PAIRS as f64 / train_s,
-        embed_per_s: EMBED_BATCH as f64 / embed_s,
-        single_ms: 1e3 * single_s,
+        bf16_kernel: (kernel != Kernel::F32).then(|| kernel.name().to_string()),
+        siamface,
+        tensorflow,
         peak_rss_mb: peak_rss_mb(),
         gemm_peak_gflops: peak,
-        train_gflops: train_flops / train_s / 1e9,
-        embed_gflops: EMBED_BATCH as f64 * fwd / embed_s / 1e9,
-        single_gflops: fwd / single_s / 1e9,
-        train_peak_fraction: 0.0,
-        embed_peak_fraction: 0.0,
-        single_peak_fraction: 0.0,
         detect_640x480_ms: 1e3 * detect_s,
         detect_fast_640x480_ms: 1e3 * detect_fast_s,
-        tensorflow: None,
-    };
-    report.train_peak_fraction = report.train_gflops / peak;
-    report.embed_peak_fraction = report.embed_gflops / peak;
-    report.single_peak_fraction = report.single_gflops / peak;
-    if let (Some(py), Some(script), Some(a)) = (&opts.tf_python, &opts.tf_script, tf_first) {
-        let b = tensorflow_figures(py, script, &opts.preset)?;
-        let (tp, ep, sm) = (a.0.max(b.0), a.1.max(b.1), a.2.min(b.2));
-        report.tensorflow = Some(TfReport {
-            train_pairs_per_s: tp,
-            embed_per_s: ep,
-            single_ms: sm,
-            train_ratio: report.train_pairs_per_s / tp,
-            embed_ratio: report.embed_per_s / ep,
-            single_ratio: report.single_ms / sm,
-        });
-    }
-    Ok(report)
+    })
 }
 
 /// Forward, weight gradients and input gradients of every layer but the first (whose input
@@ -195,11 +221,15 @@ pub fn train_flops_per_image(cfg: &ModelConfig) -> Result<f64> {
     Ok(3.0 * cfg.forward_flops()? - conv1)
 }
 
-/// TensorFlow's (training pairs/s, embeddings/s, single-image ms) from the baseline script.
-fn tensorflow_figures(py: &PathBuf, script: &PathBuf, preset: &str) -> Result<(f64, f64, f64)> {
+/// TensorFlow's seconds per (training step, embedded batch, single image) from the baseline
+/// script, in `f32` or with its `--bf16` (mixed_bfloat16) policy.
+fn tensorflow_figures(py: &PathBuf, script: &PathBuf, preset: &str, bf16: bool) -> Result<(f64, f64, f64)> {
     let run = |mode: &str| -> Result<serde_json::Value> {
         let mut cmd = Command::new(py);
         cmd.arg(script).arg(mode).arg("8").arg("--json");
+        if bf16 {
+            cmd.arg("--bf16");
+        }
         if preset == "face100" {
             cmd.arg("face");
         }
@@ -212,7 +242,7 @@ fn tensorflow_figures(py: &PathBuf, script: &PathBuf, preset: &str) -> Result<(f
     };
     let (t, i) = (run("train")?, run("infer")?);
     let get = |v: &serde_json::Value, k: &str| v[k].as_f64().ok_or_else(|| Error::shape("TensorFlow baseline output", k, v));
-    Ok((get(&t, "train_pairs_per_s")?, get(&i, "embed_per_s")?, get(&i, "single_ms")?))
+    Ok((PAIRS as f64 / get(&t, "train_pairs_per_s")?, EMBED_BATCH as f64 / get(&i, "embed_per_s")?, get(&i, "single_ms")? / 1e3))
 }
 
 /// Identification latency: one query against `n` enrolled embeddings of width `dim` (synthetic,

@@ -50,7 +50,7 @@ fn resume_continues_exactly_where_the_run_stopped() {
     resumed.set_epochs(2);
     resumed.run(None, &mut |_| {}).unwrap();
 
-    assert_eq!(resumed.model().params, straight.model().params);
+    assert_eq!(resumed.model().params(), straight.model().params());
     let strip = |t: &Trainer| t.history().iter().map(|r| (r.epoch, r.loss, r.val_oneshot, r.pairs)).collect::<Vec<_>>();
     assert_eq!(strip(&resumed), strip(&straight));
     for f in ["history.csv", "history.json", "curves.png", "curves.svg", "train_config.json", "last.safetensors"] {

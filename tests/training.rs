@@ -49,7 +49,7 @@ fn omniglot_training_lowers_loss_and_verifies_unseen_alphabets() {
     let il = cfg.input_len();
     let mut rng = Rng::new(2015);
     let mut net = Siamese::new(cfg.clone(), Params::init(&cfg, &mut rng).unwrap(), 0).unwrap();
-    let mut opt = Optimizer::new(OptimizerConfig::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, &net.params).unwrap();
+    let mut opt = Optimizer::new(OptimizerConfig::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, net.params()).unwrap();
 
     let test_pairs = sampler::balanced(&mut Rng::new(7), &vec![held_out.drawers; held_out.characters], 600);
     let before = accuracy(&mut net, &held_out, &test_pairs, il);
@@ -58,7 +58,7 @@ fn omniglot_training_lowers_loss_and_verifies_unseen_alphabets() {
     for _ in 0..1500 {
         let (images, idx, labels) = batch(&train, &sampler::balanced(&mut rng, &sizes, 32), il);
         losses.push(net.forward_backward(&images, &idx, &labels).unwrap().loss);
-        opt.update(&mut net.params, &net.grads);
+        net.apply(&mut opt);
     }
     let after = accuracy(&mut net, &held_out, &test_pairs, il);
     let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;

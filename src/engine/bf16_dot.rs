@@ -5,9 +5,9 @@
 //!
 //! A 32 x 32 block is computed as four strips of 8 rows x 32 columns: 16 accumulators, 2 B loads
 //! and 8 broadcasts per pair of depths for 16 instructions, which leaves the registers for the
-//! operands and keeps the loads under the arithmetic. Strips wholly past the matrix's last row
-//! are skipped, so a product with few rows (a batch of 8 through the dense layer) does not pay
-//! for the padding.
+//! operands and keeps the loads under the arithmetic. Rows past the matrix's last are not
+//! computed, so a product with few rows (one image through the dense layer) costs its stream of
+//! B, not the padding.
 use std::arch::x86_64::*;
 
 use super::bf16::{BLOCK, STEP, TILE};
@@ -28,33 +28,47 @@ pub fn supported() -> bool {
 /// (`ks * 2 * TILE` values each), and `acc` holds `BLOCK * BLOCK` floats.
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn block(a: *const u16, b: *const u16, ks: usize, rows: usize, acc: *mut f32) {
-    for strip in 0..BLOCK / STRIP {
-        let row0 = strip * STRIP;
-        if row0 >= rows {
-            break;
+    for row0 in (0..rows.min(BLOCK)).step_by(STRIP) {
+        // A strip of fewer rows (the last of a ragged matrix, or a single image's row) runs a
+        // kernel of that many rows: the stream of B is then the cost, not padding.
+        match rows - row0 {
+            1 => strip::<1>(a, b, ks, row0, acc),
+            2 => strip::<2>(a, b, ks, row0, acc),
+            3 => strip::<3>(a, b, ks, row0, acc),
+            4 => strip::<4>(a, b, ks, row0, acc),
+            5 => strip::<5>(a, b, ks, row0, acc),
+            6 => strip::<6>(a, b, ks, row0, acc),
+            7 => strip::<7>(a, b, ks, row0, acc),
+            _ => strip::<STRIP>(a, b, ks, row0, acc),
         }
-        // Rows 0-15 of the block are A's first tile of each step, rows 16-31 its second.
-        let (half, r0) = (row0 / 16, row0 % 16);
-        let mut c = [_mm512_setzero_ps(); 2 * STRIP];
-        for s in 0..ks {
-            let ap = a.add((2 * s + half) * TILE + r0 * STEP) as *const i32;
-            let b0 = b.add(2 * s * TILE);
-            let b1 = b0.add(TILE);
-            for p in 0..STEP / 2 {
-                let x0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b0.add(p * STEP) as *const _));
-                let x1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b1.add(p * STEP) as *const _));
-                for r in 0..STRIP {
-                    let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(ap.add(r * STEP / 2 + p).read_unaligned()));
-                    c[2 * r] = _mm512_dpbf16_ps(c[2 * r], pair, x0);
-                    c[2 * r + 1] = _mm512_dpbf16_ps(c[2 * r + 1], pair, x1);
-                }
+    }
+}
+
+/// Rows `row0..row0 + R` (R <= 8, within one 16-row half) of the block, into `acc`.
+#[inline]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn strip<const R: usize>(a: *const u16, b: *const u16, ks: usize, row0: usize, acc: *mut f32) {
+    // Rows 0-15 of the block are A's first tile of each step, rows 16-31 its second.
+    let (half, r0) = (row0 / 16, row0 % 16);
+    let mut c = [[_mm512_setzero_ps(); 2]; R];
+    for s in 0..ks {
+        let ap = a.add((2 * s + half) * TILE + r0 * STEP) as *const i32;
+        let b0 = b.add(2 * s * TILE);
+        let b1 = b0.add(TILE);
+        for p in 0..STEP / 2 {
+            let x0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b0.add(p * STEP) as *const _));
+            let x1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b1.add(p * STEP) as *const _));
+            for (r, cr) in c.iter_mut().enumerate() {
+                let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(ap.add(r * STEP / 2 + p).read_unaligned()));
+                cr[0] = _mm512_dpbf16_ps(cr[0], pair, x0);
+                cr[1] = _mm512_dpbf16_ps(cr[1], pair, x1);
             }
         }
-        for r in 0..STRIP {
-            let out = acc.add((row0 + r) * BLOCK);
-            _mm512_storeu_ps(out, c[2 * r]);
-            _mm512_storeu_ps(out.add(16), c[2 * r + 1]);
-        }
+    }
+    for (r, cr) in c.iter().enumerate() {
+        let out = acc.add((row0 + r) * BLOCK);
+        _mm512_storeu_ps(out, cr[0]);
+        _mm512_storeu_ps(out.add(16), cr[1]);
     }
 }
 

@@ -5,7 +5,7 @@
 //! being written and being multiplied.
 use rayon::prelude::*;
 
-use super::gemm::{matmul_with, Op, Par, Precision};
+use super::gemm::{matmul_with, Op, Par, Weights};
 
 /// One convolution: input `h x w x c` (NHWC, one image), `k` filters of `kh x kw`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,32 +81,32 @@ pub fn col2im_add(dcol: &[f32], s: &Shape, row0: usize, rows: usize, dx: &mut [f
 /// # Shapes
 /// `x: h*w*c`, `w: kh*kw*c*k` (HWIO), `out: oh*ow*k`, `col`: at least one patch per thread.
 #[allow(clippy::too_many_arguments)]
-pub fn forward(x: &[f32], w: &[f32], s: &Shape, out: &mut [f32], col: &mut [f32], par: Par, prec: Precision) {
+pub fn forward(x: &[f32], w: Weights, s: &Shape, out: &mut [f32], col: &mut [f32], par: Par) {
     assert_eq!(x.len(), s.h * s.w * s.c, "conv input length");
-    assert_eq!(w.len(), s.weights(), "conv weight length");
+    assert_eq!(w.data.len(), s.weights(), "conv weight length");
     assert_eq!(out.len(), s.pixels() * s.k, "conv output length");
     let threads = match par {
         Par::Many(t) if t > 1 => t.min(s.pixels()),
         _ => 1,
     };
     if threads == 1 {
-        return forward_band(x, w, s, 0, out, col, prec);
+        return forward_band(x, w, s, 0, out, col);
     }
     let band = s.pixels().div_ceil(threads);
     let scratch = col.len() / threads;
     out.par_chunks_mut(band * s.k)
         .zip(col.par_chunks_mut(scratch))
         .enumerate()
-        .for_each(|(i, (o, c))| forward_band(x, w, s, i * band, o, c, prec));
+        .for_each(|(i, (o, c))| forward_band(x, w, s, i * band, o, c));
 }
 
 /// Output pixels `row0..row0 + out.len() / k`, in chunks that fit `col`.
-fn forward_band(x: &[f32], w: &[f32], s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32], prec: Precision) {
+fn forward_band(x: &[f32], w: Weights, s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32]) {
     let (patch, step, end) = (s.patch(), s.chunk_rows(col.len()), row0 + out.len() / s.k);
     for r in (row0..end).step_by(step) {
         let rows = step.min(end - r);
         im2col(x, s, r, rows, col);
-        matmul_with(Op::n(col), Op::n(w), &mut out[(r - row0) * s.k..], s.k, rows, s.k, patch, false, Par::One, prec);
+        w.right_of(Op::n(col), &mut out[(r - row0) * s.k..], s.k, rows, s.k, patch, false, Par::One);
     }
 }
 
@@ -118,7 +118,7 @@ fn forward_band(x: &[f32], w: &[f32], s: &Shape, row0: usize, out: &mut [f32], c
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     x: &[f32],
-    w: &[f32],
+    w: Weights,
     dout: &[f32],
     s: &Shape,
     dw: &mut [f32],
@@ -126,7 +126,6 @@ pub fn backward(
     mut dx: Option<&mut [f32]>,
     col: &mut [f32],
     par: Par,
-    prec: Precision,
 ) {
     assert_eq!(dout.len(), s.pixels() * s.k, "conv output gradient length");
     assert_eq!(dw.len(), s.weights(), "conv weight gradient length");
@@ -144,9 +143,9 @@ pub fn backward(
         let rows = step.min(s.pixels() - row0);
         let dchunk = &dout[row0 * s.k..(row0 + rows) * s.k];
         im2col(x, s, row0, rows, col);
-        matmul_with(Op::t(col), Op::n(dchunk), dw, s.k, patch, s.k, rows, true, par, prec);
+        matmul_with(Op::t(col), Op::n(dchunk), dw, s.k, patch, s.k, rows, true, par, w.prec);
         if let Some(dx) = dx.as_deref_mut() {
-            matmul_with(Op::n(dchunk), Op::t(w), col, patch, rows, patch, s.k, false, par, prec);
+            w.right_of_t(Op::n(dchunk), col, patch, rows, s.k, patch, false, par);
             col2im_add(col, s, row0, rows, dx);
         }
     }
@@ -180,7 +179,7 @@ mod tests {
             for (rows, par) in [(1, Par::One), (2, Par::One), (s.pixels(), Par::One), (2, Par::Many(2)), (1, Par::Many(3))] {
                 let mut col = vec![0f32; 3 * rows * s.patch()];
                 let mut out = vec![f32::NAN; s.pixels() * s.k];
-                forward(&x, &w, s, &mut out, &mut col, par, Precision::F32);
+                forward(&x, Weights::f32(&w), s, &mut out, &mut col, par);
                 for row in out.chunks_exact_mut(s.k) {
                     row.iter_mut().zip(&b).for_each(|(o, b)| *o += b);
                 }
@@ -198,7 +197,7 @@ mod tests {
             for rows in [1, 3, s.pixels()] {
                 let mut col = vec![0f32; rows * s.patch()];
                 let (mut dw, mut db, mut dx) = (vec![0f32; s.weights()], vec![0f32; s.k], vec![f32::NAN; x.len()]);
-                backward(&x, &w, &dout, s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::Many(2), Precision::F32);
+                backward(&x, Weights::f32(&w), &dout, s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::Many(2));
                 gradcheck::assert_close(&dx, &want_dx, 1e-5, "dx");
                 gradcheck::assert_close(&dw, &want_dw, 1e-5, "dw");
                 gradcheck::assert_close(&db, &want_db, 1e-5, "db");
@@ -218,7 +217,7 @@ mod tests {
         };
         let mut col = vec![0f32; s.pixels() * s.patch()];
         let (mut dw, mut db, mut dx) = (vec![0f32; s.weights()], vec![0f32; 3], vec![0f32; 60]);
-        backward(&x, &w, &r, &s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::One, Precision::F32);
+        backward(&x, Weights::f32(&w), &r, &s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::One);
         gradcheck::check(&x, &dx, |v| loss(v, &w, &b), "dx");
         gradcheck::check(&w, &dw, |v| loss(&x, v, &b), "dw");
         gradcheck::check(&b, &db, |v| loss(&x, &w, v), "db");
@@ -231,7 +230,7 @@ mod tests {
         let (x, w, dout) = (random(s.h * s.w * s.c, &mut rng), random(s.weights(), &mut rng), random(s.pixels() * s.k, &mut rng));
         let mut col = vec![0f32; 64];
         let (mut dw, mut db) = (vec![1f32; s.weights()], vec![1f32; s.k]);
-        backward(&x, &w, &dout, &s, &mut dw, &mut db, None, &mut col, Par::One, Precision::F32);
+        backward(&x, Weights::f32(&w), &dout, &s, &mut dw, &mut db, None, &mut col, Par::One);
         let (_, want_dw, want_db) = reference::conv_backward(&x, &w, &dout, &s);
         let plus1 = |v: Vec<f32>| v.into_iter().map(|x| x + 1.0).collect::<Vec<_>>();
         gradcheck::assert_close(&dw, &plus1(want_dw), 1e-5, "dw");

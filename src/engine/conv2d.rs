@@ -4,7 +4,7 @@
 //! whose maps are only a few pixels, still give the GEMM a tall product.
 //!
 //! NHWC activations, HWIO weights (`[k, k, c_in, c_out]`), as everywhere in the engine.
-use super::gemm::{matmul, matmul_with, Op, Precision};
+use super::gemm::{matmul, Op, Weights};
 use super::Par;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,12 +102,12 @@ pub fn col2im_add(dcol: &[f32], s: &Shape, dx: &mut [f32]) {
 /// `y = conv(x, w) + b` for `n` images. `col` holds `n * s.col_len()` floats; `b` may be empty
 /// (no bias).
 #[allow(clippy::too_many_arguments)]
-pub fn forward(x: &[f32], w: &[f32], b: &[f32], s: &Shape, n: usize, y: &mut [f32], col: &mut [f32], par: Par, prec: Precision) {
+pub fn forward(x: &[f32], w: Weights, b: &[f32], s: &Shape, n: usize, y: &mut [f32], col: &mut [f32], par: Par) {
     let (il, cl, pix) = (s.in_len(), s.col_len(), s.oh() * s.ow());
     for i in 0..n {
         im2col(&x[i * il..][..il], s, &mut col[i * cl..][..cl]);
     }
-    matmul_with(Op::n(&col[..n * cl]), Op::n(w), &mut y[..n * pix * s.f], s.f, n * pix, s.f, s.patch(), false, par, prec);
+    w.right_of(Op::n(&col[..n * cl]), &mut y[..n * pix * s.f], s.f, n * pix, s.f, s.patch(), false, par);
     if !b.is_empty() {
         for row in y[..n * pix * s.f].chunks_mut(s.f) {
             for (v, b) in row.iter_mut().zip(b) {
@@ -183,7 +183,7 @@ mod tests {
                 let b = rand(s.f, &mut rng);
                 let mut y = vec![0.0; n * s.out_len()];
                 let mut col = vec![0.0; n * s.col_len()];
-                forward(&x, &w, &b, &s, n, &mut y, &mut col, Par::One, Precision::F32);
+                forward(&x, Weights::f32(&w), &b, &s, n, &mut y, &mut col, Par::One);
                 let want: Vec<f32> = (0..n).flat_map(|i| reference::conv2d(&x[i * s.in_len()..][..s.in_len()], &w, &b, &s)).collect();
                 gradcheck::assert_close(&y, &want, 1e-5, &format!("{s:?} n={n}"));
             }
@@ -203,12 +203,12 @@ mod tests {
             let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
                 let mut y = vec![0.0; n * s.out_len()];
                 let mut col = vec![0.0; n * s.col_len()];
-                forward(x, w, b, &s, n, &mut y, &mut col, Par::One, Precision::F32);
+                forward(x, Weights::f32(w), b, &s, n, &mut y, &mut col, Par::One);
                 y.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum()
             };
             let mut y = vec![0.0; n * s.out_len()];
             let mut col = vec![0.0; n * s.col_len()];
-            forward(&x, &w, &b, &s, n, &mut y, &mut col, Par::One, Precision::F32);
+            forward(&x, Weights::f32(&w), &b, &s, n, &mut y, &mut col, Par::One);
             let (mut dw, mut db, mut dx) = (vec![0.0; w.len()], vec![0.0; b.len()], vec![0.0; x.len()]);
             let mut dcol = vec![0.0; col.len()];
             backward(&r, &w, &s, n, &col, &mut dw, &mut db, Some(&mut dx), &mut dcol, Par::One);

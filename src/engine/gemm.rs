@@ -283,11 +283,33 @@ impl PackedB {
     /// Packs `b` for a bf16 kernel. Panics for `Kernel::F32` or a
     /// kernel that does not run here.
     pub fn new(b: Op, k: usize, n: usize, kernel: Kernel) -> PackedB {
+        PackedB::pack(b, k, n, kernel, false)
+    }
+
+    /// `new`, its column bands packed on the threads of the current pool. Not from inside a
+    /// lock that another task of the pool may wait on: a thread waiting for its bands runs other
+    /// tasks meanwhile, which may be that very wait.
+    pub fn new_parallel(b: Op, k: usize, n: usize, kernel: Kernel) -> PackedB {
+        PackedB::pack(b, k, n, kernel, true)
+    }
+
+    fn pack(b: Op, k: usize, n: usize, kernel: Kernel, parallel: bool) -> PackedB {
         assert!(kernel != Kernel::F32 && kernel.runs_here(), "PackedB: {kernel:?} is not a bf16 kernel that runs here");
         let (cs, rs, span) = b.steps(k, n);
         assert!(b.data.len() >= span, "PackedB: operand has {} elements, needs {span}", b.data.len());
         let mut panels = vec![0u16; bf16::packed_len(n, k)];
-        bf16::pack_b(View { data: b.data, rs: rs as usize, cs: cs as usize }, k, n, &mut panels);
+        // Band by band (on every thread of the pool when asked: a dense layer's weights are 38M
+        // values).
+        let band = bf16::packed_len(BLOCK, k).max(1);
+        let one = |(j, dst): (usize, &mut [u16])| {
+            let (c0, w) = (j * BLOCK, BLOCK.min(n - j * BLOCK));
+            bf16::pack_b(View { data: &b.data[c0 * cs as usize..], rs: rs as usize, cs: cs as usize }, k, w, dst);
+        };
+        if parallel {
+            panels.par_chunks_mut(band).enumerate().for_each(one);
+        } else {
+            panels.chunks_mut(band).enumerate().for_each(one);
+        }
         PackedB { panels, k, n, kernel }
     }
 
@@ -328,6 +350,48 @@ pub fn matmul_packed(a: Op, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, ac
     bf16::pack_a(View { data: a.data, rs: a_rs as usize, cs: a_cs as usize }, m, k, &mut pa);
     blocks(b.kernel, &pa, &b.panels, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
     PANELS.set((pa, pb));
+}
+
+/// A layer's weight matrix (`k x n`, row-major) as products use it: its `f32` values, the
+/// arithmetic of the layer's products, and, in bf16, the same already rounded and packed as a
+/// right operand (`packed`) and transposed (`packed_t`), so that inference packs its weights
+/// once per model and training once per step, not once per image and chunk.
+#[derive(Clone, Copy)]
+pub struct Weights<'a> {
+    pub data: &'a [f32],
+    pub prec: Precision,
+    pub packed: Option<&'a PackedB>,
+    pub packed_t: Option<&'a PackedB>,
+}
+
+impl<'a> Weights<'a> {
+    /// Plain `f32` weights.
+    pub fn f32(data: &'a [f32]) -> Self {
+        Weights { data, prec: Precision::F32, packed: None, packed_t: None }
+    }
+
+    /// Weights in `prec`, packed on each product.
+    pub fn with(data: &'a [f32], prec: Precision) -> Self {
+        Weights { data, prec, packed: None, packed_t: None }
+    }
+
+    /// `c[m x n] = (accumulate ? c : 0) + a[m x k] * W`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn right_of(&self, a: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par) {
+        match self.packed {
+            Some(p) if p.k == k && p.n == n => matmul_packed(a, p, c, ldc, m, accumulate, par),
+            _ => matmul_with(a, Op::n(self.data), c, ldc, m, n, k, accumulate, par, self.prec),
+        }
+    }
+
+    /// `c[m x k] = (accumulate ? c : 0) + a[m x n] * W^T`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn right_of_t(&self, a: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par) {
+        match self.packed_t {
+            Some(p) if p.k == n && p.n == k => matmul_packed(a, p, c, ldc, m, accumulate, par),
+            _ => matmul_with(a, Op::t(self.data), c, ldc, m, k, n, accumulate, par, self.prec),
+        }
+    }
 }
 
 /// The destination of a product, shared by the threads that write its disjoint blocks.

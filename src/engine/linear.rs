@@ -5,7 +5,7 @@
 //! single-threaded product on its own block instead, in the orientation that measured fastest.
 use rayon::prelude::*;
 
-use super::gemm::{matmul_with, Op, Par, Precision};
+use super::gemm::{matmul_with, Op, Par, Weights};
 
 fn thread_count(par: Par) -> usize {
     match par {
@@ -18,16 +18,26 @@ fn thread_count(par: Par) -> usize {
 /// `x: batch*input`, `w: input*output`, `b: output`, `y: batch*output`; `scratch` grows to
 /// `batch*output` and is kept by the caller for the next call.
 #[allow(clippy::too_many_arguments)]
-pub fn forward(x: &[f32], w: &[f32], b: &[f32], batch: usize, input: usize, output: usize, y: &mut [f32], scratch: &mut Vec<f32>, par: Par, prec: Precision) {
+pub fn forward(x: &[f32], w: Weights, b: &[f32], batch: usize, input: usize, output: usize, y: &mut [f32], scratch: &mut Vec<f32>, par: Par) {
     assert_eq!(x.len(), batch * input, "dense input length");
-    assert_eq!(w.len(), input * output, "dense weight length");
+    assert_eq!(w.data.len(), input * output, "dense weight length");
     assert_eq!(y.len(), batch * output, "dense output length");
     let threads = thread_count(par);
+    if w.packed.is_some() {
+        // Packed bf16 weights: one product over every row, its column bands shared by the
+        // threads when the rows are too few to share (one image streams the panels once).
+        w.right_of(Op::n(x), y, output, batch, output, input, false, par);
+        for row in y.chunks_exact_mut(output) {
+            row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+        }
+        return;
+    }
+    let w_f32 = w.data;
     if batch <= 2 {
         // A product with one or two rows is a stream over the whole weight matrix: memory-bound,
         // and the GEMM's packing would only add traffic.
         for (xr, yr) in x.chunks_exact(input).zip(y.chunks_exact_mut(output)) {
-            gemv_rows_split(xr, w, b, output, yr, threads);
+            gemv_rows_split(xr, w_f32, b, output, yr, threads);
         }
         return;
     }
@@ -37,7 +47,7 @@ pub fn forward(x: &[f32], w: &[f32], b: &[f32], batch: usize, input: usize, outp
     scratch.par_chunks_mut(batch * cols).enumerate().for_each(|(t, block)| {
         let c0 = t * cols;
         let n = cols.min(output - c0);
-        matmul_with(Op::n(x), Op::strided(&w[c0..], output), block, n, batch, n, input, false, Par::One, prec);
+        matmul_with(Op::n(x), Op::strided(&w_f32[c0..], output), block, n, batch, n, input, false, Par::One, w.prec);
     });
     for t in 0..output.div_ceil(cols) {
         let (c0, n) = (t * cols, cols.min(output - t * cols));
@@ -98,7 +108,7 @@ pub(crate) fn gemv_acc(xs: &[f32], ws: &[f32], acc: &mut [f32]) {
 #[allow(clippy::too_many_arguments)]
 pub fn backward(
     x: &[f32],
-    w: &[f32],
+    w: Weights,
     dy: &[f32],
     batch: usize,
     input: usize,
@@ -108,7 +118,6 @@ pub fn backward(
     dx: Option<&mut [f32]>,
     scratch: &mut Vec<f32>,
     par: Par,
-    prec: Precision,
 ) {
     assert_eq!(dy.len(), batch * output, "dense output gradient length");
     assert_eq!(dw.len(), input * output, "dense weight gradient length");
@@ -123,7 +132,7 @@ pub fn backward(
     dw.par_chunks_mut(rows * output).enumerate().for_each(|(t, block)| {
         let (r0, m) = (t * rows, block.len() / output);
         let lhs = Op { data: &x[r0..], t: true, stride: Some(input) };
-        matmul_with(lhs, Op::n(dy), block, output, m, output, batch, false, Par::One, prec);
+        matmul_with(lhs, Op::n(dy), block, output, m, output, batch, false, Par::One, w.prec);
     });
     if let Some(dx) = dx {
         assert_eq!(dx.len(), batch * input, "dense input gradient length");
@@ -131,7 +140,7 @@ pub fn backward(
         scratch.resize(batch * input, 0.0);
         scratch.par_chunks_mut(rows * batch).enumerate().for_each(|(t, block)| {
             let (r0, m) = (t * rows, block.len() / batch);
-            matmul_with(Op::n(&w[r0 * output..]), Op::t(dy), block, batch, m, batch, output, false, Par::One, prec);
+            matmul_with(Op::n(&w.data[r0 * output..]), Op::t(dy), block, batch, m, batch, output, false, Par::One, w.prec);
         });
         for (i, col) in scratch.chunks_exact(batch).enumerate() {
             for (n, v) in col.iter().enumerate() {
@@ -159,7 +168,7 @@ mod tests {
             let want = reference::dense(&x, &w, &b, batch, input, output);
             for par in [Par::One, Par::Many(2), Par::Many(3)] {
                 let mut y = vec![f32::NAN; batch * output];
-                forward(&x, &w, &b, batch, input, output, &mut y, &mut Vec::new(), par, Precision::F32);
+                forward(&x, Weights::f32(&w), &b, batch, input, output, &mut y, &mut Vec::new(), par);
                 gradcheck::assert_close(&y, &want, 1e-5, &format!("{batch}x{input}x{output} {par:?}"));
             }
         }
@@ -176,7 +185,7 @@ mod tests {
                 y.iter().zip(&r).map(|(y, r)| (*y as f64) * (*r as f64)).sum()
             };
             let (mut dw, mut db, mut dx) = (vec![9f32; 20], vec![9f32; 4], vec![9f32; 15]);
-            backward(&x, &w, &r, batch, input, output, &mut dw, &mut db, Some(&mut dx), &mut Vec::new(), par, Precision::F32);
+            backward(&x, Weights::f32(&w), &r, batch, input, output, &mut dw, &mut db, Some(&mut dx), &mut Vec::new(), par);
             gradcheck::check(&x, &dx, |v| loss(v, &w, &b), "dx");
             gradcheck::check(&w, &dw, |v| loss(&x, v, &b), "dw");
             gradcheck::check(&b, &db, |v| loss(&x, &w, v), "db");

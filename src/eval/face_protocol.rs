@@ -92,7 +92,7 @@ pub fn evaluate(net: &Siamese, emb: &Embeddings, pairs: &Pairs, people: &[Vec<(S
     let mut view2 = vec![rule("the model's head", lfw_folds::run(&by(&model_head), &same)), distance];
 
     // Koch's head trained on the other nine folds' pairs, for each fold.
-    let (start_a, start_b) = head_of(&net.params, dim);
+    let (start_a, start_b) = head_of(net.params(), dim);
     let rows_of = |folds: &[usize]| -> (Vec<f32>, Vec<Pair>) {
         let mut m = Vec::new();
         let mut ps = Vec::new();

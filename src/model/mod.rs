@@ -5,6 +5,7 @@ pub mod dlib;
 pub mod io;
 pub mod net;
 pub mod optimizer;
+mod packed;
 pub mod params;
 pub mod siamese;
 mod work;

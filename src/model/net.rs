@@ -9,7 +9,7 @@
 use super::params::ParamSpec;
 use crate::config::{Layer, ModelConfig};
 use crate::engine::residual::{self, Dims};
-use crate::engine::gemm::Precision;
+use super::packed::{Matrix, Packed};
 use crate::engine::{affine, conv2d, pool2d, Par};
 use crate::error::{Error, Result};
 
@@ -144,9 +144,31 @@ impl Net {
     }
 
     /// Embeddings of `n` images `x` (NHWC, normalised) into `out` (`n x embedding`).
+    /// The weight matrices of the convolutions and dense layers, for `Packed`.
+    pub fn matrices(&self) -> Vec<Matrix> {
+        fn walk(nodes: &[Node], out: &mut Vec<Matrix>) {
+            for node in nodes {
+                match node {
+                    Node::Conv { s, w, .. } => out.push(Matrix { offset: *w, k: s.patch(), n: s.f }),
+                    Node::Dense { input, out: o, w, .. } => out.push(Matrix { offset: *w, k: *input, n: *o }),
+                    Node::Residual { body, shortcut, .. } => {
+                        walk(body, out);
+                        walk(shortcut, out);
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&self.nodes, &mut out);
+        out
+    }
+
+    /// Embeddings of `n` images `x` (NHWC, normalised) into `out` (`n x embedding`), with the
+    /// products in `packed`'s precision.
     #[allow(clippy::too_many_arguments)]
-    pub fn forward(&self, params: &[f32], x: &[f32], n: usize, out: &mut [f32], col: &mut Vec<f32>, par: Par, prec: Precision) {
-        let y = run(&self.nodes, params, x[..n * self.input_len()].to_vec(), self.input, n, col, par, prec);
+    pub fn forward(&self, params: &[f32], packed: &Packed, x: &[f32], n: usize, out: &mut [f32], col: &mut Vec<f32>, par: Par) {
+        let y = run(&self.nodes, params, packed, x[..n * self.input_len()].to_vec(), self.input, n, col, par);
         out[..n * self.out_len].copy_from_slice(&y[..n * self.out_len]);
     }
 }
@@ -157,7 +179,7 @@ fn relu(x: &mut [f32]) {
 
 /// The nodes over a batch of `n` maps of dims `d`; returns the output batch.
 #[allow(clippy::too_many_arguments)]
-fn run(nodes: &[Node], p: &[f32], mut x: Vec<f32>, mut d: Dims, n: usize, col: &mut Vec<f32>, par: Par, prec: Precision) -> Vec<f32> {
+fn run(nodes: &[Node], p: &[f32], packed: &Packed, mut x: Vec<f32>, mut d: Dims, n: usize, col: &mut Vec<f32>, par: Par) -> Vec<f32> {
     for node in nodes {
         let in_len = d.0 * d.1 * d.2;
         match node {
@@ -167,7 +189,7 @@ fn run(nodes: &[Node], p: &[f32], mut x: Vec<f32>, mut d: Dims, n: usize, col: &
                 }
                 let mut y = vec![0.0; n * s.out_len()];
                 let bias = b.map(|b| &p[b..b + s.f]).unwrap_or(&[]);
-                conv2d::forward(&x, &p[*w..*w + s.patch() * s.f], bias, s, n, &mut y, col, par, prec);
+                conv2d::forward(&x, packed.weights(p, *w, s.patch() * s.f), bias, s, n, &mut y, col, par);
                 x = y;
                 d = (s.oh(), s.ow(), s.f);
             }
@@ -191,8 +213,8 @@ fn run(nodes: &[Node], p: &[f32], mut x: Vec<f32>, mut d: Dims, n: usize, col: &
                 d = (s.oh(), s.ow(), s.c);
             }
             Node::Residual { body, shortcut, body_out, short_out, input } => {
-                let a = run(body, p, x.clone(), *input, n, col, par, prec);
-                let b = if shortcut.is_empty() { x } else { run(shortcut, p, x, *input, n, col, par, prec) };
+                let a = run(body, p, packed, x.clone(), *input, n, col, par);
+                let b = if shortcut.is_empty() { x } else { run(shortcut, p, packed, x, *input, n, col, par) };
                 let od = residual::out_dims(*body_out, *short_out);
                 let (al, bl, ol) = (len(*body_out), len(*short_out), len(od));
                 let mut y = vec![0.0; n * ol];
@@ -212,18 +234,7 @@ fn run(nodes: &[Node], p: &[f32], mut x: Vec<f32>, mut d: Dims, n: usize, col: &
             }
             Node::Dense { input, out, w, b } => {
                 let mut y = vec![0.0; n * out];
-                crate::engine::gemm::matmul_with(
-                    crate::engine::gemm::Op::n(&x[..n * input]),
-                    crate::engine::gemm::Op::n(&p[*w..*w + input * out]),
-                    &mut y,
-                    *out,
-                    n,
-                    *out,
-                    *input,
-                    false,
-                    par,
-                    prec,
-                );
+                packed.weights(p, *w, input * out).right_of(crate::engine::gemm::Op::n(&x[..n * input]), &mut y, *out, n, *out, *input, false, par);
                 if let Some(b) = b {
                     for row in y.chunks_mut(*out) {
                         row.iter_mut().zip(&p[*b..*b + out]).for_each(|(v, b)| *v += b);

@@ -8,10 +8,11 @@
 use rayon::prelude::*;
 
 use super::net::Net;
+use super::packed::{Matrix, Packed};
 use super::params::Params;
 use super::work::{conv_shape, ImageTrace, ThreadWork};
 use crate::config::{Head, LayerShape, ModelConfig};
-use crate::engine::gemm::Precision;
+use crate::engine::gemm::{Precision, Weights};
 use crate::engine::{act, conv, head, linear, loss, pool, Par};
 use crate::error::{Error, Result};
 
@@ -23,7 +24,11 @@ pub struct Siamese {
     /// The tower when the config describes it layer by layer (the face ResNet); Koch's tower
     /// runs on the fused kernels below instead.
     net: Option<Net>,
-    pub params: Params,
+    params: Params,
+    /// The weight matrices packed for the bf16 kernel: built at the first product after the
+    /// parameters or the precision change, so inference packs once per model and training once
+    /// per step. Empty in `f32`.
+    packed: std::sync::OnceLock<Packed>,
     /// Gradients of the last `forward_backward`, laid out like `params.data`.
     pub grads: Vec<f32>,
     layers: Vec<LayerShape>,
@@ -80,6 +85,7 @@ impl Siamese {
             config,
             net,
             params,
+            packed: std::sync::OnceLock::new(),
             grads: Vec::new(),
             layers,
             flat_len,
@@ -109,7 +115,59 @@ impl Siamese {
     /// The model computing in `precision` (`F32` is what `new` gives).
     pub fn with_precision(mut self, precision: Precision) -> Self {
         self.precision = precision;
+        self.packed = std::sync::OnceLock::new();
         self
+    }
+
+    pub fn params(&self) -> &Params {
+        &self.params
+    }
+
+    /// The parameters, to change them; the packed weights are rebuilt at the next product.
+    pub fn params_mut(&mut self) -> &mut Params {
+        self.packed = std::sync::OnceLock::new();
+        &mut self.params
+    }
+
+    /// The packed weights of the current parameters, built on first use, on the calling thread
+    /// alone: callers may be tasks of a thread pool, and a task that waited for other tasks
+    /// inside the initialisation could be handed this same initialisation and wait on itself.
+    fn packed(&self) -> &Packed {
+        self.packed.get_or_init(|| Packed::new(&self.params.data, &self.matrices(), self.precision, false))
+    }
+
+    /// `packed`, built on every thread of this model's pool when it is missing: for the calls
+    /// that own the model (`&mut self`), where no other task can be waiting on it.
+    fn pack_now(&mut self) {
+        if self.packed.get().is_none() {
+            let matrices = self.matrices();
+            let (params, prec) = (&self.params.data, self.precision);
+            let p = self.pool.install(|| Packed::new(params, &matrices, prec, true));
+            let _ = self.packed.set(p);
+        }
+    }
+
+    /// The weight matrices that products take as right operands, and whether the transposed
+    /// matrix is one too.
+    fn matrices(&self) -> Vec<(Matrix, bool)> {
+            let matrices: Vec<(Matrix, bool)> = match &self.net {
+                Some(net) => net.matrices().into_iter().map(|m| (m, false)).collect(),
+                None => {
+                    // The convolutions also multiply by their transposed weights in training
+                    // (input gradients); the dense layer's input gradient takes W as the left
+                    // operand, so it needs no transposed panels.
+                    let mut m: Vec<(Matrix, bool)> = self
+                        .layers
+                        .iter()
+                        .enumerate()
+                        .map(|(l, s)| (Matrix { offset: self.params.specs[2 * l].offset, k: s.patch(), n: s.filters }, true))
+                        .collect();
+                    let dense = &self.params.specs[2 * self.layers.len()];
+                    m.push((Matrix { offset: dense.offset, k: self.flat_len, n: self.config.embedding }, false));
+                    m
+                }
+            };
+            matrices
     }
 
     pub fn precision(&self) -> Precision {
@@ -125,6 +183,7 @@ impl Siamese {
     pub fn apply(&mut self, opt: &mut super::Optimizer) {
         let (params, grads) = (&mut self.params, &self.grads);
         self.pool.install(|| opt.update(params, grads));
+        self.packed = std::sync::OnceLock::new();
     }
 
     fn check_images(&self, images: &[f32]) -> Result<usize> {
@@ -158,17 +217,18 @@ impl Siamese {
         if out.len() != n * d {
             return Err(Error::shape("embedding output", n * d, out.len()));
         }
+        self.pack_now();
         if let Some(net) = &self.net {
             // One image per thread at a time, each with its own buffers: the deep layers' maps
             // are a few pixels, too small to split one image over threads.
             let threads = self.threads;
             let per = n.div_ceil(threads).clamp(1, 8);
-            let (params, prec) = (&self.params.data, self.precision);
+            let (params, packed) = (&self.params.data, self.packed());
             self.pool.install(|| {
                 images.par_chunks(per * il).zip(out.par_chunks_mut(per * d)).for_each(|(x, o)| {
                     let m = x.len() / il;
                     let par = if n == 1 { Par::threads(threads) } else { Par::One };
-                    net.forward(params, x, m, o, &mut Vec::new(), par, prec);
+                    net.forward(params, packed, x, m, o, &mut Vec::new(), par);
                 })
             });
             return Ok(());
@@ -205,14 +265,15 @@ impl Siamese {
         }
         if let Some(net) = &self.net {
             let mut e = vec![0f32; self.config.embedding];
-            net.forward(&self.params.data, image, 1, &mut e, &mut s.col, Par::One, self.precision);
+            net.forward(&self.params.data, self.packed(), image, 1, &mut e, &mut s.col, Par::One);
             return Ok(e);
         }
-        tower_forward(image, &self.layers, &self.params, &mut s.trace, &mut s.work, Par::One, self.precision);
+        let packed = self.packed();
+        tower_forward(image, &self.layers, &self.params, packed, &mut s.trace, &mut s.work, Par::One);
         let (li, d) = (2 * self.layers.len(), self.config.embedding);
         let flat = s.trace.acts.last().expect("at least one layer");
         let mut e = vec![0f32; d];
-        linear::forward(flat, self.params.at(li), self.params.at(li + 1), 1, self.flat_len, d, &mut e, &mut s.dense, Par::One, self.precision);
+        linear::forward(flat, dense_weights(&self.params, packed, li), self.params.at(li + 1), 1, self.flat_len, d, &mut e, &mut s.dense, Par::One);
         act::sigmoid(&mut e);
         Ok(e)
     }
@@ -315,16 +376,18 @@ impl Siamese {
     fn forward(&mut self, images: &[f32], n: usize) {
         self.ensure_batch(n);
         let il = self.config.input_len();
-        let (layers, params, prec) = (std::mem::take(&mut self.layers), std::mem::take(&mut self.params), self.precision);
-        self.per_image(n, |i, t, w, par| tower_forward(&images[i * il..(i + 1) * il], &layers, &params, t, w, par, prec));
+        self.pack_now();
+        let (layers, params, packed) = (std::mem::take(&mut self.layers), std::mem::take(&mut self.params), std::mem::take(&mut self.packed));
+        let pk = packed.get().expect("packed just above");
+        self.per_image(n, |i, t, w, par| tower_forward(&images[i * il..(i + 1) * il], &layers, &params, pk, t, w, par));
         let (f, d, li) = (self.flat_len, self.config.embedding, 2 * layers.len());
         for (dst, t) in self.flat.chunks_exact_mut(f).zip(&self.traces[..n]) {
             dst.copy_from_slice(t.acts.last().expect("at least one layer"));
         }
         let (flat, emb, scratch, par) = (&self.flat[..n * f], &mut self.emb[..n * d], &mut self.scratch, Par::threads(self.threads));
-        self.pool.install(|| linear::forward(flat, params.at(li), params.at(li + 1), n, f, d, emb, scratch, par, prec));
+        self.pool.install(|| linear::forward(flat, dense_weights(&params, pk, li), params.at(li + 1), n, f, d, emb, scratch, par));
         act::sigmoid(emb);
-        (self.layers, self.params) = (layers, params);
+        (self.layers, self.params, self.packed) = (layers, params, packed);
     }
 
     fn backward(&mut self, images: &[f32], n: usize, pairs: &[(u32, u32)]) {
@@ -352,14 +415,16 @@ impl Siamese {
         head::backward(emb, d, pairs, a, &self.dlogits, da, &mut db[0], &mut self.demb);
         act::sigmoid_backward(emb, &mut self.demb);
         let (flat, demb, dflat, scratch, par) = (&self.flat[..n * f], &self.demb[..], &mut self.dflat[..], &mut self.scratch, Par::threads(self.threads));
-        let (wd, prec) = (&self.params.data[dense_w.range()], self.precision);
-        self.pool.install(|| linear::backward(flat, wd, demb, n, f, d, dwd, &mut dbd[..d], Some(dflat), scratch, par, prec));
+        let wd = Weights::with(&self.params.data[dense_w.range()], self.precision);
+        self.pool.install(|| linear::backward(flat, wd, demb, n, f, d, dwd, &mut dbd[..d], Some(dflat), scratch, par));
 
-        let (layers, params, dflat) = (std::mem::take(&mut self.layers), std::mem::take(&mut self.params), std::mem::take(&mut self.dflat));
+        self.pack_now();
+        let (layers, params, dflat, packed) = (std::mem::take(&mut self.layers), std::mem::take(&mut self.params), std::mem::take(&mut self.dflat), std::mem::take(&mut self.packed));
+        let pk = packed.get().expect("packed just above");
         let used = self.per_image(n, |i, t, w, par| {
-            tower_backward(&images[i * il..(i + 1) * il], &dflat[i * f..(i + 1) * f], &layers, &params, t, w, par, prec)
+            tower_backward(&images[i * il..(i + 1) * il], &dflat[i * f..(i + 1) * f], &layers, &params, pk, t, w, par)
         });
-        (self.layers, self.params, self.dflat) = (layers, params, dflat);
+        (self.layers, self.params, self.dflat, self.packed) = (layers, params, dflat, packed);
         let (first, rest) = self.works.split_at(1);
         let g = &mut self.grads[..conv_len];
         g.copy_from_slice(&first[0].grads);
@@ -371,25 +436,32 @@ impl Siamese {
     }
 }
 
-fn tower_forward(x: &[f32], layers: &[LayerShape], params: &Params, t: &mut ImageTrace, w: &mut ThreadWork, par: Par, prec: Precision) {
+/// The dense layer's weights (parameter `li`) with their packed panels.
+fn dense_weights<'a>(params: &'a Params, packed: &'a Packed, li: usize) -> Weights<'a> {
+    let s = &params.specs[li];
+    packed.weights(&params.data, s.offset, s.len())
+}
+
+fn tower_forward(x: &[f32], layers: &[LayerShape], params: &Params, packed: &Packed, t: &mut ImageTrace, w: &mut ThreadWork, par: Par) {
     for (l, s) in layers.iter().enumerate() {
-        let (weight, bias) = (params.at(2 * l), params.at(2 * l + 1));
+        let (ws, bias) = (&params.specs[2 * l], params.at(2 * l + 1));
+        let weight = packed.weights(&params.data, ws.offset, ws.len());
         let (before, after) = t.acts.split_at_mut(l);
         let input = if l == 0 { x } else { &before[l - 1] };
         let out = &mut after[0];
         if s.pool {
             let c = &mut w.conv[..s.conv_len()];
-            conv::forward(input, weight, &conv_shape(s), c, &mut w.col, par, prec);
+            conv::forward(input, weight, &conv_shape(s), c, &mut w.col, par);
             pool::bias_relu_max_forward(c, bias, s.conv_h(), s.conv_w(), out, &mut t.args[l]);
         } else {
-            conv::forward(input, weight, &conv_shape(s), out, &mut w.col, par, prec);
+            conv::forward(input, weight, &conv_shape(s), out, &mut w.col, par);
             act::bias_relu(out, bias);
         }
     }
 }
 
 #[allow(clippy::too_many_arguments)]
-fn tower_backward(x: &[f32], dflat: &[f32], layers: &[LayerShape], params: &Params, t: &ImageTrace, w: &mut ThreadWork, par: Par, prec: Precision) {
+fn tower_backward(x: &[f32], dflat: &[f32], layers: &[LayerShape], params: &Params, packed: &Packed, t: &ImageTrace, w: &mut ThreadWork, par: Par) {
     let ThreadWork { col, conv: dconv, d, dnext, grads } = w;
     d[..dflat.len()].copy_from_slice(dflat);
     for (l, s) in layers.iter().enumerate().rev() {
@@ -404,7 +476,7 @@ fn tower_backward(x: &[f32], dflat: &[f32], layers: &[LayerShape], params: &Para
         let (ws, bs) = (&params.specs[2 * l], &params.specs[2 * l + 1]);
         let (gw, gb) = grads[ws.offset..bs.offset + bs.len()].split_at_mut(ws.len());
         let dx = if l > 0 { Some(&mut dnext[..s.in_len()]) } else { None };
-        conv::backward(input, params.at(2 * l), dc, &conv_shape(s), gw, gb, dx, col, par, prec);
+        conv::backward(input, packed.weights(&params.data, ws.offset, ws.len()), dc, &conv_shape(s), gw, gb, dx, col, par);
         std::mem::swap(d, dnext);
     }
 }

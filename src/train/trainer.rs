@@ -110,7 +110,7 @@ impl<'a> Trainer<'a> {
             Init::Keras => Params::init_keras(&config.model, &mut rng)?,
         };
         let net = Siamese::new(config.model.clone(), params, threads)?;
-        let opt = Optimizer::new(config.optimizer.clone(), &net.params)?;
+        let opt = Optimizer::new(config.optimizer.clone(), net.params())?;
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
         let path = out.join("train_config.json");
         std::fs::write(&path, serde_json::to_string_pretty(&config).expect("config serialises")).map_err(|e| Error::io(&path, e))?;
@@ -200,7 +200,7 @@ impl<'a> Trainer<'a> {
             if val > self.state.best {
                 self.state.best = val;
                 self.state.bad_epochs = 0;
-                io::save(&self.out.join(BEST), &c.model, &self.net.params, None, None)?;
+                io::save(&self.out.join(BEST), &c.model, self.net.params(), None, None)?;
             } else {
                 self.state.bad_epochs += 1;
             }
@@ -218,7 +218,7 @@ impl<'a> Trainer<'a> {
 
     fn save(&self) -> Result<()> {
         let state = serde_json::to_string(&self.state).expect("state serialises");
-        io::save(&self.out.join(LAST), &self.state.config.model, &self.net.params, Some(&self.opt), Some(&state))?;
+        io::save(&self.out.join(LAST), &self.state.config.model, self.net.params(), Some(&self.opt), Some(&state))?;
         write_history(&self.out, &self.state.history)
     }
 }
