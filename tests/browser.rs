@@ -32,11 +32,9 @@ fn write_y4m(photos: &[PathBuf], hold: usize, path: &Path) {
     std::fs::write(path, out).unwrap();
 }
 
+/// The server with the built-in model over `dir/g.sqlite`.
 fn serve(dir: &Path, extra: &[&str]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_siamface"));
-    cmd.current_dir(root()).args(["serve", "--addr", "127.0.0.1:0", "--gallery", dir.join("g.sqlite").to_str().unwrap()]).args(extra);
-    let (child, addr) = crate::common::spawn_serve(cmd);
-    Server(child, addr)
+    crate::common::serve(&[&["--gallery", dir.join("g.sqlite").to_str().unwrap()], extra].concat())
 }
 
 fn enroll(bin_dir: &Path, name: &str, photo: &Path) {

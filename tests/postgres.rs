@@ -103,13 +103,10 @@ fn an_unreachable_database_is_named_without_its_password() {
 /// `siamface serve` on a free loopback port over the gallery at `url`; `model` is a model folder,
 /// or the built-in model when `None`.
 fn serve(url: &str, model: Option<&Path>) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_siamface"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--gallery", url]);
-    if let Some(m) = model {
-        cmd.arg("--model").arg(m).args(["--threshold", "0"]);
+    match model {
+        Some(m) => crate::common::serve(&["--gallery", url, "--model", m.to_str().unwrap(), "--threshold", "0"]),
+        None => crate::common::serve(&["--gallery", url]),
     }
-    let (child, addr) = crate::common::spawn_serve(cmd);
-    Server(child, addr)
 }
 
 fn json(body: &str) -> serde_json::Value {

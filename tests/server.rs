@@ -225,10 +225,7 @@ impl Drop for Server {
 pub fn start(dir: &std::path::Path, extra: &[&str]) -> Server {
     let cfg = crate::common::tiny_face_model();
     io::save(&dir.join("model"), &cfg, &Params::init(&cfg, &mut Rng::new(2)).unwrap(), None, None).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_siamface"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--model", dir.join("model").to_str().unwrap(), "--gallery", dir.join("g.sqlite").to_str().unwrap()]).args(extra);
-    let (child, addr) = crate::common::spawn_serve(cmd);
-    Server(child, addr)
+    crate::common::serve(&[&["--model", dir.join("model").to_str().unwrap(), "--gallery", dir.join("g.sqlite").to_str().unwrap()], extra].concat())
 }
 
 /// One request over loopback as the page sends it; the status and the body.
