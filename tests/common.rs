@@ -80,6 +80,15 @@ pub fn png_zeros(w: u32, h: u32, depth: u8, colour: u8) -> Vec<u8> {
     out
 }
 
+/// `siamface serve --addr 127.0.0.1:0` with `args`, run from the project's root (where the
+/// relative model paths of the tests point); the server is stopped when the handle drops.
+pub fn serve(args: &[&str]) -> crate::server::Server {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_siamface"));
+    cmd.current_dir(env!("CARGO_MANIFEST_DIR")).args(["serve", "--addr", "127.0.0.1:0"]).args(args);
+    let (child, addr) = spawn_serve(cmd);
+    crate::server::Server(child, addr)
+}
+
 /// Starts `cmd` (a `siamface serve` on port 0) with its stdout piped and returns the child and
 /// the address its first line announces.
 pub fn spawn_serve(mut cmd: std::process::Command) -> (std::process::Child, String) {

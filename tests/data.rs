@@ -1,16 +1,12 @@
-//! The dataset readers on the real files in ../shared/data.
-use std::path::PathBuf;
-
+//! The dataset readers on the real files of the data folder (`common::data_root`).
 use siamface::data::lfw::{self, Pairs};
 use siamface::data::omniglot::{self, Split};
 
-fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
-}
+use crate::common::shared;
 
 #[test]
 fn lfw_view2_has_ten_folds_of_300_same_and_300_different() {
-    let root = shared().join("lfw");
+    let root = shared("lfw");
     let pairs = Pairs::parse(&root.join("pairs.txt")).unwrap();
     assert_eq!(pairs.folds.len(), 10);
     for fold in &pairs.folds {
@@ -32,7 +28,7 @@ fn lfw_view2_has_ten_folds_of_300_same_and_300_different() {
 
 #[test]
 fn omniglot_splits_follow_koch_and_lakes_runs_load() {
-    let dir = shared().join("omniglot");
+    let dir = shared("omniglot");
     let table = omniglot::alphabets(&dir.join("alphabets.tsv")).unwrap();
     assert_eq!(table.len(), 50);
     assert_eq!(table.iter().filter(|a| a.in_lake_runs).count(), 10);

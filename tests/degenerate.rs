@@ -4,18 +4,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-fn lfw_photo(name: &str, n: usize) -> PathBuf {
-    let data = std::env::var("SIAMFACE_DATA").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
-    let p = data.join("lfw/images_deepfunneled").join(name).join(format!("{name}_{n:04}.jpg"));
-    assert!(p.exists(), "{}: LFW missing (set SIAMFACE_DATA; see ../shared/data/README.md)", p.display());
-    p
-}
-
 fn copy(to: &Path, sub: &str, photos: &[(&str, usize)]) {
     let d = to.join(sub);
     std::fs::create_dir_all(&d).unwrap();
     for (i, (name, n)) in photos.iter().enumerate() {
-        std::fs::copy(lfw_photo(name, *n), d.join(format!("{i}.jpg"))).unwrap();
+        std::fs::copy(crate::common::lfw(name, *n), d.join(format!("{i}.jpg"))).unwrap();
     }
 }
 

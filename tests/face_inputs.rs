@@ -11,18 +11,12 @@ use siamface::model::{io, Params};
 use siamface::rng::Rng;
 use siamface::ModelConfig;
 
-fn shared() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data")
-}
+use crate::common::{lfw, shared};
 
 fn tmp() -> PathBuf {
     let d = std::env::temp_dir().join(format!("siamface-inputs-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-fn lfw(name: &str, n: usize) -> PathBuf {
-    shared().join(format!("lfw/images_deepfunneled/{name}/{name}_{n:04}.jpg"))
 }
 
 #[test]
@@ -39,7 +33,7 @@ fn jpeg_png_pgm_and_webp_all_give_a_face() {
         assert_eq!(found.input.len(), 100 * 100 * 3);
     }
     // AT&T faces are grayscale PGMs of 92x112.
-    face::from_file(&det, &shared().join("att_faces/s3/2.pgm"), &cfg).unwrap();
+    face::from_file(&det, &shared("att_faces/s3/2.pgm"), &cfg).unwrap();
 }
 
 /// A JPEG whose pixels are stored rotated, with an EXIF orientation tag that says how to turn

@@ -4,14 +4,9 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-fn data() -> PathBuf {
-    std::env::var("SIAMFACE_DATA").map(PathBuf::from).unwrap_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data"))
-}
-
 #[test]
 fn head_fine_tuned_on_one_person_keeps_accepting_them_and_writes_its_history() {
-    let lfw = data().join("lfw/images_deepfunneled");
-    assert!(lfw.exists(), "{}: LFW missing (set SIAMFACE_DATA; see ../shared/data/README.md)", lfw.display());
+    let lfw = crate::common::shared("lfw/images_deepfunneled");
     let root = std::env::temp_dir().join(format!("siamface-finetune-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let app = root.join("app");
@@ -63,7 +58,7 @@ fn head_fine_tuned_on_one_person_keeps_accepting_them_and_writes_its_history() {
 /// A small LFW: the first `people` of each people.txt fold and the first `pairs` same and
 /// different pairs of each pairs.txt fold, over the real photos.
 pub fn mini_lfw(dir: &std::path::Path, people: usize, pairs: usize) {
-    let lfw = data().join("lfw");
+    let lfw = crate::common::shared("lfw");
     std::fs::create_dir_all(dir).unwrap();
     std::os::unix::fs::symlink(lfw.join("images_deepfunneled"), dir.join("images_deepfunneled")).unwrap();
     let text = std::fs::read_to_string(lfw.join("people.txt")).unwrap();
@@ -96,7 +91,7 @@ fn with_lfw_the_fine_tuned_head_is_also_scored_on_lfw_pairs_it_never_saw() {
     for (sub, range) in [("anchor", 1..7), ("positive", 7..13)] {
         std::fs::create_dir_all(app.join(sub)).unwrap();
         for n in range {
-            let src = data().join(format!("lfw/images_deepfunneled/Tony_Blair/Tony_Blair_{n:04}.jpg"));
+            let src = crate::common::lfw("Tony_Blair", n);
             std::fs::copy(src, app.join(sub).join(format!("{n}.jpg"))).unwrap();
         }
     }

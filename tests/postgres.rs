@@ -103,13 +103,10 @@ fn an_unreachable_database_is_named_without_its_password() {
 /// `siamface serve` on a free loopback port over the gallery at `url`; `model` is a model folder,
 /// or the built-in model when `None`.
 fn serve(url: &str, model: Option<&Path>) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_siamface"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--gallery", url]);
-    if let Some(m) = model {
-        cmd.arg("--model").arg(m).args(["--threshold", "0"]);
+    match model {
+        Some(m) => crate::common::serve(&["--gallery", url, "--model", m.to_str().unwrap(), "--threshold", "0"]),
+        None => crate::common::serve(&["--gallery", url]),
     }
-    let (child, addr) = crate::common::spawn_serve(cmd);
-    Server(child, addr)
 }
 
 fn json(body: &str) -> serde_json::Value {
@@ -201,35 +198,92 @@ fn a_database_restart_answers_503_then_recovers_with_nothing_lost() {
     assert_eq!(names(&people(&s.1).1), vec!["Ann".to_string(), "Bob".to_string()]);
 }
 
+/// The server process of each connection to database `db` whose transaction has written
+/// something (PostgreSQL gives a transaction its id, `backend_xid`, at its first write), seen from
+/// the cluster's own database so the watcher is not one of them.
+fn writing(watch: &mut postgres::Client, db: &str) -> Vec<i32> {
+    watch.query("SELECT pid FROM pg_stat_activity WHERE datname = $1 AND backend_xid IS NOT NULL", &[&db]).unwrap().iter().map(|r| r.get(0)).collect()
+}
+
+/// Waits until no connection to `db` is left on the server (the killed client's transaction is
+/// then committed or rolled back, for good), at most 30 s.
+fn settled(watch: &mut postgres::Client, db: &str) {
+    let t = Instant::now();
+    loop {
+        let n: i64 = watch.query_one("SELECT COUNT(*) FROM pg_stat_activity WHERE datname = $1", &[&db]).unwrap().get(0);
+        if n == 0 {
+            return;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "{n} connections to {db} still open 30 s after the kill");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// `kill -9` of `enroll` with 32 photos: on even attempts as soon as its transaction has written
+/// its first row (so the process dies with part of the enrolment sent), on odd ones at
+/// spread-out moments of a whole run. Each time the database holds none or all 32 of its
+/// images, and at least one kill must have landed inside the writes ("torn"): a writer that
+/// committed row by row would leave a part of an enrolment there and fail.
 #[test]
 fn an_enrolment_killed_at_any_moment_leaves_none_or_all_of_its_images() {
     let dir = crate::server::tmp("pg-kill");
     let model = tiny_model(&dir);
     let pg = Cluster::start("kill");
     let url = pg.database("kill");
+    let mut watch = postgres::Client::connect(&pg.url, postgres::NoTls).unwrap();
     let photos: Vec<std::path::PathBuf> = (1..=32).map(|n| crate::common::lfw("George_W_Bush", n)).collect();
     let enroll_cmd = |name: &str| {
         let mut c = Command::new(env!("CARGO_BIN_EXE_siamface"));
         c.args(["enroll", name]).args(&photos).args(["--gallery", &url]).arg("--model").arg(&model).stdout(Stdio::null()).stderr(Stdio::null());
         c
     };
-    // One whole run says how long an enrolment takes; the kills land all over that time.
+    // One whole run says how long an enrolment takes; the timed kills land all over that time.
     let t = Instant::now();
     assert!(enroll_cmd("Whole").status().unwrap().success());
     let whole = t.elapsed();
     let mut rng = Rng::new(7);
-    for k in 0..6 {
+    let (mut torn, mut after, mut before) = (0, 0, 0);
+    for k in 0..8 {
         let name = format!("Killed {k}");
         let mut child = enroll_cmd(&name).spawn().unwrap();
-        let at = whole.mul_f64(0.2 + 0.9 * rng.uniform());
-        std::thread::sleep(at);
+        let started = Instant::now();
+        let mut seen_writing = false;
+        if k % 2 == 0 {
+            while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(120) {
+                if !writing(&mut watch, "kill").is_empty() {
+                    seen_writing = true;
+                    break;
+                }
+            }
+        } else {
+            std::thread::sleep(whole.mul_f64(0.2 + 0.9 * rng.uniform()));
+        }
         let _ = child.kill();
         let _ = child.wait();
+        let at = started.elapsed();
+        settled(&mut watch, "kill");
         let mut g = Store::open(&Location::Postgres(url.clone())).unwrap();
         let found: Vec<(String, usize)> = g.people().unwrap().into_iter().filter(|(n, _)| *n == name).collect();
-        assert!(found.is_empty() || found == [(name.clone(), 32)], "killed after {at:?}: {found:?}");
-        eprintln!("killed after {at:?} of {whole:?}: {}", if found.is_empty() { "nothing stored" } else { "all 32 stored" });
+        drop(g);
+        assert!(found.is_empty() || found == [(name.clone(), 32)], "killed after {at:?}{}: {found:?}", if seen_writing { ", while writing" } else { "" });
+        let what = match (found.is_empty(), seen_writing) {
+            (false, _) => {
+                after += 1;
+                "all 32 stored"
+            }
+            (true, true) => {
+                torn += 1;
+                "killed while writing, nothing stored"
+            }
+            (true, false) => {
+                before += 1;
+                "nothing stored"
+            }
+        };
+        eprintln!("killed after {at:?} of {whole:?}: {what}");
     }
+    eprintln!("kill -9: {torn} inside the write transaction, {before} before it, {after} after it");
+    assert!(torn >= 1, "no kill landed while the enrolment was being written ({before} before, {after} after)");
 }
 
 #[test]

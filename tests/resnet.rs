@@ -85,13 +85,11 @@ fn our_chip_of_an_lfw_photo_is_close_to_dlibs_chip_and_descriptor() {
     let net = Siamese::new(ck.config, ck.params, 1).unwrap();
     let mut s = net.scratch();
     let det = siamface::face::Detector::new().unwrap();
-    let data = std::env::var("SIAMFACE_DATA").map(PathBuf::from).unwrap_or_else(|_| root().join("../shared/data"));
     let fx = fixture();
     let (mut dists, mut uniform) = (Vec::new(), Vec::new());
     let distance = |e: &[f32], w: &[f32]| e.iter().zip(w).map(|(a, b)| (a - b).powi(2)).sum::<f32>().sqrt();
     for f in fx["faces"].as_array().unwrap() {
-        let photo = data.join(f["photo"].as_str().unwrap());
-        assert!(photo.exists(), "{}: LFW missing (set SIAMFACE_DATA; LFW deep-funneled images, see ../shared/data/README.md)", photo.display());
+        let photo = crate::common::shared(f["photo"].as_str().unwrap());
         let img = image::open(&photo).unwrap().to_rgb8();
         let face = det.detect(&img).unwrap()[0];
         assert!(face.points.is_some(), "the detector gives dlib's points");

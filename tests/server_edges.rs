@@ -47,7 +47,7 @@ fn announced_bodies_that_never_arrive_hold_no_upload_budget() {
 #[test]
 fn hundreds_of_idle_sockets_do_not_slow_other_clients() {
     let dir = tmp("idle");
-    let server = start(&dir, &["--max-connections", "32", "--header-timeout", "5"]);
+    let server = start(&dir, &["--max-connections", "32", "--header-timeout", "20"]);
     let addr = server.1.clone();
     // 200 connections that say nothing, each opened again as soon as the server closes it, for
     // as long as the measurement runs (and at most 60 s).
@@ -92,12 +92,13 @@ fn hundreds_of_idle_sockets_do_not_slow_other_clients() {
     let reopened: usize = holders.into_iter().map(|h| h.join().unwrap()).sum();
     times.sort_by(f64::total_cmp);
     eprintln!(
-        "GET /api/people beside 200 idle sockets (32 connection slots, 5 s header timeout, {reopened} idle sockets reopened): median {:.3} s, slowest {:.3} s",
+        "GET /api/people beside 200 idle sockets (32 connection slots, 20 s header timeout, {reopened} idle sockets reopened): median {:.3} s, slowest {:.3} s",
         times[times.len() / 2],
         times[times.len() - 1]
     );
-    // Waiting for an idle socket's header timeout would take up to 5 s per request.
-    assert!(times[times.len() - 1] < 2.5, "requests waited behind idle sockets: {times:?}");
+    // Waiting for an idle socket's header timeout would take up to 20 s per request; a quarter
+    // of that leaves a loaded runner seconds to spare (the requests take milliseconds).
+    assert!(times[times.len() - 1] < 5.0, "requests waited behind idle sockets: {times:?}");
 }
 
 #[test]

@@ -46,7 +46,7 @@ fn held_out_auc(model: &str) -> f32 {
     let cfg = ck.config.clone();
     let mut net = Siamese::new(ck.config, ck.params, 0).unwrap();
     let det = Detector::new().unwrap();
-    let lfw = root().join("../shared/data/lfw");
+    let lfw = crate::common::shared("lfw");
     let pairs = Pairs::parse(&lfw.join("pairs.txt")).unwrap();
     let fold10 = &pairs.folds[9];
     let embed = |net: &mut Siamese, f: &siamface::data::lfw::Face| -> Vec<f32> {
@@ -74,7 +74,8 @@ fn held_out_auc(model: &str) -> f32 {
 #[test]
 fn verification_rule_fitted_on_one_fold_holds_on_the_next() {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_siamface"))
-        .args(["eval", "rule", "--model", "models/face", "--lfw", "../shared/data/lfw", "--enrol", "3", "--queries", "3", "--json"])
+        .args(["eval", "rule", "--model", "models/face", "--enrol", "3", "--queries", "3", "--json", "--lfw"])
+        .arg(crate::common::shared("lfw"))
         .current_dir(root())
         .output()
         .unwrap();

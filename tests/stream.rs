@@ -14,11 +14,9 @@ use crate::server::Server;
 
 type Ws = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
+/// The server with the built-in model over `dir/g.sqlite`.
 fn serve(dir: &Path, extra: &[&str]) -> Server {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_siamface"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0", "--gallery", dir.join("g.sqlite").to_str().unwrap()]).args(extra);
-    let (child, addr) = crate::common::spawn_serve(cmd);
-    Server(child, addr)
+    crate::common::serve(&[&["--gallery", dir.join("g.sqlite").to_str().unwrap()], extra].concat())
 }
 
 /// Opens the stream with `origin` and extra headers; the handshake's error when refused.

@@ -1,5 +1,6 @@
 //! Integration tests, built as one binary.
 mod browser;
+mod commands;
 mod common;
 mod data;
 mod degenerate;

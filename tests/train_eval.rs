@@ -9,7 +9,7 @@ use siamface::train::{TrainConfig, Trainer};
 use siamface::{ModelConfig, OptimizerConfig};
 
 fn data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/omniglot")
+    crate::common::shared("omniglot")
 }
 
 fn tmp(name: &str) -> PathBuf {

@@ -9,7 +9,7 @@ use siamface::rng::Rng;
 use siamface::{ModelConfig, OptimizerConfig};
 
 fn data() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data/omniglot")
+    crate::common::shared("omniglot")
 }
 
 const SCALE: usize = 3;

@@ -11,10 +11,10 @@ use crate::data::{lfw, photo};
 
 pub const CANONICAL_SIZE: u32 = 250;
 
-/// Where YuNet puts the five landmarks in LFW deep-funneled images, on average: measured over the
-/// first 300 distinct images of `pairs.txt` by the test
-/// `lfw_faces_are_found_and_their_landmarks_sit_where_the_canonical_frame_says`, which checks
-/// these values again.
+/// Where YuNet puts the five landmarks in LFW deep-funneled images, on average, measured over the
+/// first 300 distinct images of `pairs.txt`. The test
+/// `lfw_faces_are_found_and_their_landmarks_agree_with_dlibs_and_the_canonical_frame` holds the
+/// eyes and nose against dlib's shape predictor on the same images (`DLIB_IN_LFW`'s source).
 pub const LFW_LANDMARKS: [[f32; 2]; 5] = [[104.8, 112.1], [146.3, 111.6], [126.1, 136.6], [108.3, 157.0], [144.1, 156.4]];
 
 /// Side of dlib's face chip, the ResNet tower's input.
