@@ -366,7 +366,7 @@ fn rule_cmd(a: RuleArgs) -> anyhow::Result<ExitCode> {
     let folds = lfw::people(&a.lfw.join("people.txt"))?;
     let (fit_claims, fit_fold) = rule::lfw_claims(&mut net, &a.lfw, &folds, a.fit_fold, a.enrol, a.queries)?;
     let (test_claims, test_fold) = rule::lfw_claims(&mut net, &a.lfw, &folds, a.test_fold, a.enrol, a.queries)?;
-    let card = super::compare::card_threshold(&a.model).unwrap_or(0.5) as f32;
+    let card = crate::model::card::Card::read(&a.model)?.same_at();
     let fixed = if a.fit_detection { None } else { Some(a.detection.unwrap_or(card)) };
     let fitted = rule::fit(&fit_claims, fixed);
     let test = rule::evaluate(&test_claims, fitted.detection, fitted.verification);
