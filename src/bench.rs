@@ -147,7 +147,7 @@ pub fn run(opts: &Options) -> Result<Report> {
     let detect_fast_s = time(opts.steps, || {
         det.detect_fast(&frame).expect("detector runs");
     });
-    let fwd = cfg.forward_flops()?;
+    let fwd = crate::model::params::forward_flops(&cfg)?;
     let train_flops = 2.0 * PAIRS as f64 * train_flops_per_image(&cfg)?;
     let peak = gemm_peak(threads);
     let mut report = Report {
@@ -192,7 +192,7 @@ pub fn train_flops_per_image(cfg: &ModelConfig) -> Result<f64> {
     let layers = cfg.layers()?;
     let l0 = &layers[0];
     let conv1 = 2.0 * (l0.conv_h() * l0.conv_w() * l0.patch() * l0.filters) as f64;
-    Ok(3.0 * cfg.forward_flops()? - conv1)
+    Ok(3.0 * crate::model::params::forward_flops(cfg)? - conv1)
 }
 
 /// TensorFlow's (training pairs/s, embeddings/s, single-image ms) from the baseline script.

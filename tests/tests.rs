@@ -11,6 +11,7 @@ mod gallery;
 mod gallery_faults;
 mod gemm_kernels;
 mod help;
+mod layers;
 mod installed;
 mod model_files;
 mod shape_predictor;

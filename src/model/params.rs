@@ -163,6 +163,16 @@ impl Params {
     }
 }
 
+/// Multiply-adds times two of one tower's forward pass for one image under `cfg`.
+pub fn forward_flops(cfg: &ModelConfig) -> Result<f64> {
+    if cfg.is_layered() {
+        return Ok(super::net::Net::compile(cfg)?.0.flops());
+    }
+    let layers = cfg.layers()?;
+    let conv: f64 = layers.iter().map(|l| 2.0 * (l.conv_h() * l.conv_w() * l.patch() * l.filters) as f64).sum();
+    Ok(conv + 2.0 * (cfg.flat_len()? * cfg.embedding) as f64)
+}
+
 /// `Params::fingerprint` of a flat weight vector.
 pub fn fingerprint(params: &[f32]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -176,6 +186,13 @@ pub fn fingerprint(params: &[f32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn koch105_forward_is_1_82_gflop() {
+        // 2 * (96^2*100*64 + 42^2*3136*128 + 18^2*2048*128 + 6^2*2048*256 + 9216*4096)
+        let f = forward_flops(&ModelConfig::koch105()).unwrap();
+        assert!((f - 1.817_247_744e9).abs() < 1.0, "{f}");
+    }
 
     #[test]
     fn fingerprint_changes_with_any_weight() {
