@@ -62,7 +62,7 @@ pub struct Figures {
 
 impl Figures {
     fn new(stack: &str, (train_s, embed_s, single_s): (f64, f64, f64), cfg: &ModelConfig, peak: f64) -> Result<Figures> {
-        let fwd = cfg.forward_flops()?;
+        let fwd = crate::model::params::forward_flops(cfg)?;
         let train_gflops = 2.0 * PAIRS as f64 * train_flops_per_image(cfg)? / train_s / 1e9;
         let embed_gflops = EMBED_BATCH as f64 * fwd / embed_s / 1e9;
         let single_gflops = fwd / single_s / 1e9;
@@ -218,7 +218,7 @@ pub fn train_flops_per_image(cfg: &ModelConfig) -> Result<f64> {
     let layers = cfg.layers()?;
     let l0 = &layers[0];
     let conv1 = 2.0 * (l0.conv_h() * l0.conv_w() * l0.patch() * l0.filters) as f64;
-    Ok(3.0 * cfg.forward_flops()? - conv1)
+    Ok(3.0 * crate::model::params::forward_flops(cfg)? - conv1)
 }
 
 /// TensorFlow's seconds per (training step, embedded batch, single image) from the baseline

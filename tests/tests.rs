@@ -12,6 +12,7 @@ mod gallery;
 mod gallery_faults;
 mod gemm_kernels;
 mod help;
+mod layers;
 mod installed;
 mod mixed_precision;
 mod model_files;

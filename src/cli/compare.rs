@@ -1,8 +1,8 @@
 //! `siamface compare A B`: the face service's comparison of two photos, printed.
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::service::{Card, Faces, Model, Photo};
+use crate::service::{Faces, Model, Photo};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -23,11 +23,6 @@ pub struct Args {
     /// Print the score, decision, threshold and both faces' boxes as one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-/// The threshold of the model card beside `model` (the default card's without one).
-pub fn card_threshold(model: &Path) -> Option<f64> {
-    Card::read(model).ok().map(|c| c.threshold as f64)
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {

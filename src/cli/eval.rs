@@ -5,9 +5,8 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::data::omniglot::{self, Split};
-use crate::data::lfw;
 use crate::eval::lfw_folds;
-use crate::eval::oneshot::{self, Trial};
+use crate::eval::oneshot;
 use crate::eval::rule;
 use crate::eval::verification;
 use crate::model::{io, Siamese};
@@ -188,39 +187,13 @@ struct OneshotOut {
 fn oneshot_cmd(a: OneshotArgs) -> anyhow::Result<ExitCode> {
     if let Some(root) = &a.lfw {
         let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-        let c = ck.config.clone();
         let mut net = Siamese::new(ck.config, ck.params, a.threads)?;
-        let folds = lfw::people(&root.join("people.txt"))?;
-        if a.fold == 0 || a.fold > folds.len() {
-            anyhow::bail!("--fold {}: people.txt has folds 1 to {}", a.fold, folds.len());
-        }
-        let people: Vec<(String, usize)> = folds[a.fold - 1].iter().filter(|(_, n)| *n >= 2).cloned().collect();
-        if c.is_layered() {
-            anyhow::bail!("{}: a ResNet face model reads dlib's chip, not LFW's training crop; its one-shot accuracy on LFW is in `siamface eval faces`", a.model.display());
-        }
-        let (set, _) = lfw::load_faces(&root.join("images_deepfunneled"), &lfw::people_faces(&people), lfw::FACE_CROP, c.width, c.height, c.channels)?;
-        let trials = oneshot::random_trials(&set, a.way, a.trials, &mut Rng::new(a.seed));
-        let report = oneshot::evaluate_set(&mut net, &set, &trials)?;
-        let source = format!("random {}-way tasks among the {} people of LFW people.txt fold {} with two or more images", a.way, people.len(), a.fold);
+        let (report, source) = oneshot::lfw_fold(&mut net, &a.model, root, a.fold, a.way, a.trials, a.seed)?;
         return print_oneshot(OneshotOut { accuracy: report.accuracy, trials: report.trials, way: report.way, ci95: report.ci95, source }, a.json);
     }
     let (mut net, scale) = load(&a.model, a.threads)?;
-    let il = net.config().input_len();
     let (report, source) = if let Some(dir) = &a.runs {
-        let runs = omniglot::lake_runs(dir)?;
-        let mut images = Vec::new();
-        let mut trials = Vec::new();
-        for run in &runs {
-            let base = images.len() / il;
-            for img in run.classes.iter().chain(&run.items) {
-                images.extend(omniglot::shrink(img, scale).iter().map(|v| *v as f32 / 255.0));
-            }
-            let items0 = base + run.classes.len();
-            for (k, &ans) in run.answers.iter().enumerate() {
-                trials.push(Trial { query: items0 + k, candidates: (base..base + run.classes.len()).collect(), answer: ans });
-            }
-        }
-        (oneshot::evaluate(&mut net, &images, &trials)?, format!("Lake's runs in {}", dir.display()))
+        (oneshot::lake(&mut net, &omniglot::lake_runs(dir)?, scale)?, format!("Lake's runs in {}", dir.display()))
     } else if let Some(dir) = &a.omniglot {
         let set = omniglot::load_split(dir, Split::Test, scale)?;
         let trials = oneshot::random_trials(&set, a.way, a.trials, &mut Rng::new(a.seed));
@@ -293,55 +266,10 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Embeds faces a chunk at a time (decoding is the slow part; memory stays bounded).
-#[derive(Serialize)]
-struct LfwOut {
-    fold: Option<usize>,
-    accuracy: f64,
-    threshold: Option<f64>,
-    auc: f64,
-    eer: f64,
-    pairs: usize,
-    mean_accuracy: f64,
-    standard_error: f64,
-    setting: &'static str,
-    /// How photos became inputs, and how many had no face found (their frame used instead).
-    align: crate::eval::faces::Align,
-    faces_missed: usize,
-    folds: Vec<lfw_folds::Fold>,
-    model: String,
-    /// Every pair's score and label, fold by fold, for `siamface plot`.
-    scores: Vec<Vec<f32>>,
-    same: Vec<Vec<bool>>,
-}
-
 fn lfw_cmd(a: LfwArgs) -> anyhow::Result<ExitCode> {
     let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let net = Siamese::new(ck.config, ck.params, a.threads)?;
-    let folds = lfw::Pairs::parse(&a.lfw.join("pairs.txt"))?.folds.len();
-    if let Some(f) = a.fold.filter(|&f| f == 0 || f > folds) {
-        anyhow::bail!("--fold {f}: pairs.txt has folds 1 to {folds}");
-    }
-    let (scores, same, missed) = lfw_folds::view2_scores(&net, &a.lfw, a.align)?;
-    let proto = lfw_folds::run(&scores, &same);
-    let chosen = a.fold.map(|f| proto.folds[f - 1].clone());
-    let out = LfwOut {
-        fold: a.fold,
-        accuracy: chosen.as_ref().map_or(proto.mean_accuracy, |f| f.accuracy),
-        threshold: chosen.as_ref().map(|f| f.threshold),
-        auc: chosen.as_ref().map_or_else(|| proto.folds.iter().map(|f| f.auc).sum::<f64>() / proto.folds.len() as f64, |f| f.auc),
-        eer: chosen.as_ref().map_or_else(|| proto.folds.iter().map(|f| f.eer).sum::<f64>() / proto.folds.len() as f64, |f| f.eer),
-        pairs: chosen.as_ref().map_or(scores.iter().map(Vec::len).sum(), |f| f.pairs),
-        mean_accuracy: proto.mean_accuracy,
-        standard_error: proto.standard_error,
-        setting: "threshold from the other nine folds; one network for all folds",
-        align: a.align,
-        faces_missed: missed,
-        folds: proto.folds,
-        model: a.model.display().to_string(),
-        scores: scores.iter().map(|f| f.iter().map(|s| *s as f32).collect()).collect(),
-        same,
-    };
+    let out = lfw_folds::view2(&net, a.model.display().to_string(), &a.lfw, a.align, a.fold)?;
     if a.json {
         println!("{}", serde_json::to_string(&out)?);
     } else {
@@ -363,23 +291,14 @@ fn rule_cmd(a: RuleArgs) -> anyhow::Result<ExitCode> {
     }
     let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
     let mut net = Siamese::new(ck.config, ck.params, a.threads)?;
-    let folds = lfw::people(&a.lfw.join("people.txt"))?;
-    let (fit_claims, fit_fold) = rule::lfw_claims(&mut net, &a.lfw, &folds, a.fit_fold, a.enrol, a.queries)?;
-    let (test_claims, test_fold) = rule::lfw_claims(&mut net, &a.lfw, &folds, a.test_fold, a.enrol, a.queries)?;
-    let card = super::compare::card_threshold(&a.model).unwrap_or(0.5) as f32;
+    let card = crate::model::card::Card::read(&a.model)?.same_at();
     let fixed = if a.fit_detection { None } else { Some(a.detection.unwrap_or(card)) };
-    let fitted = rule::fit(&fit_claims, fixed);
-    let test = rule::evaluate(&test_claims, fitted.detection, fitted.verification);
-    // The rule with half the images, the original app's choice, for comparison.
-    let before = rule::evaluate(&test_claims, fixed.unwrap_or(card), 0.5);
-    let out = serde_json::json!({
-        "enrol": a.enrol,
-        "fit": { "on": fit_fold, "rule": fitted },
-        "test": { "on": test_fold, "rule": test, "half_the_images": before },
-    });
+    let out = rule::on_lfw(&mut net, &a.lfw, a.fit_fold, a.test_fold, a.enrol, a.queries, fixed, card)?;
     if a.json {
-        println!("{out}");
+        println!("{}", serde_json::to_value(&out)?);
     } else {
+        let (fit_fold, test_fold, fitted) = (out.fit.on, out.test.on, out.fit.rule);
+        let (test, before) = (out.test.rule, out.test.half_the_images);
         println!(
             "fitted on fold {} ({} people, {} claims): accept when {:.0}% of {} enrolment images score >= {:.3} (balanced accuracy {:.1}%)",
             fit_fold.fold, fit_fold.people, fit_fold.genuine_claims + fit_fold.impostor_claims, 100.0 * fitted.verification, a.enrol, fitted.detection, 100.0 * fitted.accuracy

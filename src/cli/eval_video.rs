@@ -3,8 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::eval::video;
 use crate::service::{Faces, Model};
 
@@ -64,19 +62,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
     }
     if let Some(dir) = &a.write_card {
-        let path = dir.join(crate::service::card::FILE);
-        let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-        let mut card: serde_json::Value = serde_json::from_str(&text).with_context(|| format!("{}: not JSON", path.display()))?;
-        card["video"] = serde_json::to_value(r.rule)?;
-        card["video_source"] = serde_json::json!(format!(
-            "eval video: false-accept rate {} per (track, enrolled person) pair on degraded sequences of LFW people.txt fold {} (held out), reported on fold {}",
-            r.far, r.calibration_fold, r.test_fold
-        ));
-        card["evaluation_video"] = serde_json::to_value(&r)?;
-        std::fs::write(&path, serde_json::to_string_pretty(&card)? + "\n").with_context(|| format!("writing {}", path.display()))?;
-        // Read back through the card parser: a rule it refuses is not left in place silently.
-        crate::service::Card::read(dir)?;
-        eprintln!("wrote the video rule into {}", path.display());
+        r.write_card(dir)?;
+        eprintln!("wrote the video rule into {}", dir.join(crate::model::card::FILE).display());
     }
     Ok(ExitCode::SUCCESS)
 }

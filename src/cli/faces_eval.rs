@@ -4,14 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use serde::Serialize;
 
-use crate::data::lfw::{self, Face};
-use crate::eval::face_protocol::{self, Held, Rule};
-use crate::eval::faces::{self, Align};
-use crate::face::Detector;
 use crate::config::Head;
-use crate::gallery;
+use crate::eval::face_protocol::{self, Lfw};
+use crate::eval::faces::Align;
+use crate::face::Detector;
 use crate::model::{io, Siamese};
 
 #[derive(clap::Args)]
@@ -50,73 +47,14 @@ pub struct Args {
     json: bool,
 }
 
-#[derive(Serialize)]
-struct Out {
-    model: String,
-    align: Align,
-    images: usize,
-    faces_missed: usize,
-    ms_per_face: f64,
-    view2: Vec<Rule>,
-    held_out: Vec<Held>,
-}
-
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let model_id = gallery::fingerprint(&ck.params.data);
     let net = Siamese::new(ck.config.clone(), ck.params.clone(), 0)?;
     let det = Detector::new()?;
-    let pairs = lfw::Pairs::parse(&a.lfw.join("pairs.txt"))?;
-    let people = lfw::people(&a.lfw.join("people.txt"))?;
-    if pairs.folds.len() != 10 || people.len() != 10 {
-        anyhow::bail!("{}: expected LFW View 2's 10 folds in pairs.txt and people.txt", a.lfw.display());
-    }
-    let mut wanted: Vec<Face> = pairs.folds.iter().flatten().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
-    wanted.extend(lfw::people_faces(&people[8]));
-    wanted.extend(lfw::people_faces(&people[9]));
-    let emb = faces::embed(&net, &det, &a.lfw.join("images_deepfunneled"), &wanted, a.align, &model_id, a.cache.as_deref(), a.reembed)?;
-
-    let report = face_protocol::evaluate(&net, &emb, &pairs, &people, a.far, a.identify_far);
-    let (ha, hb) = report.head.clone();
-    let report_distance_head = report.distance_head;
-    let out = Out { model: model_id, align: a.align, images: emb.faces.len(), faces_missed: emb.missed.len(), ms_per_face: emb.ms_per_face, view2: report.view2, held_out: report.held_out };
+    let lfw = Lfw { dir: &a.lfw, align: a.align, cache: a.cache.as_deref(), reembed: a.reembed };
+    let (out, fitted) = face_protocol::run(&net, &det, &lfw, a.far, a.identify_far)?;
     if let Some(dir) = &a.write_model {
-        let mut cfg = ck.config.clone();
-        cfg.head = a.head;
-        let mut params = crate::model::Params::zeros(&cfg)?;
-        let n = params.specs.len();
-        for spec in &params.specs.clone()[..n - 2] {
-            let src = ck.params.get(&spec.name).with_context(|| format!("tensor {} missing from {}", spec.name, a.model.display()))?;
-            params.data[spec.range()].copy_from_slice(src);
-        }
-        let (wr, br) = (params.specs[n - 2].range(), params.specs[n - 1].range());
-        // Thresholds move with the head: a distance threshold becomes the probability the
-        // Euclidean head gives at that distance.
-        let (h, to_p): (&Held, Box<dyn Fn(f64) -> f64>) = match a.head {
-            Head::WeightedL1 => {
-                params.data[wr].copy_from_slice(&ha);
-                params.data[br][0] = hb;
-                (&out.held_out[0], Box::new(|t| t))
-            }
-            Head::Euclidean => {
-                let (da, db) = report_distance_head;
-                params.data[wr][0] = da;
-                params.data[br][0] = db;
-                (&out.held_out[1], Box::new(move |t: f64| 1.0 / (1.0 + (-(db as f64 - da as f64 * t)).exp())))
-            }
-        };
-        io::save(dir, &cfg, &params, None, None)?;
-        let card = serde_json::json!({
-            "name": format!("dlib ResNet tower, {} head (LFW-calibrated)", match a.head { Head::WeightedL1 => "Koch's weighted-L1", Head::Euclidean => "Euclidean" }),
-            "threshold": to_p(h.calibration.threshold),
-            "threshold_source": format!("false-accept rate {} over every pair of different people among LFW people.txt fold 9 (held out from the head's training)", a.far),
-            "identify_threshold": to_p(h.identify_threshold),
-            "identify_threshold_source": format!("false-accept rate {} per pair on the same people: with G people enrolled a stranger is named at most about G x {} of the time", a.identify_far, a.identify_far),
-            "verification": 0.5,
-            "evaluation": &out,
-        });
-        let p = dir.join("card.json");
-        std::fs::write(&p, serde_json::to_string_pretty(&card)?).with_context(|| format!("writing {}", p.display()))?;
+        face_protocol::write_model(dir, &ck, &out, &fitted, a.head, a.far, a.identify_far)?;
     }
     if a.json {
         println!("{}", serde_json::to_string(&out)?);

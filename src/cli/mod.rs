@@ -14,6 +14,7 @@ mod faces_eval;
 mod import;
 mod train;
 mod train_head;
+mod values;
 mod video;
 
 use std::process::ExitCode;

@@ -122,6 +122,7 @@ fn model_config(spec: &str) -> anyhow::Result<ModelConfig> {
         let text = std::fs::read_to_string(spec).with_context(|| format!("reading {spec}"))?;
         let c: ModelConfig = serde_json::from_str(&text).with_context(|| format!("{spec}: not a model config"))?;
         c.validate().with_context(|| spec.to_string())?;
+        crate::model::Params::layout(&c).with_context(|| spec.to_string())?;
         Ok(c)
     } else {
         Ok(ModelConfig::preset(spec)?)

@@ -11,7 +11,7 @@ use crate::config::ModelConfig;
 use crate::error::{Error, Result};
 
 /// What a dataset folder holds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Dataset {
     /// images_background.npz, images_evaluation.npz, alphabets.tsv.
     Omniglot,

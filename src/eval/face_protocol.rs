@@ -3,15 +3,27 @@
 //! trained on the other nine folds), then a head to ship: trained on the pairs of folds 1-8, its
 //! thresholds calibrated at a stated false-accept rate on the people of fold 9, and measured on
 //! the people of fold 10 (verification, open-set identification, N-way one-shot).
+use std::path::Path;
+
 use serde::Serialize;
 
 use super::calibrate::{self, People};
-use super::faces::Embeddings;
+use super::faces::{self, Align, Embeddings};
 use super::lfw_folds::{self, Fold, Protocol};
 use super::verification;
-use crate::data::lfw::{Face, Pairs};
+use crate::config::Head;
+use crate::data::lfw::{self, Face, Pairs};
+use crate::error::{Error, Result};
+use crate::face::Detector;
+use crate::model::card::Card;
+use crate::model::head::{self, Pair};
+use crate::model::io::{self, Checkpoint};
 use crate::model::Siamese;
-use crate::train::head::{self, Pair};
+
+/// people.txt fold (0-based) whose people calibrate the shipped head's thresholds: fold 9.
+pub const CALIBRATION_FOLD: usize = 8;
+/// people.txt fold (0-based) whose people the shipped head is measured on: fold 10.
+pub const TEST_FOLD: usize = 9;
 
 #[derive(Serialize)]
 pub struct Rule {
@@ -111,7 +123,7 @@ pub fn evaluate(net: &Siamese, emb: &Embeddings, pairs: &Pairs, people: &[Vec<(S
         let others: Vec<usize> = (0..10).filter(|&g| g != k).collect();
         let (m, ps) = rows_of(&others);
         let (ha, hb) = head::fit(&m, dim, &ps, (&start_a, start_b), head::Fit::default());
-        let s = |u: &[f32], v: &[f32]| score_head(&ha, hb, u, v);
+        let s = |u: &[f32], v: &[f32]| head::score(&ha, hb, u, v);
         let train_scores: Vec<f64> = ps.iter().map(|p| s(&m[p.a * dim..][..dim], &m[p.b * dim..][..dim])).collect();
         let train_same: Vec<bool> = ps.iter().map(|p| p.same).collect();
         let (t, _) = verification::best_threshold(&train_scores, &train_same);
@@ -128,9 +140,9 @@ pub fn evaluate(net: &Siamese, emb: &Embeddings, pairs: &Pairs, people: &[Vec<(S
     // The shipped head: pairs of folds 1-8; thresholds from fold 9's people; tested on fold 10's.
     let (m, ps) = rows_of(&(0..8).collect::<Vec<_>>());
     let (ha, hb) = head::fit(&m, dim, &ps, (&start_a, start_b), head::Fit::default());
-    let shipped = |u: &[f32], v: &[f32]| score_head(&ha, hb, u, v);
-    let (cal_rows, cal_owner) = people_rows(&emb, &people[8]);
-    let (test_rows, test_owner) = people_rows(&emb, &people[9]);
+    let shipped = |u: &[f32], v: &[f32]| head::score(&ha, hb, u, v);
+    let (cal_rows, cal_owner) = people_rows(emb, &people[CALIBRATION_FOLD]);
+    let (test_rows, test_owner) = people_rows(emb, &people[TEST_FOLD]);
     let cal = People { rows: &cal_rows, dim, owner: cal_owner };
     let test = People { rows: &test_rows, dim, owner: test_owner };
     let mut held = Vec::new();
@@ -167,11 +179,6 @@ fn head_of(p: &crate::model::Params, dim: usize) -> (Vec<f32>, f32) {
     (vec![-k as f32; dim], (k * (dim as f64).sqrt() * 0.6) as f32)
 }
 
-fn score_head(a: &[f32], b: f32, u: &[f32], v: &[f32]) -> f64 {
-    let z = b as f64 + u.iter().zip(v).zip(a).map(|((x, y), w)| ((x - y).abs() * w) as f64).sum::<f64>();
-    1.0 / (1.0 + (-z).exp())
-}
-
 fn people_rows(emb: &Embeddings, people: &[(String, usize)]) -> (Vec<f32>, Vec<usize>) {
     let (mut rows, mut owner) = (Vec::new(), Vec::new());
     for (k, (name, n)) in people.iter().enumerate() {
@@ -183,4 +190,87 @@ fn people_rows(emb: &Embeddings, people: &[(String, usize)]) -> (Vec<f32>, Vec<u
         }
     }
     (rows, owner)
+}
+
+/// `siamface eval faces`: a face model on LFW through the whole pipeline, as saved and printed.
+#[derive(Serialize)]
+pub struct Evaluation {
+    pub model: String,
+    pub align: Align,
+    pub images: usize,
+    pub faces_missed: usize,
+    pub ms_per_face: f64,
+    pub view2: Vec<Rule>,
+    pub held_out: Vec<Held>,
+}
+
+/// Where the LFW photos are embedded from and how.
+pub struct Lfw<'a> {
+    /// pairs.txt, people.txt and images_deepfunneled/.
+    pub dir: &'a Path,
+    pub align: Align,
+    /// Embeddings kept between runs with the same model (`eval::faces`).
+    pub cache: Option<&'a Path>,
+    /// Embed again with the detections kept in `cache`.
+    pub reembed: bool,
+}
+
+/// Embeds every face the protocols need (both photos of every View 2 pair and every photo of
+/// the people of the calibration and test folds) and runs them. Returns what is reported and
+/// the fitted heads (`Report::head`, `Report::distance_head`).
+pub fn run(net: &Siamese, det: &Detector, lfw: &Lfw, far: f64, identify_far: f64) -> Result<(Evaluation, Report)> {
+    let model_id = net.params().fingerprint();
+    let pairs = lfw::Pairs::parse(&lfw.dir.join("pairs.txt"))?;
+    let people = lfw::people(&lfw.dir.join("people.txt"))?;
+    if pairs.folds.len() != 10 || people.len() != 10 {
+        return Err(Error::data(lfw.dir, None, "expected LFW View 2's 10 folds in pairs.txt and people.txt"));
+    }
+    let mut wanted: Vec<Face> = pairs.folds.iter().flatten().flat_map(|p| [p.a.clone(), p.b.clone()]).collect();
+    wanted.extend(lfw::people_faces(&people[CALIBRATION_FOLD]));
+    wanted.extend(lfw::people_faces(&people[TEST_FOLD]));
+    let emb = faces::embed(net, det, &lfw.dir.join("images_deepfunneled"), &wanted, lfw.align, &model_id, lfw.cache, lfw.reembed)?;
+    let mut report = evaluate(net, &emb, &pairs, &people, far, identify_far);
+    let e = Evaluation {
+        model: model_id,
+        align: lfw.align,
+        images: emb.faces.len(),
+        faces_missed: emb.missed.len(),
+        ms_per_face: emb.ms_per_face,
+        view2: std::mem::take(&mut report.view2),
+        held_out: std::mem::take(&mut report.held_out),
+    };
+    Ok((e, report))
+}
+
+/// Writes to `dir` the model of `ck` with the head `run` fitted on folds 1-8 (`head`: Koch's
+/// weighted L1, or the Euclidean distance calibrated into a probability) and its card: the
+/// thresholds calibrated on the calibration fold's people at `far` and `identify_far`, and the
+/// evaluation. Thresholds move with the head: a distance threshold becomes the probability the
+/// Euclidean head gives at that distance.
+pub fn write_model(dir: &Path, ck: &Checkpoint, e: &Evaluation, fitted: &Report, head: Head, far: f64, identify_far: f64) -> Result<()> {
+    let ((ha, hb), (da, db)) = (&fitted.head, fitted.distance_head);
+    let (h, to_p): (&Held, Box<dyn Fn(f64) -> f64>) = match head {
+        Head::WeightedL1 => (&e.held_out[0], Box::new(|t| t)),
+        Head::Euclidean => (&e.held_out[1], Box::new(move |t: f64| 1.0 / (1.0 + (-(db as f64 - da as f64 * t)).exp()))),
+    };
+    let (cfg, params) = match head {
+        Head::WeightedL1 => ck.params.with_head(&ck.config, head, ha, *hb)?,
+        Head::Euclidean => ck.params.with_head(&ck.config, head, &[da], db)?,
+    };
+    io::save(dir, &cfg, &params, None, None)?;
+    let note = |v: String| serde_json::Value::from(v);
+    let mut card = Card {
+        name: Some(format!("dlib ResNet tower, {} head (LFW-calibrated)", match head { Head::WeightedL1 => "Koch's weighted-L1", Head::Euclidean => "Euclidean" })),
+        threshold: to_p(h.calibration.threshold),
+        identify_threshold: Some(to_p(h.identify_threshold)),
+        verification: 0.5,
+        ..Card::default()
+    };
+    card.notes.insert("threshold_source".into(), note(format!("false-accept rate {far} over every pair of different people among LFW people.txt fold {} (held out from the head's training)", CALIBRATION_FOLD + 1)));
+    card.notes.insert(
+        "identify_threshold_source".into(),
+        note(format!("false-accept rate {identify_far} per pair on the same people: with G people enrolled a stranger is named at most about G x {identify_far} of the time")),
+    );
+    card.notes.insert("evaluation".into(), serde_json::to_value(e).map_err(|err| Error::Internal(format!("evaluation: {err}")))?);
+    card.write(dir)
 }

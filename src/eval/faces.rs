@@ -16,7 +16,7 @@ use crate::face::{self, Detector};
 use crate::model::Siamese;
 
 /// How a photo becomes the network's input.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Align {
     /// Find the face (YuNet) and align it by its own landmarks, as the app does with any photo.

@@ -99,3 +99,56 @@ mod tests {
         assert!((p.mean_accuracy - mean).abs() < 1e-12);
     }
 }
+
+/// `siamface eval lfw`: View 2's ten folds for one model, one fold (`fold`, 1-based) or their
+/// mean at the top level, and every pair's score for `siamface plot`.
+#[derive(Serialize)]
+pub struct View2 {
+    pub fold: Option<usize>,
+    pub accuracy: f64,
+    pub threshold: Option<f64>,
+    pub auc: f64,
+    pub eer: f64,
+    pub pairs: usize,
+    pub mean_accuracy: f64,
+    pub standard_error: f64,
+    pub setting: &'static str,
+    /// How photos became inputs, and how many had no face found (their frame used instead).
+    pub align: super::faces::Align,
+    pub faces_missed: usize,
+    pub folds: Vec<Fold>,
+    pub model: String,
+    /// Every pair's score and label, fold by fold, for `siamface plot`.
+    pub scores: Vec<Vec<f32>>,
+    pub same: Vec<Vec<bool>>,
+}
+
+/// Runs View 2 on the LFW folder `lfw` for `net` (called `model` in the report), reporting
+/// `fold` at the top level when one is chosen.
+pub fn view2(net: &crate::model::Siamese, model: String, lfw: &std::path::Path, align: super::faces::Align, fold: Option<usize>) -> crate::error::Result<View2> {
+    let folds = crate::data::lfw::Pairs::parse(&lfw.join("pairs.txt"))?.folds.len();
+    if let Some(f) = fold.filter(|&f| f == 0 || f > folds) {
+        return Err(crate::Error::input(format!("--fold {f}"), format!("pairs.txt has folds 1 to {folds}")));
+    }
+    let (scores, same, missed) = view2_scores(net, lfw, align)?;
+    let proto = run(&scores, &same);
+    let chosen = fold.map(|f| proto.folds[f - 1].clone());
+    let mean = |f: &dyn Fn(&Fold) -> f64| proto.folds.iter().map(f).sum::<f64>() / proto.folds.len() as f64;
+    Ok(View2 {
+        fold,
+        accuracy: chosen.as_ref().map_or(proto.mean_accuracy, |f| f.accuracy),
+        threshold: chosen.as_ref().map(|f| f.threshold),
+        auc: chosen.as_ref().map_or_else(|| mean(&|f| f.auc), |f| f.auc),
+        eer: chosen.as_ref().map_or_else(|| mean(&|f| f.eer), |f| f.eer),
+        pairs: chosen.as_ref().map_or(scores.iter().map(Vec::len).sum(), |f| f.pairs),
+        mean_accuracy: proto.mean_accuracy,
+        standard_error: proto.standard_error,
+        setting: "threshold from the other nine folds; one network for all folds",
+        align,
+        faces_missed: missed,
+        folds: proto.folds,
+        model,
+        scores: scores.iter().map(|f| f.iter().map(|s| *s as f32).collect()).collect(),
+        same,
+    })
+}

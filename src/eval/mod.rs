@@ -2,6 +2,7 @@
 pub mod calibrate;
 pub mod face_protocol;
 pub mod faces;
+pub mod history;
 pub mod lfw_folds;
 pub mod oneshot;
 pub mod rule;

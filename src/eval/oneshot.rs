@@ -1,9 +1,12 @@
 //! N-way one-shot classification: a query image and N candidates, one of each class; the
 //! network's answer is the candidate it scores highest. Every distinct image is embedded once.
+use std::path::Path;
+
 use serde::Serialize;
 
 use crate::data::imageset::ImageSet;
-use crate::error::Result;
+use crate::data::{lfw, omniglot};
+use crate::error::{Error, Result};
 use crate::model::Siamese;
 use crate::rng::Rng;
 
@@ -87,6 +90,48 @@ pub fn evaluate_set(net: &mut Siamese, set: &ImageSet, trials: &[Trial]) -> Resu
         .map(|t| Trial { query: pos(t.query), candidates: t.candidates.iter().map(|&c| pos(c)).collect(), answer: t.answer })
         .collect();
     evaluate(net, &images, &local)
+}
+
+/// Lake et al.'s runs (`omniglot::lake_runs`) scored: each run's 20 drawings are the
+/// candidates of its 20 queries, the characters shrunk by `scale` to the model's input.
+pub fn lake(net: &mut Siamese, runs: &[omniglot::Run], scale: usize) -> Result<Report> {
+    let il = net.config().input_len();
+    let mut images = Vec::new();
+    let mut trials = Vec::new();
+    for run in runs {
+        let base = images.len() / il;
+        for img in run.classes.iter().chain(&run.items) {
+            images.extend(omniglot::shrink(img, scale).iter().map(|v| *v as f32 / 255.0));
+        }
+        let items0 = base + run.classes.len();
+        for (k, &ans) in run.answers.iter().enumerate() {
+            trials.push(Trial { query: items0 + k, candidates: (base..base + run.classes.len()).collect(), answer: ans });
+        }
+    }
+    evaluate(net, &images, &trials)
+}
+
+/// `trials` random `way`-way tasks among the people of LFW `people.txt` fold `fold` (1-based)
+/// with two or more images, from LFW's training crop (Koch's face models); `model` names the
+/// model in errors. Returns the report and a line saying what was drawn.
+pub fn lfw_fold(net: &mut Siamese, model: &Path, root: &Path, fold: usize, way: usize, trials: usize, seed: u64) -> Result<(Report, String)> {
+    let c = net.config().clone();
+    let folds = lfw::people(&root.join("people.txt"))?;
+    if fold == 0 || fold > folds.len() {
+        return Err(Error::input(format!("--fold {fold}"), format!("people.txt has folds 1 to {}", folds.len())));
+    }
+    let people: Vec<(String, usize)> = folds[fold - 1].iter().filter(|(_, n)| *n >= 2).cloned().collect();
+    if c.is_layered() {
+        return Err(Error::input(
+            model.display().to_string(),
+            "a ResNet face model reads dlib's chip, not LFW's training crop; its one-shot accuracy on LFW is in `siamface eval faces`",
+        ));
+    }
+    let (set, _) = lfw::load_faces(&root.join("images_deepfunneled"), &lfw::people_faces(&people), lfw::FACE_CROP, c.width, c.height, c.channels)?;
+    let tasks = random_trials(&set, way, trials, &mut Rng::new(seed));
+    let report = evaluate_set(net, &set, &tasks)?;
+    let source = format!("random {way}-way tasks among the {} people of LFW people.txt fold {fold} with two or more images", people.len());
+    Ok((report, source))
 }
 
 /// First index of the largest value.

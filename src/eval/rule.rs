@@ -129,6 +129,55 @@ pub fn lfw_claims(
     Ok((claims, ClaimFold { fold, people: people.len(), genuine_claims: genuine, impostor_claims: impostor }))
 }
 
+/// The rule fitted on one fold's claims.
+#[derive(Serialize)]
+pub struct Fitted {
+    pub on: ClaimFold,
+    pub rule: RuleResult,
+}
+
+/// The fitted rule on another fold, and the same per-image threshold with half the images
+/// (the original app's choice) for comparison.
+#[derive(Serialize)]
+pub struct Tested {
+    pub half_the_images: RuleResult,
+    pub on: ClaimFold,
+    pub rule: RuleResult,
+}
+
+/// `siamface eval rule`: the rule fitted on LFW people.txt fold `fit_fold`, reported on
+/// `test_fold`.
+#[derive(Serialize)]
+pub struct OnLfw {
+    pub enrol: usize,
+    pub fit: Fitted,
+    pub test: Tested,
+}
+
+/// Fits the rule on the claims of `fit_fold` (1-based) and reports it on `test_fold`, each
+/// person enrolled with `enrol` images and claiming with at most `queries` more. With
+/// `detection` the per-image threshold is fixed there and only the fraction fitted; the
+/// half-the-images comparison is made at `detection`, else at `card` (the model card's).
+#[allow(clippy::too_many_arguments)]
+pub fn on_lfw(
+    net: &mut crate::model::Siamese,
+    lfw: &std::path::Path,
+    fit_fold: usize,
+    test_fold: usize,
+    enrol: usize,
+    queries: usize,
+    detection: Option<f32>,
+    card: f32,
+) -> crate::error::Result<OnLfw> {
+    let folds = crate::data::lfw::people(&lfw.join("people.txt"))?;
+    let (fit_claims, fit_on) = lfw_claims(net, lfw, &folds, fit_fold, enrol, queries)?;
+    let (test_claims, test_on) = lfw_claims(net, lfw, &folds, test_fold, enrol, queries)?;
+    let fitted = fit(&fit_claims, detection);
+    let test = evaluate(&test_claims, fitted.detection, fitted.verification);
+    let before = evaluate(&test_claims, detection.unwrap_or(card), 0.5);
+    Ok(OnLfw { enrol, fit: Fitted { on: fit_on, rule: fitted }, test: Tested { half_the_images: before, on: test_on, rule: test } })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

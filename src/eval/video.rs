@@ -277,3 +277,28 @@ pub fn calibrate(pipe: &Pipeline, lfw: &std::path::Path, far: f64, calibration: 
         found,
     })
 }
+
+impl Report {
+    /// Writes the fitted rule, where it came from and this report into the card of the model
+    /// directory `dir`, which must have one; everything else on the card stays.
+    pub fn write_card(&self, dir: &std::path::Path) -> Result<()> {
+        let path = dir.join(crate::model::card::FILE);
+        if !path.is_file() {
+            return Err(crate::Error::io(&path, std::io::Error::from(std::io::ErrorKind::NotFound)));
+        }
+        let mut card = crate::model::card::Card::read(dir)?;
+        // A card without a name is named as the service calls such a model: by its folder.
+        card.name = card.name.or_else(|| dir.file_name().map(|n| n.to_string_lossy().into_owned()));
+        card.video = Some(self.rule);
+        card.notes.insert(
+            "video_source".into(),
+            format!(
+                "eval video: false-accept rate {} per (track, enrolled person) pair on degraded sequences of LFW people.txt fold {} (held out), reported on fold {}",
+                self.far, self.calibration_fold, self.test_fold
+            )
+            .into(),
+        );
+        card.notes.insert("evaluation_video".into(), serde_json::to_value(self).map_err(|e| crate::Error::Internal(format!("video report: {e}")))?);
+        card.write(dir)
+    }
+}

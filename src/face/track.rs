@@ -32,20 +32,9 @@ pub enum State {
     Unknown,
 }
 
-/// When evidence names a track (scores are the model's, from 0 to 1); a model card's `video`
-/// section, fitted on held-out people's degraded sequences by `eval video`.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, serde::Deserialize)]
-pub struct Rule {
-    /// Lowest score of the pooled embedding that names someone.
-    pub name_at: f32,
-    /// Quality weight the pool needs before it names anyone.
-    pub min_weight: f32,
-    /// Quality weight after which a track nobody matches is `unknown`.
-    pub unknown_weight: f32,
-    /// Score under which a new embedding is someone else than its track's pool (the boxes of
-    /// two faces swapped): the track is split.
-    pub split_at: f32,
-}
+/// When evidence names a track: the model card's `video` section (`model::card`), fitted on
+/// held-out people's degraded sequences by `eval video`.
+pub use crate::model::card::VideoRule as Rule;
 
 /// How tracks are followed and how often they are embedded.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -3,6 +3,23 @@
 //! claimed identity. Nothing here touches the file.
 use crate::error::Result;
 
+/// What the gallery needs of a model: its head, scoring two embeddings, or one query against
+/// every row of a matrix at once. The gallery borrows no more of the model than this.
+pub trait Scorer {
+    fn score(&self, a: &[f32], b: &[f32]) -> f32;
+    /// `out[i]`: the query's score against row `i` of `rows`.
+    fn score_many(&self, query: &[f32], rows: &[f32], out: &mut [f32]) -> Result<()>;
+}
+
+impl Scorer for crate::model::Siamese {
+    fn score(&self, a: &[f32], b: &[f32]) -> f32 {
+        crate::model::Siamese::score(self, a, b)
+    }
+    fn score_many(&self, query: &[f32], rows: &[f32], out: &mut [f32]) -> Result<()> {
+        crate::model::Siamese::score_many(self, query, rows, out)
+    }
+}
+
 /// Every cached embedding, row by row, with whose it is.
 pub struct Matrix {
     pub names: Vec<String>,
@@ -16,7 +33,7 @@ impl Matrix {
     /// The query's score against each enrolment image of `name`, the input of `verify_rule`;
     /// `None` when `name` is not enrolled. Names match as the gallery
     /// compares them (NFC, any case).
-    pub fn claim_scores(&self, net: &crate::model::Siamese, name: &str, query: &[f32]) -> Option<Vec<f32>> {
+    pub fn claim_scores(&self, net: &impl Scorer, name: &str, query: &[f32]) -> Option<Vec<f32>> {
         let key = super::name::key(name);
         let who = self.names.iter().position(|n| super::name::key(n) == key)?;
         let d = self.dim;
@@ -36,7 +53,7 @@ pub struct Match {
 
 /// Scores `query` against every cached embedding at once (the learned head, vectorised and
 /// spread over the model's threads); a person's score is their best image's.
-pub fn identify(net: &crate::model::Siamese, m: &Matrix, query: &[f32], threshold: f32, scratch: &mut Vec<f32>) -> Result<Match> {
+pub fn identify(net: &impl Scorer, m: &Matrix, query: &[f32], threshold: f32, scratch: &mut Vec<f32>) -> Result<Match> {
     if m.owner.is_empty() {
         return Ok(Match { name: None, score: 0.0, nearest: None });
     }
@@ -58,16 +75,8 @@ pub fn verify_rule(scores: &[f32], detection: f32, verification: f32) -> (bool, 
     (fraction >= verification, fraction)
 }
 
-/// A short fingerprint of a model's weights (FNV-1a over their bits): cached embeddings are only
-/// valid for the model that computed them.
-pub fn fingerprint(params: &[f32]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for v in params {
-        h ^= v.to_bits() as u64;
-        h = h.wrapping_mul(0x0000_0100_0000_01B3);
-    }
-    format!("{h:016x}")
-}
+/// The model fingerprint the gallery keeps with every embedding (`Params::fingerprint`).
+pub use crate::model::params::fingerprint;
 
 #[cfg(test)]
 mod rule_tests {
@@ -78,12 +87,5 @@ mod rule_tests {
         assert_eq!(verify_rule(&[0.9, 0.6, 0.2, 0.1], 0.5, 0.5), (true, 0.5));
         assert_eq!(verify_rule(&[0.9, 0.4, 0.2, 0.1], 0.5, 0.5), (false, 0.25));
         assert_eq!(verify_rule(&[], 0.5, 0.5), (false, 0.0));
-    }
-
-    #[test]
-    fn fingerprint_changes_with_any_weight() {
-        let a = fingerprint(&[0.1, 0.2, 0.3]);
-        assert_eq!(a, fingerprint(&[0.1, 0.2, 0.3]));
-        assert_ne!(a, fingerprint(&[0.1, 0.2, 0.30001]));
     }
 }

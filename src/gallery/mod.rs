@@ -21,7 +21,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 pub use check::Finding;
 pub use location::Location;
-pub use matrix::{fingerprint, identify, verify_rule, Match, Matrix};
+pub use matrix::{fingerprint, identify, verify_rule, Match, Matrix, Scorer};
 
 use crate::error::{Error, Result};
 
@@ -46,7 +46,7 @@ pub struct Enrolment {
 }
 
 /// How much of the file `Gallery::open_with` checks before using it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Check {
     /// SQLite's `quick_check`: every page and record is well formed (the default on open).
     Quick,

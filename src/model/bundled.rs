@@ -3,6 +3,7 @@
 //! the same way (`face::detect`).
 use std::path::Path;
 
+use super::card::Card;
 use super::io::{self, Checkpoint};
 use crate::error::Result;
 
@@ -18,10 +19,15 @@ pub fn face() -> Result<Checkpoint> {
     io::parse(FACE_MODEL, Path::new(FACE_MODEL_NAME))
 }
 
+/// The built-in model's card.
+pub fn face_card() -> Result<Card> {
+    Card::parse(FACE_CARD, Path::new(FACE_MODEL_NAME))
+}
+
 /// One line naming the built-in model: its name, tower, embedding width and the fingerprint the
 /// gallery records with every embedding (so a user can tell which model made one).
 pub fn describe() -> Result<String> {
     let ck = face()?;
-    let name = crate::service::card::name(FACE_CARD).unwrap_or_else(|| "face model".to_string());
-    Ok(format!("{name} ({}), fingerprint {}", ck.config.shape(), crate::gallery::fingerprint(&ck.params.data)))
+    let name = face_card()?.name.unwrap_or_else(|| "face model".to_string());
+    Ok(format!("{name} ({}), fingerprint {}", ck.config.shape(), ck.params.fingerprint()))
 }

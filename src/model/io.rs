@@ -108,7 +108,7 @@ pub fn parse(bytes: &[u8], file: &Path) -> Result<Checkpoint> {
     };
     let config: ModelConfig = serde_json::from_str(&config_text).map_err(|e| bad(format!("model config: {e}")))?;
     config.validate().map_err(|e| bad(e.to_string()))?;
-    let mut params = Params::zeros(&config)?;
+    let mut params = Params::zeros(&config).map_err(|e| bad(e.to_string()))?;
     for spec in params.specs.clone() {
         read_into(&st, &file, &spec.name, &spec.shape, &mut params.data[spec.range()])?;
     }

@@ -1,7 +1,9 @@
 //! Koch's Siamese network built from a `ModelConfig`: parameters, the batched forward and
 //! backward passes, the optimisers, and model files.
 pub mod bundled;
+pub mod card;
 pub mod dlib;
+pub mod head;
 pub mod io;
 pub mod net;
 pub mod optimizer;

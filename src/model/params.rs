@@ -5,8 +5,8 @@
 //! thread can accumulate its own gradients for.
 use serde::{Deserialize, Serialize};
 
-use crate::config::ModelConfig;
-use crate::error::Result;
+use crate::config::{Head, ModelConfig};
+use crate::error::{Error, Result};
 use crate::rng::Rng;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -125,8 +125,79 @@ impl Params {
         self.specs.iter().find(|s| s.name == name).map(|s| &self.data[s.range()])
     }
 
+    /// These weights under another head: `cfg` (the config they were made with) with `head`,
+    /// every tensor but the head's copied, and the head's weights and bias set to `weight`
+    /// (one per embedding dimension for Koch's weighted L1, one for the Euclidean head) and
+    /// `bias`. The tower is untouched, so embeddings stay the same and only scores change.
+    pub fn with_head(&self, cfg: &ModelConfig, head: Head, weight: &[f32], bias: f32) -> Result<(ModelConfig, Params)> {
+        let mut cfg = cfg.clone();
+        cfg.head = head;
+        let mut params = Params::zeros(&cfg)?;
+        let n = params.specs.len();
+        for spec in &params.specs[..n - 2] {
+            let src = self.get(&spec.name).ok_or_else(|| Error::shape(&format!("tensor {}", spec.name), "in the weights the head is swapped on", "missing"))?;
+            if src.len() != spec.len() {
+                return Err(Error::shape(&format!("tensor {}", spec.name), format!("{} values", spec.len()), src.len()));
+            }
+            params.data[spec.range()].copy_from_slice(src);
+        }
+        let (wr, br) = (params.specs[n - 2].range(), params.specs[n - 1].range());
+        if weight.len() != wr.len() {
+            return Err(Error::shape("head.weight", format!("{} values for a {head:?} head", wr.len()), weight.len()));
+        }
+        params.data[wr].copy_from_slice(weight);
+        params.data[br][0] = bias;
+        Ok((cfg, params))
+    }
+
+    /// A short fingerprint of the weights (FNV-1a over their bits): the model's identity, kept
+    /// with every embedding the gallery stores, since embeddings are only valid for the model
+    /// that computed them.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.data)
+    }
+
     /// Length of the convolution prefix (everything before `dense.weight`).
     pub fn conv_len(&self) -> usize {
         self.specs.iter().find(|s| s.name == "dense.weight").map(|s| s.offset).unwrap_or(0)
+    }
+}
+
+/// Multiply-adds times two of one tower's forward pass for one image under `cfg`.
+pub fn forward_flops(cfg: &ModelConfig) -> Result<f64> {
+    if cfg.is_layered() {
+        return Ok(super::net::Net::compile(cfg)?.0.flops());
+    }
+    let layers = cfg.layers()?;
+    let conv: f64 = layers.iter().map(|l| 2.0 * (l.conv_h() * l.conv_w() * l.patch() * l.filters) as f64).sum();
+    Ok(conv + 2.0 * (cfg.flat_len()? * cfg.embedding) as f64)
+}
+
+/// `Params::fingerprint` of a flat weight vector.
+pub fn fingerprint(params: &[f32]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in params {
+        h ^= v.to_bits() as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01B3);
+    }
+    format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn koch105_forward_is_1_82_gflop() {
+        // 2 * (96^2*100*64 + 42^2*3136*128 + 18^2*2048*128 + 6^2*2048*256 + 9216*4096)
+        let f = forward_flops(&ModelConfig::koch105()).unwrap();
+        assert!((f - 1.817_247_744e9).abs() < 1.0, "{f}");
+    }
+
+    #[test]
+    fn fingerprint_changes_with_any_weight() {
+        let a = fingerprint(&[0.1, 0.2, 0.3]);
+        assert_eq!(a, fingerprint(&[0.1, 0.2, 0.3]));
+        assert_ne!(a, fingerprint(&[0.1, 0.2, 0.30001]));
     }
 }

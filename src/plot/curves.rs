@@ -2,7 +2,7 @@
 //! training-pair accuracy and validation one-shot accuracy, per epoch, with the best validation
 //! epoch (the one saved as `best/`) marked on all three and the pairs seen in the caption.
 use crate::error::{Error, Result};
-use crate::train::EpochRecord;
+use crate::eval::history::EpochRecord;
 
 use super::{Axis, Corner, Entry, Figure, Key, Line, Mark, Panel, Shape, BLUE, GREEN, GREY, ORANGE};
 

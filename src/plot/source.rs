@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
-use crate::train::EpochRecord;
+use crate::eval::history::EpochRecord;
 
 /// Scored pairs of one model: the material of a ROC curve and a score histogram.
 #[derive(Clone, Debug)]

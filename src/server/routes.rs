@@ -134,17 +134,17 @@ pub async fn compare(State(s): State<AppState>, m: Multipart) -> Result<Json<Val
 }
 
 pub async fn config(State(s): State<AppState>) -> Json<Value> {
-    let card = s.service.faces().map(|f| f.card()).unwrap_or(service::card::DEFAULT);
+    let card = s.service.faces().map(|f| f.card().clone()).unwrap_or_default();
     let faces = s.service.faces().ok();
     Json(json!({
         "threshold": card.naming(),
-        "verify_threshold": card.threshold,
-        "verification": card.verification,
+        "verify_threshold": card.same_at(),
+        "verification": card.fraction(),
         "collect": s.collect_dir.is_some(),
         "model": faces.map(|f| f.model_id().to_string()),
         "model_name": faces.map(|f| f.name().to_string()),
         "model_shape": faces.map(|f| f.shape()),
-        "video": faces.map(|f| crate::service::stream::rule(&f.card())),
+        "video": faces.map(|f| crate::service::stream::rule(f.card())),
     }))
 }
 

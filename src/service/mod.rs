@@ -97,30 +97,26 @@ impl Faces {
     /// Loads `model` with its card; `threshold` replaces the card's thresholds (verification's
     /// and identification's alike).
     pub fn load(model: &Model, threads: usize, threshold: Option<f32>) -> Result<Faces> {
-        let (ck, mut card, name) = match model {
-            Model::BuiltIn => (bundled::face()?, Card::parse(bundled::FACE_CARD, Path::new(bundled::FACE_MODEL_NAME))?, card::name(bundled::FACE_CARD)),
-            Model::Path(p) => {
-                let text = std::fs::read_to_string(p.join(card::FILE)).unwrap_or_default();
-                (io::load(p)?, Card::read(p)?, card::name(&text))
-            }
+        let (ck, mut card) = match model {
+            Model::BuiltIn => (bundled::face()?, bundled::face_card()?),
+            Model::Path(p) => (io::load(p)?, Card::read(p)?),
         };
         // A model without a card name is called by its folder's or file's name, not its path,
         // which would tell API clients where the server keeps its files.
-        let name = name.unwrap_or_else(|| match model {
+        let name = card.name.clone().unwrap_or_else(|| match model {
             Model::BuiltIn => bundled::FACE_MODEL_NAME.to_string(),
             Model::Path(p) => p.file_name().map_or_else(|| "face model".to_string(), |n| n.to_string_lossy().into_owned()),
         });
-        let id = gallery::fingerprint(&ck.params.data);
+        let id = ck.params.fingerprint();
         if let Some(t) = threshold {
-            card.threshold = card::check_unit("threshold", t)?;
-            card.identify_threshold = None;
+            card.set_threshold(t)?;
         }
         Ok(Faces { pipe: Pipeline::new(Siamese::new(ck.config, ck.params, threads)?)?, card, id, name })
     }
 
     /// The card in use (its threshold replaced by the one given to `load`, if any).
-    pub fn card(&self) -> Card {
-        self.card
+    pub fn card(&self) -> &Card {
+        &self.card
     }
 
     /// The model's identity: a fingerprint of its weights.
@@ -160,7 +156,7 @@ impl Faces {
 
     /// Are the largest faces of two photos the same person? At `threshold`, else the card's.
     pub fn compare(&self, a: &Photo, b: &Photo, threshold: Option<f32>) -> Result<Comparison> {
-        let threshold = threshold.map(|t| card::check_unit("threshold", t)).transpose()?.unwrap_or(self.card.threshold);
+        let threshold = threshold.map(|t| card::check_unit("threshold", t)).transpose()?.unwrap_or(self.card.same_at());
         let mut sides = Vec::new();
         let mut embeddings = Vec::new();
         for p in [a, b] {
@@ -366,8 +362,8 @@ impl FaceService {
     /// fraction reaches `verification` (default: the card's).
     pub fn verify(&self, photo: &Photo, claimed: &str, detection: Option<f32>, verification: Option<f32>) -> Result<Verdict> {
         let f = self.faces()?;
-        let detection = detection.map(|t| card::check_unit("detection", t)).transpose()?.unwrap_or(f.card.threshold);
-        let verification = verification.map(|t| card::check_unit("verification", t)).transpose()?.unwrap_or(f.card.verification);
+        let detection = detection.map(|t| card::check_unit("detection", t)).transpose()?.unwrap_or(f.card.same_at());
+        let verification = verification.map(|t| card::check_unit("verification", t)).transpose()?.unwrap_or(f.card.fraction());
         let not_enrolled = || Error::not_found(format!("name `{claimed}`"), "is not enrolled");
         let m = self.matrix(f)?;
         let key = gallery::name::key(claimed);

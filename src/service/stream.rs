@@ -45,7 +45,7 @@ pub struct Seen {
 /// people's degraded sequences by `eval video`), else the card's pair threshold with the
 /// default evidence weights.
 pub fn rule(c: &card::Card) -> Rule {
-    c.video.unwrap_or(Rule { name_at: c.threshold, min_weight: 1.5, unknown_weight: 4.0, split_at: 0.5 * c.threshold })
+    c.video.unwrap_or(Rule { name_at: c.same_at(), min_weight: 1.5, unknown_weight: 4.0, split_at: 0.5 * c.same_at() })
 }
 
 /// One video's tracker and its frame counter.
@@ -59,7 +59,7 @@ pub struct Stream {
 impl Stream {
     /// A stream named by the rule of `faces`' card, with `settings` for following faces.
     pub fn new(faces: &Faces, settings: Settings) -> Stream {
-        Stream { tracker: Tracker::new(settings, rule(&faces.card())), frame: 0, same_at: faces.card().threshold, scores: Vec::new() }
+        Stream { tracker: Tracker::new(settings, rule(faces.card())), frame: 0, same_at: faces.card().same_at(), scores: Vec::new() }
     }
 
     /// Frames seen so far.
@@ -143,7 +143,7 @@ impl FaceService {
     pub fn enroll_video(&self, name: &str, next: &mut dyn FnMut() -> Result<Option<RgbImage>>, add: bool) -> Result<super::Enrolled> {
         let f = self.faces()?;
         let name = gallery::name::canonical(name)?;
-        let mut tracker = Tracker::new(Settings::default(), rule(&f.card()));
+        let mut tracker = Tracker::new(Settings::default(), rule(f.card()));
         let mut candidates: std::collections::HashMap<u64, (usize, Vec<Candidate>)> = Default::default();
         let mut frame = 0u64;
         while let Some(img) = next()? {

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::head::{self, Fit, Pair};
+use crate::model::head::{self, score, Fit, Pair};
 use super::metrics::Confusion;
 use super::trainer::EpochRecord;
 use crate::error::{Error, Result};
@@ -38,12 +38,6 @@ pub struct Check {
 
 fn rows(m: &[f32], dim: usize) -> usize {
     m.len() / dim
-}
-
-/// Koch's weighted-L1 head (`a`, `b`) on two embeddings.
-pub fn score(a: &[f32], b: f32, u: &[f32], v: &[f32]) -> f64 {
-    let z = b as f64 + u.iter().zip(v).zip(a).map(|((x, y), w)| ((x - y).abs() * w) as f64).sum::<f64>();
-    1.0 / (1.0 + (-z).exp())
 }
 
 /// TAR of held-out vs training pictures and FAR of others vs training pictures at `threshold`,

@@ -2,8 +2,8 @@
 //! checkpoints and resume, the per-epoch history and its picture (drawn by `plot::curves`).
 pub mod batch;
 pub mod finetune;
-pub mod head;
 pub mod metrics;
 pub mod trainer;
+pub mod tune;
 
 pub use trainer::{EpochRecord, Init, Progress, TrainConfig, Trainer};

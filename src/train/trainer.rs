@@ -14,6 +14,7 @@ use super::metrics::Confusion;
 use crate::config::{ModelConfig, OptimizerConfig};
 use crate::data::imageset::ImageSet;
 use crate::error::{Error, Result};
+pub use crate::eval::history::EpochRecord;
 use crate::eval::oneshot::{self, Trial};
 use crate::model::{io, Optimizer, Params, Siamese};
 use crate::rng::Rng;
@@ -46,20 +47,6 @@ pub enum Init {
     Paper,
     /// Keras's Glorot-uniform weights and zero biases (`Params::init_keras`).
     Keras,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    pub epoch: usize,
-    pub loss: f64,
-    pub precision: f64,
-    pub recall: f64,
-    pub accuracy: f64,
-    pub val_oneshot: f64,
-    /// Cumulative training seconds (validation excluded) and pairs scored so far.
-    pub train_seconds: f64,
-    pub pairs: u64,
-    pub images: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]

@@ -1,6 +1,13 @@
-//! Koch's head, `p = sigmoid(b + sum_j a_j |h1_j - h2_j|)`, trained alone over a frozen tower:
-//! with the embeddings computed once, a training is a logistic regression on the pairs'
+//! Koch's head, `p = sigmoid(b + sum_j a_j |h1_j - h2_j|)`, on embeddings computed once: its
+//! score, and its fit alone over a frozen tower, which is a logistic regression on the pairs'
 //! absolute differences, full batch, in milliseconds, so LFW's ten folds are ten trainings.
+//! Evaluation (`eval::face_protocol`) and fine-tuning (`train::finetune`) both fit it.
+
+/// Koch's weighted-L1 head (`a`, `b`) on two embeddings, in f64.
+pub fn score(a: &[f32], b: f32, u: &[f32], v: &[f32]) -> f64 {
+    let z = b as f64 + u.iter().zip(v).zip(a).map(|((x, y), w)| ((x - y).abs() * w) as f64).sum::<f64>();
+    1.0 / (1.0 + (-z).exp())
+}
 
 /// A labelled pair of rows of an embedding matrix.
 #[derive(Clone, Copy, Debug)]
