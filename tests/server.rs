@@ -30,7 +30,7 @@ pub fn state(tag: &str, _token: Option<&str>) -> Arc<Inner> {
     let dir = tmp(tag);
     let cfg = crate::common::tiny_face_model();
     io::save(&dir.join("model"), &cfg, &Params::init(&cfg, &mut Rng::new(1)).unwrap(), None, None).unwrap();
-    let o = Options { model: Some(siamface::service::Model::Path(dir.join("model"))), gallery: dir.join("g.sqlite").into(), threads: 1, threshold: Some(0.0) };
+    let o = Options { model: Some(siamface::service::Model::Path(dir.join("model"))), gallery: dir.join("g.sqlite").into(), threads: 1, threshold: Some(0.0), precision: Default::default() };
     Arc::new(Inner { service: FaceService::open(&o).unwrap(), collect_dir: Some(dir.join("collected")) })
 }
 
@@ -155,7 +155,7 @@ const STRANGERS: [&str; 3] = ["Bertie_Ahern", "Bill_Clinton", "Cesar_Gaviria"];
 /// over a fresh gallery.
 fn shipped_state(tag: &str) -> Arc<Inner> {
     let dir = tmp(tag);
-    let o = Options { model: Some(siamface::service::Model::BuiltIn), gallery: dir.join("g.sqlite").into(), threads: 1, threshold: None };
+    let o = Options { model: Some(siamface::service::Model::BuiltIn), gallery: dir.join("g.sqlite").into(), threads: 1, threshold: None, precision: Default::default() };
     Arc::new(Inner { service: FaceService::open(&o).unwrap(), collect_dir: None })
 }
 

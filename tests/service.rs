@@ -18,7 +18,7 @@ fn save_model(dir: &std::path::Path, seed: u64) {
 }
 
 fn serve(dir: &std::path::Path, model: &str) -> Arc<Inner> {
-    let o = Options { model: Some(siamface::service::Model::Path(dir.join(model))), gallery: dir.join("g.sqlite").into(), threads: 1, threshold: Some(0.0) };
+    let o = Options { model: Some(siamface::service::Model::Path(dir.join(model))), gallery: dir.join("g.sqlite").into(), threads: 1, threshold: Some(0.0), precision: Default::default() };
     Arc::new(Inner { service: FaceService::open(&o).unwrap(), collect_dir: None })
 }
 

@@ -32,6 +32,7 @@ fn config(epochs: usize) -> TrainConfig {
         val_way: 5,
         val_trials: 20,
         init: siamface::train::Init::Paper,
+        precision: Default::default(),
     }
 }
 

@@ -67,7 +67,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(same.len() == 5, "{}: fewer than 5 same-person pairs", a.lfw.display());
     let dir = std::env::temp_dir().join(format!("siamface-bench-video-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let service = FaceService::open(&Options { model: Some(Model::BuiltIn), gallery: dir.join("g.sqlite").into(), threads: 0, threshold: None })?;
+    let service = FaceService::open(&Options { model: Some(Model::BuiltIn), gallery: dir.join("g.sqlite").into(), threads: 0, threshold: None, precision: Default::default() })?;
     let mut shown = Vec::new();
     for p in &same {
         service.enroll(&p.a.name.replace('_', " "), &[Photo::read(&p.a.path(&images))?], false)?;

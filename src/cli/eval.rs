@@ -1,4 +1,5 @@
 use std::path::PathBuf;
+use crate::engine::gemm::Precision;
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -83,6 +84,10 @@ pub struct LfwArgs {
     /// deep-funneled frame as the aligned face, how Koch's face models were trained.
     #[arg(long, value_enum, default_value_t = crate::eval::faces::Align::Detect)]
     align: crate::eval::faces::Align,
+    /// Arithmetic of the model's products: f32, or bf16 (AVX512_BF16 or AMX), to measure what
+    /// bf16 costs in accuracy.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
     /// Threads of the model's work; 0 means one per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -117,6 +122,10 @@ pub struct OneshotArgs {
     /// Seed of the random tasks: the same seed draws the same tasks.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Arithmetic of the model's products: f32, or bf16 (AVX512_BF16 or AMX), to measure what
+    /// bf16 costs in accuracy.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
     /// Threads of the model's work; 0 means one per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -187,11 +196,12 @@ struct OneshotOut {
 fn oneshot_cmd(a: OneshotArgs) -> anyhow::Result<ExitCode> {
     if let Some(root) = &a.lfw {
         let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-        let mut net = Siamese::new(ck.config, ck.params, a.threads)?;
+        let mut net = Siamese::new(ck.config, ck.params, a.threads)?.with_precision(a.precision);
         let (report, source) = oneshot::lfw_fold(&mut net, &a.model, root, a.fold, a.way, a.trials, a.seed)?;
         return print_oneshot(OneshotOut { accuracy: report.accuracy, trials: report.trials, way: report.way, ci95: report.ci95, source }, a.json);
     }
-    let (mut net, scale) = load(&a.model, a.threads)?;
+    let (net, scale) = load(&a.model, a.threads)?;
+    let mut net = net.with_precision(a.precision);
     let (report, source) = if let Some(dir) = &a.runs {
         (oneshot::lake(&mut net, &omniglot::lake_runs(dir)?, scale)?, format!("Lake's runs in {}", dir.display()))
     } else if let Some(dir) = &a.omniglot {
@@ -268,7 +278,7 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 fn lfw_cmd(a: LfwArgs) -> anyhow::Result<ExitCode> {
     let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let net = Siamese::new(ck.config, ck.params, a.threads)?;
+    let net = Siamese::new(ck.config, ck.params, a.threads)?.with_precision(a.precision);
     let out = lfw_folds::view2(&net, a.model.display().to_string(), &a.lfw, a.align, a.fold)?;
     if a.json {
         println!("{}", serde_json::to_string(&out)?);

@@ -1,5 +1,6 @@
 //! `siamface eval video`: the track rule fitted on held-out people's degraded sequences
 //! (`eval::video`), printed, and written into a model's card with `--write-card`.
+use crate::engine::gemm::Precision;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -32,13 +33,17 @@ pub struct Args {
     /// Threads of the model's work; 0 means one per core.
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Arithmetic of the model's products: f32, or bf16 (about twice as fast where the CPU has
+    /// AVX512_BF16 or AMX; embeddings within bf16's rounding of f32's).
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let faces = Faces::load(&Model::from_arg(a.model.clone()), a.threads, None)?;
+    let faces = Faces::load(&Model::from_arg(a.model.clone()), a.threads, None, a.precision)?;
     let r = video::calibrate(faces.pipeline(), &a.lfw, a.far, a.fit_fold, a.test_fold, a.seed)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);

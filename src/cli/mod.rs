@@ -82,6 +82,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let cli = Cli::parse();
+    crate::engine::gemm::check_env().map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Bench(a) => bench::run(a),
         Command::BenchFaces(a) => bench_faces::run(a),

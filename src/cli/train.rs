@@ -9,6 +9,7 @@ use crate::config::{ModelConfig, OptimizerConfig};
 use crate::data::imageset::ImageSet;
 use crate::data::sets::{self, Dataset};
 use crate::train::batch::{Augment, Mode};
+use crate::engine::gemm::Precision;
 use crate::train::{Init, Progress, TrainConfig, Trainer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -112,6 +113,11 @@ pub struct Args {
     /// Worker threads (0 = every core).
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Arithmetic of the products: bf16 trains in mixed precision (f32 weights, gradients and
+    /// optimiser state) at about twice the speed where the CPU has AVX512_BF16 or AMX. With
+    /// --resume, changes the run's precision from here on.
+    #[arg(long, value_enum)]
+    precision: Option<Precision>,
     /// Stop (after saving) once this many minutes have passed.
     #[arg(long)]
     minutes: Option<f64>,
@@ -144,10 +150,14 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         val.classes.len(),
         val.len()
     );
+
     let mut trainer = if a.resume {
         let mut t = Trainer::resume(&a.out, &train, &val, a.threads)?;
         if let Some(e) = a.epochs {
             t.set_epochs(e);
+        }
+        if let Some(p) = a.precision {
+            t.set_precision(p);
         }
         t
     } else {
@@ -192,9 +202,12 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
                 InitKind::Paper => Init::Paper,
                 InitKind::Keras => Init::Keras,
             },
+            precision: a.precision.unwrap_or_default(),
         };
         Trainer::new(config, &train, &val, &a.out, a.threads)?
     };
+    let precision = trainer.model().precision();
+    eprintln!("products: {precision:?} on the {} kernel", crate::engine::gemm::Kernel::for_precision(precision).name());
     let deadline = a.minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
     let tty = std::io::stderr().is_terminal();
     let why = trainer.run(deadline, &mut |p: &Progress| report(p, tty))?;

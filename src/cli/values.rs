@@ -5,6 +5,7 @@ use clap::ValueEnum;
 
 use crate::config::Head;
 use crate::data::sets::Dataset;
+use crate::engine::gemm::Precision;
 use crate::eval::faces::Align;
 use crate::gallery::Check;
 
@@ -27,6 +28,11 @@ macro_rules! value_enum {
 value_enum!(Head {
     WeightedL1 => "weighted-l1": "Koch's `sigmoid(b + sum_j a_j |h1_j - h2_j|)`, one learned weight per dimension",
     Euclidean => "euclidean": "`sigmoid(b + a * ||h1 - h2||)`: the Euclidean distance a metric-trained tower (dlib's ResNet) was made for, calibrated into a probability by two learned numbers",
+});
+
+value_enum!(Precision {
+    F32 => "f32": "Every product in f32: the reference arithmetic",
+    Bf16 => "bf16": "Operands of every convolution and dense product rounded to bf16 (AMX tiles or AVX512_BF16), sums, weights and optimiser state in f32; f32 where the CPU has neither",
 });
 
 value_enum!(Align {

@@ -36,7 +36,7 @@ impl Par {
 }
 
 /// The arithmetic of a product's operands; the sums are `f32` either way.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
     /// `f32` operands: the reference arithmetic, and the default.

@@ -114,9 +114,13 @@ impl Siamese {
 
     /// The model computing in `precision` (`F32` is what `new` gives).
     pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.set_precision(precision);
+        self
+    }
+
+    pub fn set_precision(&mut self, precision: Precision) {
         self.precision = precision;
         self.packed = std::sync::OnceLock::new();
-        self
     }
 
     pub fn params(&self) -> &Params {

@@ -8,6 +8,7 @@
 pub mod card;
 pub mod stream;
 
+use crate::engine::gemm::Precision;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -95,8 +96,9 @@ impl Model {
 
 impl Faces {
     /// Loads `model` with its card; `threshold` replaces the card's thresholds (verification's
-    /// and identification's alike).
-    pub fn load(model: &Model, threads: usize, threshold: Option<f32>) -> Result<Faces> {
+    /// and identification's alike). The gallery's embeddings serve either `precision`: bf16's
+    /// stay within its rounding of f32's (cosine 0.99999 on real faces).
+    pub fn load(model: &Model, threads: usize, threshold: Option<f32>, precision: Precision) -> Result<Faces> {
         let (ck, mut card) = match model {
             Model::BuiltIn => (bundled::face()?, bundled::face_card()?),
             Model::Path(p) => (io::load(p)?, Card::read(p)?),
@@ -111,7 +113,7 @@ impl Faces {
         if let Some(t) = threshold {
             card.set_threshold(t)?;
         }
-        Ok(Faces { pipe: Pipeline::new(Siamese::new(ck.config, ck.params, threads)?)?, card, id, name })
+        Ok(Faces { pipe: Pipeline::new(Siamese::new(ck.config, ck.params, threads)?.with_precision(precision))?, card, id, name })
     }
 
     /// The card in use (its threshold replaced by the one given to `load`, if any).
@@ -226,6 +228,8 @@ pub struct Options {
     pub threads: usize,
     /// Replaces the model card's threshold.
     pub threshold: Option<f32>,
+    /// The arithmetic of the model's products.
+    pub precision: Precision,
 }
 
 /// The model (if opened with one) and the gallery, behind every command and API call.
@@ -280,7 +284,7 @@ impl FaceService {
     /// Opens the gallery (checking it) and the model, and re-embeds the gallery's crops if they
     /// were embedded by another model.
     pub fn open(o: &Options) -> Result<FaceService> {
-        let faces = o.model.as_ref().map(|m| Faces::load(m, o.threads, o.threshold)).transpose()?;
+        let faces = o.model.as_ref().map(|m| Faces::load(m, o.threads, o.threshold, o.precision)).transpose()?;
         let mut g = Store::open(&o.gallery)?;
         if let Some(f) = &faces {
             f.sync(&mut g)?;

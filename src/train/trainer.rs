@@ -13,6 +13,7 @@ use super::batch::{Augment, Batch, Mode};
 use super::metrics::Confusion;
 use crate::config::{ModelConfig, OptimizerConfig};
 use crate::data::imageset::ImageSet;
+use crate::engine::gemm::Precision;
 use crate::error::{Error, Result};
 pub use crate::eval::history::EpochRecord;
 use crate::eval::oneshot::{self, Trial};
@@ -36,6 +37,10 @@ pub struct TrainConfig {
     pub val_trials: usize,
     #[serde(default)]
     pub init: Init,
+    /// The operands' arithmetic of every product, forward and backward (mixed precision in
+    /// bf16: weights, gradients and optimiser state stay f32).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 /// How the weights start.
@@ -96,7 +101,7 @@ impl<'a> Trainer<'a> {
             Init::Paper => Params::init(&config.model, &mut rng)?,
             Init::Keras => Params::init_keras(&config.model, &mut rng)?,
         };
-        let net = Siamese::new(config.model.clone(), params, threads)?;
+        let net = Siamese::new(config.model.clone(), params, threads)?.with_precision(config.precision);
         let opt = Optimizer::new(config.optimizer.clone(), net.params())?;
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
         let path = out.join("train_config.json");
@@ -115,10 +120,17 @@ impl<'a> Trainer<'a> {
         check_sets(&state.config.model, train, val)?;
         check_data(&state.config, train, val)?;
         let opt = ck.optimizer.ok_or_else(|| Error::ModelFile { path: file.clone(), reason: "no optimizer state".into() })?;
-        let net = Siamese::new(ck.config, ck.params, threads)?;
+        let net = Siamese::new(ck.config, ck.params, threads)?.with_precision(state.config.precision);
         let c = &state.config;
         let trials = oneshot::random_trials(val, c.val_way, c.val_trials, &mut Rng::new(c.seed ^ 0x5EED));
         Ok(Trainer { state, net, opt, train, val, trials, out: out.to_path_buf(), batch: Batch::default() })
+    }
+
+    /// Changes the precision of the products from here on (a run resumed on another machine, or
+    /// continued faster in bf16); the checkpoint's weights are f32 either way.
+    pub fn set_precision(&mut self, precision: Precision) {
+        self.state.config.precision = precision;
+        self.net.set_precision(precision);
     }
 
     /// Changes how many epochs the run goes to (to extend a finished run on resume).
