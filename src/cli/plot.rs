@@ -10,7 +10,8 @@ use crate::plot::{self, source};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
-    /// Training curves (loss; precision and recall; accuracy) from a run's history.json.
+    /// Training curves (loss; precision and recall; accuracy) from a run's history.json, or
+    /// several runs' loss and validation accuracy side by side.
     Curves(CurvesArgs),
     /// ROC curves of one or more saved evaluations on one picture.
     Roc(RocArgs),
@@ -36,14 +37,16 @@ impl Size {
 
 #[derive(clap::Args)]
 pub struct CurvesArgs {
-    /// Run folder (its history.json) or a history.json file.
-    run: PathBuf,
+    /// Run folder (its history.json) or a history.json file; several draw their loss and
+    /// validation accuracy side by side, one colour each.
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
     /// Output picture, .png or .svg.
     #[arg(long)]
     out: PathBuf,
-    /// Name in the caption (default: the run folder's name).
+    /// Name of each run, in order (default: the run folder's name).
     #[arg(long)]
-    name: Option<String>,
+    name: Vec<String>,
     #[command(flatten)]
     size: Size,
 }
@@ -89,10 +92,22 @@ pub struct ScoresArgs {
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     let (fig, out, size) = match c {
         Command::Curves(a) => {
-            let history = source::read_history(&a.run)?;
-            let dir = if a.run.is_dir() { a.run.clone() } else { a.run.parent().map(PathBuf::from).unwrap_or_default() };
-            let name = a.name.unwrap_or_else(|| dir.file_name().map_or_else(|| a.run.display().to_string(), |n| n.to_string_lossy().into_owned()));
-            (plot::curves::figure(&history, &name).with_context(|| format!("drawing {}", a.run.display()))?, a.out, a.size.get())
+            if !a.name.is_empty() && a.name.len() != a.runs.len() {
+                anyhow::bail!("--name given {} times for {} runs: give one per run or none", a.name.len(), a.runs.len());
+            }
+            let mut runs = Vec::new();
+            for (i, run) in a.runs.iter().enumerate() {
+                let history = source::read_history(run)?;
+                let dir = if run.is_dir() { run.clone() } else { run.parent().map(PathBuf::from).unwrap_or_default() };
+                let name = a.name.get(i).cloned().unwrap_or_else(|| dir.file_name().map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned()));
+                runs.push((name, history));
+            }
+            let fig = if runs.len() == 1 {
+                plot::curves::figure(&runs[0].1, &runs[0].0).with_context(|| format!("drawing {}", a.runs[0].display()))?
+            } else {
+                plot::curves::compare(&runs).context("drawing the runs side by side")?
+            };
+            (fig, a.out, a.size.get())
         }
         Command::Roc(a) => {
             if !a.labels.is_empty() && a.labels.len() != a.evals.len() {

@@ -70,12 +70,62 @@ pub fn figure(history: &[EpochRecord], name: &str) -> Result<Figure> {
     Ok(Figure { caption, panels: panels.into(), size: (1500, 480) })
 }
 
+/// Several runs side by side (the same recipe in f32 and bf16, say): training loss and
+/// validation one-shot accuracy per epoch, one colour per run, each run's training time in its
+/// label so that speed and learning read off one picture.
+pub fn compare(runs: &[(String, Vec<EpochRecord>)]) -> Result<Figure> {
+    if runs.len() < 2 || runs.len() > super::PALETTE.len() {
+        return Err(Error::config("runs", format!("2 to {} runs to compare, not {}", super::PALETTE.len(), runs.len())));
+    }
+    if let Some((name, _)) = runs.iter().find(|(_, h)| h.is_empty()) {
+        return Err(Error::config("history", format!("{name}: no epochs to draw")));
+    }
+    let epochs = runs.iter().flat_map(|(_, h)| h.iter().map(|r| r.epoch)).collect::<Vec<_>>();
+    let (first, last) = (*epochs.iter().min().expect("non-empty") as f64, *epochs.iter().max().expect("non-empty") as f64);
+    let x = if last > first { Axis::Linear(first, last) } else { Axis::Linear(first - 0.5, last + 0.5) };
+    let loss_max = runs.iter().flat_map(|(_, h)| h.iter().map(|r| r.loss)).filter(|l| l.is_finite()).fold(0.0, f64::max);
+    let mut loss = Panel::new("Training loss", "epoch", "binary cross-entropy", x, (0.0, (loss_max * 1.1).max(1e-3)));
+    let mut val = Panel::new("Validation one-shot accuracy", "epoch", "accuracy", x, (0.0, 1.0));
+    let mut parts = Vec::new();
+    for ((name, h), color) in runs.iter().zip(super::PALETTE) {
+        let series = |f: &dyn Fn(&EpochRecord) -> f64| Line { points: h.iter().map(|r| (r.epoch as f64, f(r))).filter(|p| p.1.is_finite()).collect(), color, dashed: false };
+        let secs = h.iter().map(|r| r.train_seconds).fold(0.0, f64::max);
+        let best = best_epoch(h).expect("non-empty");
+        let label = format!("{name} ({secs:.0} s)");
+        loss.lines.push(series(&|r| r.loss));
+        loss.legend.push(Entry { label: label.clone(), color, key: Key::Line });
+        val.lines.push(series(&|r| r.val_oneshot));
+        val.marks.push(Mark { at: (best.epoch as f64, best.val_oneshot), color, shape: Shape::Circle });
+        val.legend.push(Entry { label, color, key: Key::Line });
+        parts.push(format!("{name} best {:.1}% at epoch {}", 100.0 * best.val_oneshot, best.epoch));
+    }
+    val.corners = [Corner::LowerRight, Corner::UpperRight, Corner::LowerLeft, Corner::UpperLeft];
+    let mut panels = [loss, val];
+    for p in &mut panels {
+        p.x_integer = true;
+    }
+    Ok(Figure { caption: parts.join("; "), panels: panels.into(), size: (1100, 480) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn rec(epoch: usize, val: f64) -> EpochRecord {
         EpochRecord { epoch, loss: 0.5, precision: 0.5, recall: 0.5, accuracy: 0.5, val_oneshot: val, train_seconds: 1.0, pairs: 100 * epoch as u64, images: 0 }
+    }
+
+    #[test]
+    fn compare_draws_one_line_per_run_and_refuses_a_single_or_empty_run() {
+        let a = vec![rec(1, 0.2), rec(2, 0.4)];
+        let b = vec![rec(1, 0.3), rec(2, 0.5), rec(3, 0.45)];
+        let fig = compare(&[("f32".into(), a.clone()), ("bf16".into(), b)]).unwrap();
+        assert_eq!(fig.panels.len(), 2);
+        assert_eq!(fig.panels[1].lines.iter().map(|l| l.points.len()).collect::<Vec<_>>(), [2, 3]);
+        assert_eq!(fig.panels[1].marks[1].at, (2.0, 0.5));
+        assert!(fig.caption.contains("bf16 best 50.0% at epoch 2"), "{}", fig.caption);
+        assert!(compare(&[("f32".into(), a.clone())]).is_err());
+        assert!(compare(&[("f32".into(), a), ("bf16".into(), Vec::new())]).unwrap_err().to_string().contains("bf16"));
     }
 
     #[test]
