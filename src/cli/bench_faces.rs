@@ -11,6 +11,7 @@ use anyhow::Context;
 use serde::Serialize;
 
 use crate::data::{lfw, photo};
+use crate::engine::gemm::Precision;
 use crate::face::{self, Detector};
 use crate::model::{bundled, io, Siamese};
 
@@ -31,6 +32,9 @@ pub struct Args {
     /// `tools/dlib_reference.py`.
     #[arg(long, default_value = "tools/dlib_reference.py")]
     dlib_script: PathBuf,
+    /// Arithmetic of the tower's products.
+    #[arg(long, value_enum, default_value_t = Precision::F32)]
+    precision: Precision,
     /// Print the measurements as one JSON object.
     #[arg(long)]
     json: bool,
@@ -38,6 +42,9 @@ pub struct Args {
 
 #[derive(Serialize)]
 struct Side {
+    precision: Precision,
+    /// The tower alone on one crop, one thread (median over the photos).
+    embed_ms_median: f64,
     ms_per_face_median: f64,
     ms_per_face_mean: f64,
     batch_per_s: f64,
@@ -64,7 +71,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None => bundled::face()?,
     };
     let cfg = ck.config.clone();
-    let mut net = Siamese::new(ck.config, ck.params, 0)?;
+    let mut net = Siamese::new(ck.config, ck.params, 0)?.with_precision(a.precision);
     let det = Detector::new()?;
     let pairs = lfw::Pairs::parse(&a.lfw.join("pairs.txt"))?;
     let mut paths: Vec<PathBuf> = Vec::new();
@@ -79,6 +86,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     // One photo at a time on one thread, the way a request or a camera frame is served.
     let mut s = net.scratch();
     let mut times = Vec::new();
+    let mut embed_times = Vec::new();
     let mut crops = Vec::new();
     for (k, p) in paths.iter().enumerate() {
         let t = Instant::now();
@@ -87,9 +95,11 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             Some(f) => face::input_from_photo(&img, f, &cfg),
             None => face::to_input(&img, &cfg),
         };
+        let te = Instant::now();
         net.embed_bytes_with(&input, &mut s)?;
         if k > 0 {
             times.push(t.elapsed().as_secs_f64() * 1e3);
+            embed_times.push(te.elapsed().as_secs_f64() * 1e3);
         }
         crops.push(input);
     }
@@ -100,7 +110,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     net.embed(&batch[..4 * cfg.input_len()], &mut out[..4 * cfg.embedding])?;
     let t = Instant::now();
     net.embed(&batch, &mut out)?;
-    let ours = Side { ms_per_face_median: med, ms_per_face_mean: mean, batch_per_s: 64.0 / t.elapsed().as_secs_f64() };
+    let ours = Side { precision: a.precision, embed_ms_median: median(&mut embed_times), ms_per_face_median: med, ms_per_face_mean: mean, batch_per_s: 64.0 / t.elapsed().as_secs_f64() };
 
     let dlib = match &a.dlib_python {
         None => None,
@@ -125,7 +135,10 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.json {
         println!("{}", serde_json::to_string(&r)?);
     } else {
-        println!("siamface: {:.1} ms per face (median, one thread: decode, detect, align, embed), {:.0} embeddings/s (batch of 64)", r.siamface.ms_per_face_median, r.siamface.batch_per_s);
+        println!(
+            "siamface ({:?}): {:.1} ms per face (median, one thread: decode, detect, align, embed; the tower alone {:.1} ms), {:.0} embeddings/s (batch of 64)",
+            r.siamface.precision, r.siamface.ms_per_face_median, r.siamface.embed_ms_median, r.siamface.batch_per_s
+        );
         if let (Some(d), Some(f), Some(b)) = (&r.dlib, r.per_face_speedup, r.batch_speedup) {
             println!("dlib:     {:.1} ms per face, {:.0} descriptors/s", d["ms_per_face_median"].as_f64().unwrap_or(0.0), d["batch_per_s"].as_f64().unwrap_or(0.0));
             println!("ratio:    {f:.2}x per face, {b:.2}x batch (above 1: siamface faster)");

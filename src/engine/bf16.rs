@@ -75,6 +75,28 @@ fn simd() -> bool {
     false
 }
 
+/// Packs row `i` of an A of depth `k` (its values `row`) into `dst`, A's panels (`pack_a`'s
+/// layout, bit for bit), so that a caller can build A one row at a time in a small buffer
+/// instead of the whole matrix in `f32` first (a convolution's patches).
+pub fn pack_a_row(row: &[f32], i: usize, k: usize, dst: &mut [u16]) {
+    let ks = steps(k);
+    let (band, rr) = (i / BLOCK, i % BLOCK);
+    let base = band * ks * 2 * TILE + (rr / 16) * TILE + (rr % 16) * STEP;
+    assert!(row.len() >= k, "pack_a_row: {} values for a depth of {k}", row.len());
+    assert!(ks == 0 || dst.len() >= base + (ks - 1) * 2 * TILE + STEP, "pack_a_row: destination too short for row {i}");
+    #[cfg(target_arch = "x86_64")]
+    if simd() {
+        // SAFETY: AVX-512F is present; the assertions bound the source and every slot.
+        return unsafe { super::bf16_simd::pack_row(row.as_ptr(), k, dst.as_mut_ptr().add(base), 2 * TILE) };
+    }
+    for s in 0..ks {
+        let slot = &mut dst[base + s * 2 * TILE..][..STEP];
+        for (p, d) in slot.iter_mut().enumerate() {
+            *d = row.get(s * STEP + p).filter(|_| s * STEP + p < k).map_or(0, |x| from_f32(*x));
+        }
+    }
+}
+
 /// Packs A (`m x k`) into `dst` (at least `packed_len(m, k)` values).
 pub fn pack_a(a: View, m: usize, k: usize, dst: &mut [u16]) {
     a.check(m, k, "pack_a");
@@ -259,6 +281,21 @@ mod tests {
                 pack_b_portable(v, rows, cols, &mut slow);
                 assert_eq!(fast, slow, "B {rows}x{cols} transposed {transposed} pad {pad}");
             }
+        }
+    }
+
+    #[test]
+    fn rows_packed_one_at_a_time_equal_the_packed_matrix() {
+        let mut rng = crate::rng::Rng::new(6);
+        for &(m, k) in &[(1, 1), (5, 31), (33, 32), (64, 100), (70, 3136)] {
+            let a: Vec<f32> = (0..m * k).map(|_| rng.normal() as f32).collect();
+            let mut whole = vec![0u16; packed_len(m, k)];
+            pack_a(View { data: &a, rs: k, cs: 1 }, m, k, &mut whole);
+            let mut rows = vec![0u16; packed_len(m, k)];
+            for i in 0..m {
+                pack_a_row(&a[i * k..(i + 1) * k], i, k, &mut rows);
+            }
+            assert_eq!(rows, whole, "{m}x{k}");
         }
     }
 

@@ -68,6 +68,18 @@ unsafe fn transposed_tile(d: &[u32; 256], out: *mut u16) {
     }
 }
 
+/// One row of A, `k` contiguous floats at `src`, rounded into its 32-value slots, the slot of
+/// depth step `s` at `out + s * stride` (zero past `k`).
+///
+/// # Safety
+/// AVX-512F present; `src` holds `k` floats; every slot lies inside the destination.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn pack_row(src: *const f32, k: usize, out: *mut u16, stride: usize) {
+    for s in 0..steps(k) {
+        row32(src.add(s * STEP), STEP.min(k - s * STEP), out.add(s * stride));
+    }
+}
+
 /// # Safety
 /// AVX-512F present, `a.cs == 1 || a.rs == 1`, `a` covers `m x k`, `dst` holds `packed_len(m, k)`.
 #[target_feature(enable = "avx512f")]

@@ -5,7 +5,8 @@
 //! being written and being multiplied.
 use rayon::prelude::*;
 
-use super::gemm::{matmul_with, Op, Par, Weights};
+use super::bf16;
+use super::gemm::{matmul_packed_a, matmul_with, Op, PackedB, Par, Weights};
 
 /// One convolution: input `h x w x c` (NHWC, one image), `k` filters of `kh x kw`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -102,12 +103,45 @@ pub fn forward(x: &[f32], w: Weights, s: &Shape, out: &mut [f32], col: &mut [f32
 
 /// Output pixels `row0..row0 + out.len() / k`, in chunks that fit `col`.
 fn forward_band(x: &[f32], w: Weights, s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32]) {
+    if let Some(pb) = w.packed.filter(|p| p.k() == s.patch() && p.n() == s.k) {
+        return forward_band_packed(x, pb, s, row0, out, col);
+    }
     let (patch, step, end) = (s.patch(), s.chunk_rows(col.len()), row0 + out.len() / s.k);
     for r in (row0..end).step_by(step) {
         let rows = step.min(end - r);
         im2col(x, s, r, rows, col);
         w.right_of(Op::n(col), &mut out[(r - row0) * s.k..], s.k, rows, s.k, patch, false, Par::One);
     }
+}
+
+thread_local! {
+    /// A's panels for `forward_band_packed`, kept per thread between calls.
+    static A_PANELS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Output pixels per product of `forward_band_packed`: two panel bands, whose bf16 patches
+/// (at most a few hundred KB) stay in cache while they are multiplied.
+const PACKED_ROWS: usize = 2 * bf16::BLOCK;
+
+/// `forward_band` with weights packed for a bf16 kernel: each pixel's patch is gathered into a
+/// row of `col` and rounded straight into A's panels, so the `f32` im2col matrix is never
+/// written out and read back to be packed.
+fn forward_band_packed(x: &[f32], pb: &PackedB, s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32]) {
+    let (patch, end) = (s.patch(), row0 + out.len() / s.k);
+    let row = &mut col[..patch];
+    let mut pa = A_PANELS.take();
+    for r in (row0..end).step_by(PACKED_ROWS) {
+        let rows = PACKED_ROWS.min(end - r);
+        pa.resize(pa.len().max(bf16::packed_len(rows, patch)), 0);
+        for i in 0..rows {
+            im2col(x, s, r + i, 1, row);
+            bf16::pack_a_row(row, i, patch, &mut pa);
+        }
+        // Rows past `rows` in the last band hold an earlier call's values: the kernels never
+        // store them, and rows of a product do not mix.
+        matmul_packed_a(&pa, rows, pb, &mut out[(r - row0) * s.k..], s.k, false, Par::One);
+    }
+    A_PANELS.set(pa);
 }
 
 /// Gradients of `forward`: adds into `dw` and `db`, and writes `dx` when asked for (the first
@@ -235,5 +269,32 @@ mod tests {
         let plus1 = |v: Vec<f32>| v.into_iter().map(|x| x + 1.0).collect::<Vec<_>>();
         gradcheck::assert_close(&dw, &plus1(want_dw), 1e-5, "dw");
         gradcheck::assert_close(&db, &plus1(want_db), 1e-5, "db");
+    }
+
+    #[test]
+    fn packed_bf16_forward_equals_the_unpacked_bf16_product_bit_for_bit() {
+        // The fused path (patches rounded straight into panels) against im2col + the bf16
+        // product that packs both operands itself: the same roundings, so the same bits.
+        use crate::engine::gemm::{Kernel, PackedB, Precision};
+        let kernel = Kernel::for_precision(Precision::Bf16);
+        if kernel == Kernel::F32 {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED packed bf16 convolution: no bf16 kernel on this CPU");
+            return;
+        }
+        let mut rng = Rng::new(31);
+        for s in [Shape { h: 12, w: 11, c: 3, kh: 3, kw: 4, k: 5 }, Shape { h: 20, w: 20, c: 16, kh: 4, kw: 4, k: 40 }, Shape { h: 30, w: 30, c: 1, kh: 10, kw: 10, k: 8 }] {
+            let x = random(s.h * s.w * s.c, &mut rng);
+            let w = random(s.weights(), &mut rng);
+            let pb = PackedB::new(Op::n(&w), s.patch(), s.k, kernel);
+            for par in [Par::One, Par::Many(2)] {
+                let mut col = vec![0f32; 2 * 64 * s.patch()];
+                let (mut plain, mut fused) = (vec![0f32; s.pixels() * s.k], vec![1f32; s.pixels() * s.k]);
+                forward(&x, Weights::with(&w, Precision::Bf16), &s, &mut plain, &mut col, par);
+                let packed = Weights { data: &w, prec: Precision::Bf16, packed: Some(&pb), packed_t: None };
+                forward(&x, packed, &s, &mut fused, &mut col, par);
+                assert_eq!(fused, plain, "{s:?} {par:?}");
+            }
+        }
     }
 }

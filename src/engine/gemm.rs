@@ -394,6 +394,25 @@ impl<'a> Weights<'a> {
     }
 }
 
+/// `c[m x n] = (accumulate ? c : 0) + A * b` with both operands packed beforehand: A's panels
+/// `pa` (`bf16::packed_len(m, b.k())` values, `bf16::pack_a`'s layout) and `b`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_packed_a(pa: &[u16], m: usize, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool, par: Par) {
+    let (n, k) = (b.n, b.k);
+    if m == 0 || n == 0 {
+        return;
+    }
+    assert!(pa.len() >= bf16::packed_len(m, k), "matmul_packed_a: {} panel values for {m}x{k}", pa.len());
+    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "matmul_packed_a: dst has {} elements for {m}x{n} (ldc {ldc})", c.len());
+    if k == 0 {
+        if !accumulate {
+            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(0.0));
+        }
+        return;
+    }
+    blocks(b.kernel, pa, &b.panels, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
+}
+
 /// The destination of a product, shared by the threads that write its disjoint blocks.
 #[derive(Clone, Copy)]
 struct Dst(*mut f32);
