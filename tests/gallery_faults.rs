@@ -2,7 +2,7 @@
 //! copied out and back in. Real SQLite files, the real binary, real LFW photos.
 use std::process::{Command, Stdio};
 
-use siamface::gallery::{archive, Gallery};
+use siamface::gallery::{archive, Backend, Gallery};
 
 use crate::gallery::{lfw, stderr, Env};
 

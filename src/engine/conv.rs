@@ -245,16 +245,14 @@ mod tests {
         let mut rng = Rng::new(3);
         let s = Shape { h: 6, w: 5, c: 2, kh: 3, kw: 2, k: 3 };
         let (x, w, b, r) = (random(60, &mut rng), random(s.weights(), &mut rng), random(3, &mut rng), random(s.pixels() * 3, &mut rng));
-        let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
-            let out = reference::conv_forward(x, w, b, &s);
-            out.iter().zip(&r).map(|(o, r)| (*o as f64) * (*r as f64)).sum()
-        };
+        let (x64, w64, b64, r64) = (reference::widen(&x), reference::widen(&w), reference::widen(&b), reference::widen(&r));
+        let loss = |x: &[f64], w: &[f64], b: &[f64]| reference::dot(&reference::conv_forward64(x, w, b, &s), &r64);
         let mut col = vec![0f32; s.pixels() * s.patch()];
         let (mut dw, mut db, mut dx) = (vec![0f32; s.weights()], vec![0f32; 3], vec![0f32; 60]);
         backward(&x, Weights::f32(&w), &r, &s, &mut dw, &mut db, Some(&mut dx), &mut col, Par::One);
-        gradcheck::check(&x, &dx, |v| loss(v, &w, &b), "dx");
-        gradcheck::check(&w, &dw, |v| loss(&x, v, &b), "dw");
-        gradcheck::check(&b, &db, |v| loss(&x, &w, v), "db");
+        gradcheck::check(&x, &dx, |v| loss(v, &w64, &b64), "dx");
+        gradcheck::check(&w, &dw, |v| loss(&x64, v, &b64), "dw");
+        gradcheck::check(&b, &db, |v| loss(&x64, &w64, v), "db");
     }
 
     #[test]

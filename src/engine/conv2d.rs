@@ -3,8 +3,11 @@
 //! case, on a batch at once: the im2col rows of every image form one matrix, so the deep layers,
 //! whose maps are only a few pixels, still give the GEMM a tall product.
 //!
+//! Forward only, as are `pool2d`, `residual` and `affine`: the layered net runs inference, and
+//! their backward passes come back with training the tower, each with its gradient check.
+//!
 //! NHWC activations, HWIO weights (`[k, k, c_in, c_out]`), as everywhere in the engine.
-use super::gemm::{matmul, Op, Weights};
+use super::gemm::{Op, Weights};
 use super::Par;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -78,27 +81,6 @@ pub fn im2col(x: &[f32], s: &Shape, col: &mut [f32]) {
     }
 }
 
-/// The adjoint of `im2col`: adds each patch gradient back onto the pixels it was read from.
-pub fn col2im_add(dcol: &[f32], s: &Shape, dx: &mut [f32]) {
-    let (ow, p) = (s.ow(), s.patch());
-    for oy in 0..s.oh() {
-        for ox in 0..ow {
-            let row = &dcol[(oy * ow + ox) * p..][..p];
-            for ky in 0..s.k {
-                let Some(iy) = source(s, oy, ky, s.h) else { continue };
-                for kx in 0..s.k {
-                    if let Some(ix) = source(s, ox, kx, s.w) {
-                        let d = &mut dx[(iy * s.w + ix) * s.c..][..s.c];
-                        for (d, g) in d.iter_mut().zip(&row[(ky * s.k + kx) * s.c..][..s.c]) {
-                            *d += g;
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// `y = conv(x, w) + b` for `n` images. `col` holds `n * s.col_len()` floats; `b` may be empty
 /// (no bias).
 #[allow(clippy::too_many_arguments)]
@@ -113,41 +95,6 @@ pub fn forward(x: &[f32], w: Weights, b: &[f32], s: &Shape, n: usize, y: &mut [f
             for (v, b) in row.iter_mut().zip(b) {
                 *v += b;
             }
-        }
-    }
-}
-
-/// Gradients of `forward` given `dy`: `dw` and `db` are accumulated into (`db` may be empty),
-/// `dx` (if given) is overwritten. `col` must still hold the forward pass's patches; `dcol` is
-/// scratch of the same length.
-#[allow(clippy::too_many_arguments)]
-pub fn backward(
-    dy: &[f32],
-    w: &[f32],
-    s: &Shape,
-    n: usize,
-    col: &[f32],
-    dw: &mut [f32],
-    db: &mut [f32],
-    dx: Option<&mut [f32]>,
-    dcol: &mut [f32],
-    par: Par,
-) {
-    let (il, cl, pix) = (s.in_len(), s.col_len(), s.oh() * s.ow());
-    let rows = n * pix;
-    matmul(Op::t(&col[..n * cl]), Op::n(&dy[..rows * s.f]), dw, s.f, s.patch(), s.f, rows, true, par);
-    if !db.is_empty() {
-        for row in dy[..rows * s.f].chunks(s.f) {
-            for (d, g) in db.iter_mut().zip(row) {
-                *d += g;
-            }
-        }
-    }
-    if let Some(dx) = dx {
-        matmul(Op::n(&dy[..rows * s.f]), Op::t(w), &mut dcol[..n * cl], s.patch(), rows, s.patch(), s.f, false, par);
-        dx[..n * il].fill(0.0);
-        for i in 0..n {
-            col2im_add(&dcol[i * cl..][..cl], s, &mut dx[i * il..][..il]);
         }
     }
 }
@@ -187,34 +134,6 @@ mod tests {
                 let want: Vec<f32> = (0..n).flat_map(|i| reference::conv2d(&x[i * s.in_len()..][..s.in_len()], &w, &b, &s)).collect();
                 gradcheck::assert_close(&y, &want, 1e-5, &format!("{s:?} n={n}"));
             }
-        }
-    }
-
-    #[test]
-    fn gradients_match_central_differences() {
-        let mut rng = Rng::new(2);
-        for s in shapes() {
-            let n = 2;
-            let x = rand(n * s.in_len(), &mut rng);
-            let w = rand(s.patch() * s.f, &mut rng);
-            let b = rand(s.f, &mut rng);
-            // Loss = sum(y * r) for a fixed random r, so dy = r.
-            let r = rand(n * s.out_len(), &mut rng);
-            let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
-                let mut y = vec![0.0; n * s.out_len()];
-                let mut col = vec![0.0; n * s.col_len()];
-                forward(x, Weights::f32(w), b, &s, n, &mut y, &mut col, Par::One);
-                y.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum()
-            };
-            let mut y = vec![0.0; n * s.out_len()];
-            let mut col = vec![0.0; n * s.col_len()];
-            forward(&x, Weights::f32(&w), &b, &s, n, &mut y, &mut col, Par::One);
-            let (mut dw, mut db, mut dx) = (vec![0.0; w.len()], vec![0.0; b.len()], vec![0.0; x.len()]);
-            let mut dcol = vec![0.0; col.len()];
-            backward(&r, &w, &s, n, &col, &mut dw, &mut db, Some(&mut dx), &mut dcol, Par::One);
-            gradcheck::check(&x, &dx, |x| loss(x, &w, &b), &format!("dx {s:?}"));
-            gradcheck::check(&w, &dw, |w| loss(&x, w, &b), &format!("dw {s:?}"));
-            gradcheck::check(&b, &db, |b| loss(&x, &w, b), &format!("db {s:?}"));
         }
     }
 

@@ -80,7 +80,7 @@ pub fn score_many_euclidean(query: &[f32], gallery: &[f32], a: f32, b: f32, out:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::gradcheck;
+    use crate::engine::{gradcheck, reference};
 
     #[test]
     fn euclidean_scores_fall_with_distance_and_match_the_formula() {
@@ -121,16 +121,14 @@ mod tests {
         let a = [0.3f32, -0.2, 1.5, 0.7];
         let pairs = [(0u32, 1u32), (2, 0), (1, 2)];
         let r = [0.5f32, -1.0, 2.0];
-        let loss = |e: &[f32], a: &[f32], b: f32| -> f64 {
-            let mut l = [0f32; 3];
-            forward(e, d, &pairs, a, b, &mut l);
-            l.iter().zip(&r).map(|(l, r)| (*l as f64) * (*r as f64)).sum()
-        };
+        // Loss = sum(logits * r), so dlogits = r.
+        let (e64, a64, r64) = (reference::widen(&e), reference::widen(&a), reference::widen(&r));
+        let loss = |e: &[f64], a: &[f64], b: f64| reference::dot(&reference::head64(e, d, &pairs, a, b), &r64);
         let (mut da, mut db, mut de) = ([0f32; 4], 0f32, [0f32; 12]);
         backward(&e, d, &pairs, &a, &r, &mut da, &mut db, &mut de);
-        gradcheck::check(&e, &de, |v| loss(v, &a, 0.1), "de");
-        gradcheck::check(&a, &da, |v| loss(&e, v, 0.1), "da");
-        gradcheck::check(&[0.1], &[db], |v| loss(&e, &a, v[0]), "db");
+        gradcheck::check(&e, &de, |v| loss(v, &a64, 0.1), "de");
+        gradcheck::check(&a, &da, |v| loss(&e64, v, 0.1), "da");
+        gradcheck::check(&[0.1], &[db], |v| loss(&e64, &a64, v[0]), "db");
     }
 
     #[test]

@@ -180,15 +180,13 @@ mod tests {
         for par in [Par::One, Par::Many(2), Par::Many(3)] {
             let (batch, input, output) = (3, 5, 4);
             let (x, w, b, r) = (random(15, &mut rng), random(20, &mut rng), random(4, &mut rng), random(12, &mut rng));
-            let loss = |x: &[f32], w: &[f32], b: &[f32]| -> f64 {
-                let y = reference::dense(x, w, b, batch, input, output);
-                y.iter().zip(&r).map(|(y, r)| (*y as f64) * (*r as f64)).sum()
-            };
+            let (x64, w64, b64, r64) = (reference::widen(&x), reference::widen(&w), reference::widen(&b), reference::widen(&r));
+            let loss = |x: &[f64], w: &[f64], b: &[f64]| reference::dot(&reference::dense64(x, w, b, batch, input, output), &r64);
             let (mut dw, mut db, mut dx) = (vec![9f32; 20], vec![9f32; 4], vec![9f32; 15]);
             backward(&x, Weights::f32(&w), &r, batch, input, output, &mut dw, &mut db, Some(&mut dx), &mut Vec::new(), par);
-            gradcheck::check(&x, &dx, |v| loss(v, &w, &b), "dx");
-            gradcheck::check(&w, &dw, |v| loss(&x, v, &b), "dw");
-            gradcheck::check(&b, &db, |v| loss(&x, &w, v), "db");
+            gradcheck::check(&x, &dx, |v| loss(v, &w64, &b64), "dx");
+            gradcheck::check(&w, &dw, |v| loss(&x64, v, &b64), "dw");
+            gradcheck::check(&b, &db, |v| loss(&x64, &w64, v), "db");
         }
     }
 }

@@ -109,8 +109,10 @@ mod tests {
             let (mut out, mut arg, mut dx) = (vec![0f32; n], vec![0u8; n], vec![0f32; x.len()]);
             bias_relu_max_forward(&x, &b, h, w, &mut out, &mut arg);
             relu_max_backward(&r, &arg, h, w, c, &mut dx);
-            let loss = |v: &[f32]| -> f64 {
-                reference::relu_max_pool(&with_bias(v, &b), h, w, c).iter().zip(&r).map(|(o, r)| (*o as f64) * (*r as f64)).sum()
+            let (b64, r64) = (reference::widen(&b), reference::widen(&r));
+            let loss = |v: &[f64]| -> f64 {
+                let biased: Vec<f64> = v.chunks(c).flat_map(|px| px.iter().zip(&b64).map(|(v, b)| v + b)).collect();
+                reference::dot(&reference::relu_max_pool64(&biased, h, w, c), &r64)
             };
             gradcheck::check(&x, &dx, loss, &format!("pool dx {h}x{w}x{c}"));
         }

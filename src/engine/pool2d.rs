@@ -29,7 +29,8 @@ impl Shape {
     }
 }
 
-/// Max over each window; `arg` keeps the winning input index (for the backward pass).
+/// Max over each window; `arg` keeps the winning input index (what a backward pass would route
+/// the gradient to; the layered net is forward-only for now).
 pub fn max_forward(x: &[f32], s: &Shape, y: &mut [f32], arg: &mut [u32]) {
     let (ow, c) = (s.ow(), s.c);
     for oy in 0..s.oh() {
@@ -48,13 +49,6 @@ pub fn max_forward(x: &[f32], s: &Shape, y: &mut [f32], arg: &mut [u32]) {
                 }
             }
         }
-    }
-}
-
-/// Adds each output gradient onto its window's winner; `dx` is accumulated into.
-pub fn max_backward(dy: &[f32], arg: &[u32], dx: &mut [f32]) {
-    for (g, &i) in dy.iter().zip(arg) {
-        dx[i as usize] += g;
     }
 }
 
@@ -78,25 +72,6 @@ pub fn avg_forward(x: &[f32], s: &Shape, y: &mut [f32]) {
     }
 }
 
-/// `dx` is accumulated into.
-pub fn avg_backward(dy: &[f32], s: &Shape, dx: &mut [f32]) {
-    let (ow, c) = (s.ow(), s.c);
-    let inv = 1.0 / (s.size * s.size) as f32;
-    for oy in 0..s.oh() {
-        for ox in 0..ow {
-            let g = &dy[(oy * ow + ox) * c..][..c];
-            for ky in 0..s.size {
-                for kx in 0..s.size {
-                    let i = ((oy * s.stride + ky) * s.w + ox * s.stride + kx) * c;
-                    for (d, g) in dx[i..i + c].iter_mut().zip(g) {
-                        *d += g * inv;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Mean over all `pixels` of each channel.
 pub fn global_avg_forward(x: &[f32], pixels: usize, c: usize, y: &mut [f32]) {
     y[..c].fill(0.0);
@@ -107,16 +82,6 @@ pub fn global_avg_forward(x: &[f32], pixels: usize, c: usize, y: &mut [f32]) {
     }
     let inv = 1.0 / pixels.max(1) as f32;
     y[..c].iter_mut().for_each(|v| *v *= inv);
-}
-
-/// `dx` is overwritten.
-pub fn global_avg_backward(dy: &[f32], pixels: usize, c: usize, dx: &mut [f32]) {
-    let inv = 1.0 / pixels.max(1) as f32;
-    for px in dx[..pixels * c].chunks_mut(c) {
-        for (d, g) in px.iter_mut().zip(dy) {
-            *d = g * inv;
-        }
-    }
 }
 
 #[cfg(test)]
@@ -134,7 +99,7 @@ mod tests {
         ]
     }
 
-    /// Distinct values, so no window has a tie and the max is differentiable where we probe.
+    /// Distinct values, so no window has a tie.
     fn distinct(n: usize, rng: &mut Rng) -> Vec<f32> {
         let mut v: Vec<f32> = (0..n).map(|i| i as f32 * 0.37 - n as f32 * 0.15).collect();
         for i in (1..n).rev() {
@@ -157,33 +122,7 @@ mod tests {
     }
 
     #[test]
-    fn pool_gradients_match_central_differences() {
-        let mut rng = Rng::new(4);
-        for s in shapes() {
-            let x = distinct(s.in_len(), &mut rng);
-            let r: Vec<f32> = (0..s.out_len()).map(|_| rng.uniform() as f32 - 0.5).collect();
-            let dot = |y: &[f32]| y.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum::<f64>();
-            let (mut y, mut arg) = (vec![0.0; s.out_len()], vec![0u32; s.out_len()]);
-            max_forward(&x, &s, &mut y, &mut arg);
-            let mut dx = vec![0.0; x.len()];
-            max_backward(&r, &arg, &mut dx);
-            gradcheck::check(&x, &dx, |x| {
-                let (mut y, mut a) = (vec![0.0; s.out_len()], vec![0u32; s.out_len()]);
-                max_forward(x, &s, &mut y, &mut a);
-                dot(&y)
-            }, &format!("max {s:?}"));
-            let mut dx = vec![0.0; x.len()];
-            avg_backward(&r, &s, &mut dx);
-            gradcheck::check(&x, &dx, |x| {
-                let mut y = vec![0.0; s.out_len()];
-                avg_forward(x, &s, &mut y);
-                dot(&y)
-            }, &format!("avg {s:?}"));
-        }
-    }
-
-    #[test]
-    fn global_average_and_its_gradient() {
+    fn global_average_is_each_channels_mean() {
         let mut rng = Rng::new(5);
         let (pixels, c) = (6, 3);
         let x: Vec<f32> = (0..pixels * c).map(|_| rng.uniform() as f32).collect();
@@ -193,13 +132,5 @@ mod tests {
             let want: f32 = (0..pixels).map(|p| x[p * c + ch]).sum::<f32>() / pixels as f32;
             assert!((y[ch] - want).abs() < 1e-6);
         }
-        let r = [0.3f32, -1.2, 0.7];
-        let mut dx = vec![0.0; x.len()];
-        global_avg_backward(&r, pixels, c, &mut dx);
-        gradcheck::check(&x, &dx, |x| {
-            let mut y = vec![0.0; c];
-            global_avg_forward(x, pixels, c, &mut y);
-            y.iter().zip(&r).map(|(a, b)| (a * b) as f64).sum()
-        }, "global average");
     }
 }

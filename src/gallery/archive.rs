@@ -9,7 +9,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
-use super::{db_err, find, name, stored, to_blob, Check, Gallery};
+use super::sqlite::db_err;
+use super::{find, name, stored, to_blob, Check, Gallery, Tx};
 use crate::error::{Error, Result};
 
 /// The file in an export folder that lists its people.
@@ -56,7 +57,7 @@ pub fn export(g: &Gallery, dir: &Path) -> Result<Report> {
     }
     let crops = dir.join("crops");
     std::fs::create_dir_all(&crops).map_err(|e| Error::io(&crops, e))?;
-    let db = |e| db_err(&g.path, e);
+    let db = |e| db_err(g.path(), e);
     let people: Vec<(i64, String)> = {
         let mut st = g.conn.prepare("SELECT id, name FROM people ORDER BY name").map_err(db)?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(db)?;
@@ -173,47 +174,43 @@ pub fn import(g: &mut Gallery, dir: &Path) -> Result<Report> {
         }
         people.push((stored, images));
     }
-    let path = g.path.clone();
-    let db = |e| db_err(&path, e);
-    let tx = g.write()?;
-    let stored_model: Option<String> = tx.query_row("SELECT value FROM meta WHERE key = 'model'", [], |r| r.get(0)).optional().map_err(db)?;
-    let has_images: i64 = tx.query_row("SELECT COUNT(*) FROM images", [], |r| r.get(0)).map_err(db)?;
-    let have_bytes: Option<i64> = tx.query_row("SELECT length(embedding) FROM images LIMIT 1", [], |r| r.get(0)).optional().map_err(db)?;
-    if let (Some(have), Some(want)) = (have_bytes, dim) {
-        if have != 4 * want as i64 {
-            return Err(Error::conflict(
-                index_path.display().to_string(),
-                format!("its embeddings have {want} values, the gallery's {}; import into an empty gallery", have / 4),
-            ));
+    g.transaction(|tx| {
+        let stored_model = tx.model()?;
+        let has_images: i64 = tx.tx.query_row("SELECT COUNT(*) FROM images", [], |r| r.get(0)).map_err(|e| tx.err(e))?;
+        let have_bytes: Option<i64> = tx.tx.query_row("SELECT length(embedding) FROM images LIMIT 1", [], |r| r.get(0)).optional().map_err(|e| tx.err(e))?;
+        if let (Some(have), Some(want)) = (have_bytes, dim) {
+            if have != 4 * want as i64 {
+                return Err(Error::conflict(
+                    index_path.display().to_string(),
+                    format!("its embeddings have {want} values, the gallery's {}; import into an empty gallery", have / 4),
+                ));
+            }
         }
-    }
-    if let (Some(have), Some(want), true) = (&stored_model, &index.model, has_images > 0) {
-        if have != want {
-            return Err(Error::conflict(
-                index_path.display().to_string(),
-                format!("its embeddings come from model {want}, the gallery's from {have}; import into an empty gallery"),
-            ));
+        if let (Some(have), Some(want), true) = (&stored_model, &index.model, has_images > 0) {
+            if have != want {
+                return Err(Error::conflict(
+                    index_path.display().to_string(),
+                    format!("its embeddings come from model {want}, the gallery's from {have}; import into an empty gallery"),
+                ));
+            }
         }
-    }
-    let mut report = Report::default();
-    for (pname, images) in &people {
-        if let Some((_, s)) = find(&tx, &path, pname)? {
-            return Err(Error::conflict(format!("name `{s}`"), "is already enrolled; nothing was imported"));
+        let mut report = Report::default();
+        for (pname, images) in &people {
+            if let Some((_, s)) = find(tx.names()?, pname) {
+                return Err(Error::conflict(format!("name `{s}`"), "is already enrolled; nothing was imported"));
+            }
+            let id = tx.add_person(pname)?;
+            for (png, emb) in images {
+                tx.add_image(id, png, emb)?;
+            }
+            report.people += 1;
+            report.images += images.len();
         }
-        tx.execute("INSERT INTO people (name) VALUES (?1)", [pname]).map_err(db)?;
-        let id = tx.last_insert_rowid();
-        for (png, emb) in images {
-            tx.execute("INSERT INTO images (person, crop, embedding) VALUES (?1, ?2, ?3)", params![id, png, emb]).map_err(db)?;
+        if let Some(m) = &index.model {
+            tx.set_model(m)?;
         }
-        report.people += 1;
-        report.images += images.len();
-    }
-    if let Some(m) = &index.model {
-        tx.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('model', ?1)", [m]).map_err(db)?;
-    }
-    tx.commit().map_err(db)?;
-    g.wrote()?;
-    Ok(report)
+        Ok(report)
+    })
 }
 
 /// What `repair` did: the report of the rebuild, and where the damaged file now is.

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
-use super::{bad_image, location, matrix_from_rows, name, not_enrolled, stored, to_blob, Enrolment, Matrix};
+use super::{location, matrix_from_rows, stored, Backend, Change, Matrix, Tx};
 use crate::error::{Error, Result};
 
 /// Key of the advisory lock every write (and every schema migration) holds while it runs.
@@ -48,23 +48,14 @@ const MIGRATIONS: &[&str] = &["CREATE TABLE siamface_people (
 /// Change-log entries kept; a server further behind re-reads everything.
 const KEPT_CHANGES: i64 = 10_000;
 
-/// What a write did, for other servers' copies.
-#[derive(Clone, Copy)]
-enum Change {
-    /// New images of the named person (a new person, or images added).
-    Enrolled,
-    Forgotten,
-    /// Anything else: renamed, re-embedded. Readers re-read everything.
-    Other,
-}
-
-impl Change {
-    fn kind(self) -> &'static str {
-        match self {
-            Change::Enrolled => "enrolled",
-            Change::Forgotten => "forgotten",
-            Change::Other => "other",
-        }
+/// A change as the log holds it: its kind and the name it concerns. Readers re-read everything
+/// after an `other` (a rename, a re-embedding).
+fn logged(change: &Change) -> (&'static str, &str) {
+    match change {
+        Change::Enrolled(name) => ("enrolled", name),
+        Change::Forgotten(name) => ("forgotten", name),
+        Change::Renamed(name) => ("other", name),
+        Change::Reembedded => ("other", ""),
     }
 }
 
@@ -105,18 +96,59 @@ fn pg_err(shown: &Path, e: postgres::Error) -> Error {
     }
 }
 
-/// The stored person whose name is `name` as names are compared (NFC, any case): (id, name).
-fn find(tx: &mut Transaction, shown: &Path, name: &str) -> Result<Option<(i64, String)>> {
-    let key = name::key(name);
-    let rows = tx.query("SELECT id, name FROM siamface_people", &[]).map_err(|e| pg_err(shown, e))?;
-    Ok(rows.iter().map(|r| (r.get::<_, i64>(0), r.get::<_, String>(1))).find(|(_, s)| name::key(s) == key))
+/// A write transaction, and the database URL (without its password) its errors name.
+struct PgTx<'a, 'b> {
+    tx: &'a mut Transaction<'b>,
+    shown: &'a Path,
 }
 
-/// Records which model computed the stored embeddings.
-fn set_model(tx: &mut Transaction, shown: &Path, model: &str) -> Result<()> {
-    tx.execute("INSERT INTO siamface_meta (key, value) VALUES ('model', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", &[&model])
-        .map_err(|e| pg_err(shown, e))?;
-    Ok(())
+impl Tx for PgTx<'_, '_> {
+    fn shown(&self) -> &Path {
+        self.shown
+    }
+
+    fn model(&mut self) -> Result<Option<String>> {
+        let row = self.tx.query_opt("SELECT value FROM siamface_meta WHERE key = 'model'", &[]).map_err(|e| pg_err(self.shown, e))?;
+        Ok(row.map(|r| r.get(0)))
+    }
+
+    fn set_model(&mut self, model: &str) -> Result<()> {
+        self.tx
+            .execute("INSERT INTO siamface_meta (key, value) VALUES ('model', $1) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value", &[&model])
+            .map_err(|e| pg_err(self.shown, e))?;
+        Ok(())
+    }
+
+    fn names(&mut self) -> Result<Vec<(i64, String)>> {
+        let rows = self.tx.query("SELECT id, name FROM siamface_people", &[]).map_err(|e| pg_err(self.shown, e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    fn add_person(&mut self, name: &str) -> Result<i64> {
+        Ok(self.tx.query_one("INSERT INTO siamface_people (name) VALUES ($1) RETURNING id", &[&name]).map_err(|e| pg_err(self.shown, e))?.get(0))
+    }
+
+    fn add_image(&mut self, person: i64, crop_png: &[u8], embedding: &[u8]) -> Result<()> {
+        self.tx
+            .execute("INSERT INTO siamface_images (person, crop, embedding) VALUES ($1, $2, $3)", &[&person, &crop_png, &embedding])
+            .map_err(|e| pg_err(self.shown, e))?;
+        Ok(())
+    }
+
+    fn rename(&mut self, person: i64, name: &str) -> Result<()> {
+        self.tx.execute("UPDATE siamface_people SET name = $2 WHERE id = $1", &[&person, &name]).map_err(|e| pg_err(self.shown, e))?;
+        Ok(())
+    }
+
+    fn delete(&mut self, person: i64) -> Result<()> {
+        self.tx.execute("DELETE FROM siamface_people WHERE id = $1", &[&person]).map_err(|e| pg_err(self.shown, e))?;
+        Ok(())
+    }
+
+    fn set_embedding(&mut self, image: i64, embedding: &[u8]) -> Result<()> {
+        self.tx.execute("UPDATE siamface_images SET embedding = $2 WHERE id = $1", &[&image, &embedding]).map_err(|e| pg_err(self.shown, e))?;
+        Ok(())
+    }
 }
 
 fn migrate(c: &mut Client, shown: &Path) -> Result<()> {
@@ -153,11 +185,6 @@ impl PgGallery {
         Ok(g)
     }
 
-    /// The URL without its password.
-    pub fn shown(&self) -> &Path {
-        &self.shown
-    }
-
     /// The connection, opened again if the last one was lost.
     fn client(&mut self) -> Result<&mut Client> {
         if self.client.as_ref().is_none_or(|c| c.is_closed()) {
@@ -173,60 +200,35 @@ impl PgGallery {
         }
         Ok(self.client.as_mut().expect("connected above"))
     }
+}
 
-    /// Runs `f` as one write transaction, in turn with every other writer, bumps the version
-    /// other servers watch and logs what `f` says it changed (a kind and a name). An error
-    /// anywhere rolls everything back.
-    fn write<T>(&mut self, f: impl FnOnce(&mut Transaction, &Path) -> Result<(T, Change, String)>) -> Result<T> {
+impl Backend for PgGallery {
+    fn shown(&self) -> &Path {
+        &self.shown
+    }
+
+    /// Also bumps the version other servers watch and logs what `f` says it changed.
+    fn write(&mut self, f: &mut dyn FnMut(&mut dyn Tx) -> Result<Change>) -> Result<()> {
         let shown = self.shown.clone();
         let err = |e| pg_err(&shown, e);
         let c = self.client()?;
         let mut tx = c.transaction().map_err(err)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]).map_err(err)?;
-        let (out, change, name) = f(&mut tx, &shown)?;
+        let change = f(&mut PgTx { tx: &mut tx, shown: &shown })?;
+        let (kind, name) = logged(&change);
         let v: i64 = tx.query_one("UPDATE siamface_version SET version = version + 1 WHERE id = 1 RETURNING version", &[]).map_err(err)?.get(0);
-        tx.execute("INSERT INTO siamface_changes (version, kind, name) VALUES ($1, $2, $3)", &[&v, &change.kind(), &name]).map_err(err)?;
+        tx.execute("INSERT INTO siamface_changes (version, kind, name) VALUES ($1, $2, $3)", &[&v, &kind, &name]).map_err(err)?;
         tx.execute("DELETE FROM siamface_changes WHERE version <= $1", &[&(v - KEPT_CHANGES)]).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(out)
+        tx.commit().map_err(err)
     }
 
-    pub fn model(&mut self) -> Result<Option<String>> {
+    fn model(&mut self) -> Result<Option<String>> {
         let shown = self.shown.clone();
         let row = self.client()?.query_opt("SELECT value FROM siamface_meta WHERE key = 'model'", &[]).map_err(|e| pg_err(&shown, e))?;
         Ok(row.map(|r| r.get(0)))
     }
 
-    pub fn enroll(&mut self, name: &str, items: &[Enrolment], model: &str, add: bool) -> Result<String> {
-        let name = name::canonical(name)?;
-        if items.is_empty() {
-            return Err(Error::input("photo", "enrolment needs at least one photo"));
-        }
-        self.write(|tx, shown| {
-            let err = |e| pg_err(shown, e);
-            let stored_model: Option<String> = tx.query_opt("SELECT value FROM siamface_meta WHERE key = 'model'", &[]).map_err(err)?.map(|r| r.get(0));
-            if let Some(m) = stored_model.filter(|m| m != model) {
-                return Err(Error::database(shown, format!("embeddings were computed by model {m}; re-embed the gallery for model {model} first")));
-            }
-            let (id, stored) = match (find(tx, shown, &name)?, add) {
-                (Some((_, s)), false) => return Err(Error::conflict(format!("name `{s}`"), "is already enrolled (to add images to them: --add, or add=true over the API)")),
-                (None, true) => return Err(not_enrolled(&name)),
-                (Some(found), true) => found,
-                (None, false) => {
-                    let id: i64 = tx.query_one("INSERT INTO siamface_people (name) VALUES ($1) RETURNING id", &[&name]).map_err(err)?.get(0);
-                    (id, name.clone())
-                }
-            };
-            for it in items {
-                tx.execute("INSERT INTO siamface_images (person, crop, embedding) VALUES ($1, $2, $3)", &[&id, &it.crop_png, &to_blob(&it.embedding)])
-                    .map_err(err)?;
-            }
-            set_model(tx, shown, model)?;
-            Ok((stored.clone(), Change::Enrolled, stored))
-        })
-    }
-
-    pub fn people(&mut self) -> Result<Vec<(String, usize)>> {
+    fn people(&mut self) -> Result<Vec<(String, usize)>> {
         let shown = self.shown.clone();
         let rows = self
             .client()?
@@ -239,37 +241,15 @@ impl PgGallery {
         Ok(rows.iter().map(|r| (r.get::<_, String>(0), r.get::<_, i64>(1) as usize)).collect())
     }
 
-    pub fn lookup(&mut self, name: &str) -> Result<Option<String>> {
+    fn names(&mut self) -> Result<Vec<(i64, String)>> {
         let shown = self.shown.clone();
-        let mut tx = self.client()?.transaction().map_err(|e| pg_err(&shown, e))?;
-        Ok(find(&mut tx, &shown, name)?.map(|(_, s)| s))
+        let rows = self.client()?.query("SELECT id, name FROM siamface_people", &[]).map_err(|e| pg_err(&shown, e))?;
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    pub fn rename(&mut self, old: &str, new: &str) -> Result<(String, String)> {
-        let new = name::canonical(new)?;
-        self.write(|tx, shown| {
-            let (id, was) = find(tx, shown, old)?.ok_or_else(|| not_enrolled(old))?;
-            if let Some((other, s)) = find(tx, shown, &new)? {
-                if other != id {
-                    return Err(Error::conflict(format!("name `{s}`"), "is already enrolled"));
-                }
-            }
-            tx.execute("UPDATE siamface_people SET name = $2 WHERE id = $1", &[&id, &new]).map_err(|e| pg_err(shown, e))?;
-            Ok(((was, new.clone()), Change::Other, new.clone()))
-        })
-    }
-
-    pub fn forget(&mut self, name: &str) -> Result<String> {
-        self.write(|tx, shown| {
-            let (id, stored) = find(tx, shown, name)?.ok_or_else(|| not_enrolled(name))?;
-            tx.execute("DELETE FROM siamface_people WHERE id = $1", &[&id]).map_err(|e| pg_err(shown, e))?;
-            Ok((stored.clone(), Change::Forgotten, stored))
-        })
-    }
-
-    /// All embeddings, as of the latest write of any server: the copy in memory when the version
-    /// has not moved, else brought up to date from the change log, else read whole.
-    pub fn matrix(&mut self) -> Result<Arc<Matrix>> {
+    /// The copy in memory when the version has not moved, else brought up to date from the
+    /// change log, else read whole.
+    fn matrix(&mut self) -> Result<Arc<Matrix>> {
         let shown = self.shown.clone();
         let err = |e| pg_err(&shown, e);
         let cached = self.cache.take();
@@ -308,54 +288,38 @@ impl PgGallery {
         Ok(m)
     }
 
-    pub fn crops(&mut self) -> Result<Vec<(i64, Vec<u8>)>> {
+    fn crops(&mut self) -> Result<Vec<(i64, Vec<u8>)>> {
         let shown = self.shown.clone();
         let rows = self.client()?.query("SELECT id, crop FROM siamface_images ORDER BY id", &[]).map_err(|e| pg_err(&shown, e))?;
         Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
-    pub fn image_ids(&mut self) -> Result<Vec<i64>> {
+    fn image_ids(&mut self) -> Result<Vec<i64>> {
         let shown = self.shown.clone();
         let rows = self.client()?.query("SELECT id FROM siamface_images ORDER BY id", &[]).map_err(|e| pg_err(&shown, e))?;
         Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
-    /// `Gallery::crop`: the stored crop of image `id`, decoded as an upload is, no more of it read
-    /// than a crop may hold.
-    pub fn crop(&mut self, id: i64) -> Result<image::RgbImage> {
+    fn crop(&mut self, id: i64, max_bytes: usize) -> Result<(String, i64, Vec<u8>)> {
         let shown = self.shown.clone();
         let row = self
             .client()?
             .query_one(
                 "SELECT p.name, octet_length(i.crop), substring(i.crop from 1 for $2) FROM siamface_images i
                  JOIN siamface_people p ON p.id = i.person WHERE i.id = $1",
-                &[&id, &(stored::MAX_CROP_BYTES as i32 + 1)],
+                &[&id, &(max_bytes as i32)],
             )
             .map_err(|e| pg_err(&shown, e))?;
-        let (name, len, png): (String, i32, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
-        let why = if len as usize > stored::MAX_CROP_BYTES { Err(format!("{len} bytes; a stored crop is at most {}", stored::MAX_CROP_BYTES)) } else { stored::crop(&png) };
-        why.map_err(|why| bad_image(&shown, id, &name, &format!("the stored crop: {why}")))
+        Ok((row.get(0), row.get::<_, i32>(1).into(), row.get(2)))
     }
 
-    /// `Gallery::unusable`: images whose embedding is not `dim` finite values.
-    pub fn unusable(&mut self, dim: usize) -> Result<Vec<i64>> {
+    fn embeddings_of(&mut self, bytes: usize) -> Result<Vec<(i64, Option<Vec<u8>>)>> {
         let shown = self.shown.clone();
         let rows = self
             .client()?
-            .query("SELECT id, CASE WHEN octet_length(embedding) = $1 THEN embedding END FROM siamface_images ORDER BY id", &[&(4 * dim as i32)])
+            .query("SELECT id, CASE WHEN octet_length(embedding) = $1 THEN embedding END FROM siamface_images ORDER BY id", &[&(bytes as i32)])
             .map_err(|e| pg_err(&shown, e))?;
-        Ok(rows.iter().filter(|r| r.get::<_, Option<Vec<u8>>>(1).is_none_or(|b| stored::embedding(&b, Some(dim)).is_err())).map(|r| r.get(0)).collect())
-    }
-
-    pub fn reembed(&mut self, embeddings: &[(i64, Vec<f32>)], model: &str) -> Result<()> {
-        self.write(|tx, shown| {
-            let err = |e| pg_err(shown, e);
-            for (id, e) in embeddings {
-                tx.execute("UPDATE siamface_images SET embedding = $2 WHERE id = $1", &[id, &to_blob(e)]).map_err(err)?;
-            }
-            set_model(tx, shown, model)?;
-            Ok(((), Change::Other, String::new()))
-        })
+        Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 }
 

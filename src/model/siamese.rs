@@ -529,7 +529,7 @@ mod tests {
                     probe.params.data[r.clone()].copy_from_slice(v);
                     probe.forward_backward(&images, &pairs, &labels).unwrap().loss
                 };
-                gradcheck::check(&params.data[r.clone()], &grads[r.clone()], &mut loss, &spec.name);
+                gradcheck::check_f32(&params.data[r.clone()], &grads[r.clone()], &mut loss, &spec.name);
                 probe.params.data[r.clone()].copy_from_slice(&params.data[r.clone()]);
             }
         }
