@@ -7,7 +7,8 @@
 //! their backward passes come back with training the tower, each with its gradient check.
 //!
 //! NHWC activations, HWIO weights (`[k, k, c_in, c_out]`), as everywhere in the engine.
-use super::gemm::{Op, Weights};
+use super::bf16;
+use super::gemm::{matmul_packed_a, Op, PackedB, Weights};
 use super::Par;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,23 +63,59 @@ pub fn im2col(x: &[f32], s: &Shape, col: &mut [f32]) {
     let (ow, p) = (s.ow(), s.patch());
     for oy in 0..s.oh() {
         for ox in 0..ow {
-            let row = &mut col[(oy * ow + ox) * p..][..p];
-            for ky in 0..s.k {
-                let dst = &mut row[ky * s.k * s.c..][..s.k * s.c];
-                let Some(iy) = source(s, oy, ky, s.h) else {
-                    dst.fill(0.0);
-                    continue;
-                };
-                for kx in 0..s.k {
-                    let d = &mut dst[kx * s.c..][..s.c];
-                    match source(s, ox, kx, s.w) {
-                        Some(ix) => d.copy_from_slice(&x[(iy * s.w + ix) * s.c..][..s.c]),
-                        None => d.fill(0.0),
-                    }
-                }
+            patch_row(x, s, oy, ox, &mut col[(oy * ow + ox) * p..][..p]);
+        }
+    }
+}
+
+/// The patch of output pixel (oy, ox) into `row` (`s.patch()` floats).
+fn patch_row(x: &[f32], s: &Shape, oy: usize, ox: usize, row: &mut [f32]) {
+    for ky in 0..s.k {
+        let dst = &mut row[ky * s.k * s.c..][..s.k * s.c];
+        let Some(iy) = source(s, oy, ky, s.h) else {
+            dst.fill(0.0);
+            continue;
+        };
+        for kx in 0..s.k {
+            let d = &mut dst[kx * s.c..][..s.c];
+            match source(s, ox, kx, s.w) {
+                Some(ix) => d.copy_from_slice(&x[(iy * s.w + ix) * s.c..][..s.c]),
+                None => d.fill(0.0),
             }
         }
     }
+}
+
+thread_local! {
+    /// A's panels for the packed forward pass, kept per thread between calls.
+    static A_PANELS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Output pixels per product of the packed forward pass: two panel bands, which stay in cache
+/// while they are multiplied.
+const PACKED_ROWS: usize = 2 * bf16::BLOCK;
+
+/// `forward`'s product with weights packed for a bf16 kernel: each pixel's patch is gathered
+/// into a row of `col` and rounded straight into A's panels, so the `f32` im2col matrix of the
+/// whole batch is never written out and read back to be packed.
+#[allow(clippy::too_many_arguments)]
+fn forward_packed(x: &[f32], pb: &PackedB, s: &Shape, n: usize, y: &mut [f32], col: &mut [f32], par: Par) {
+    let (il, pix, ow, patch) = (s.in_len(), s.oh() * s.ow(), s.ow(), s.patch());
+    let row = &mut col[..patch];
+    let mut pa = A_PANELS.take();
+    for r in (0..n * pix).step_by(PACKED_ROWS) {
+        let rows = PACKED_ROWS.min(n * pix - r);
+        pa.resize(pa.len().max(bf16::packed_len(rows, patch)), 0);
+        for i in 0..rows {
+            let (img, p) = ((r + i) / pix, (r + i) % pix);
+            patch_row(&x[img * il..][..il], s, p / ow, p % ow, row);
+            bf16::pack_a_row(row, i, patch, &mut pa);
+        }
+        // Rows past `rows` in the last band hold an earlier call's values: the kernels never
+        // store them, and rows of a product do not mix.
+        matmul_packed_a(&pa, rows, pb, &mut y[r * s.f..], s.f, false, par);
+    }
+    A_PANELS.set(pa);
 }
 
 /// `y = conv(x, w) + b` for `n` images. `col` holds `n * s.col_len()` floats; `b` may be empty
@@ -86,10 +123,14 @@ pub fn im2col(x: &[f32], s: &Shape, col: &mut [f32]) {
 #[allow(clippy::too_many_arguments)]
 pub fn forward(x: &[f32], w: Weights, b: &[f32], s: &Shape, n: usize, y: &mut [f32], col: &mut [f32], par: Par) {
     let (il, cl, pix) = (s.in_len(), s.col_len(), s.oh() * s.ow());
-    for i in 0..n {
-        im2col(&x[i * il..][..il], s, &mut col[i * cl..][..cl]);
+    if let Some(pb) = w.packed.filter(|p| p.k() == s.patch() && p.n() == s.f) {
+        forward_packed(x, pb, s, n, y, col, par);
+    } else {
+        for i in 0..n {
+            im2col(&x[i * il..][..il], s, &mut col[i * cl..][..cl]);
+        }
+        w.right_of(Op::n(&col[..n * cl]), &mut y[..n * pix * s.f], s.f, n * pix, s.f, s.patch(), false, par);
     }
-    w.right_of(Op::n(&col[..n * cl]), &mut y[..n * pix * s.f], s.f, n * pix, s.f, s.patch(), false, par);
     if !b.is_empty() {
         for row in y[..n * pix * s.f].chunks_mut(s.f) {
             for (v, b) in row.iter_mut().zip(b) {
@@ -142,5 +183,32 @@ mod tests {
         let s = Shape { h: 2, w: 2, c: 1, k: 5, f: 1, stride: 1, pad: 1 };
         assert_eq!(s.out(2), None);
         assert_eq!(s.out_len(), 0);
+    }
+
+    #[test]
+    fn packed_bf16_forward_equals_the_unpacked_bf16_product_bit_for_bit() {
+        use crate::engine::gemm::{Kernel, Precision};
+        let kernel = Kernel::for_precision(Precision::Bf16);
+        if kernel == Kernel::F32 {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED packed bf16 layered convolution: no bf16 kernel on this CPU");
+            return;
+        }
+        let mut rng = Rng::new(32);
+        for s in [Shape { h: 9, w: 7, c: 3, k: 3, f: 5, stride: 1, pad: 1 }, Shape { h: 16, w: 16, c: 8, k: 3, f: 40, stride: 2, pad: 1 }, Shape { h: 20, w: 20, c: 3, k: 7, f: 32, stride: 4, pad: 0 }] {
+            let n = 3;
+            let x: Vec<f32> = (0..n * s.in_len()).map(|_| rng.normal() as f32).collect();
+            let w: Vec<f32> = (0..s.patch() * s.f).map(|_| rng.normal() as f32).collect();
+            let b: Vec<f32> = (0..s.f).map(|_| rng.normal() as f32).collect();
+            let pb = PackedB::new(Op::n(&w), s.patch(), s.f, kernel);
+            for par in [Par::One, Par::Many(2)] {
+                let mut col = vec![0f32; n * s.col_len()];
+                let (mut plain, mut fused) = (vec![0f32; n * s.out_len()], vec![1f32; n * s.out_len()]);
+                forward(&x, Weights::with(&w, Precision::Bf16), &b, &s, n, &mut plain, &mut col, par);
+                let packed = Weights { data: &w, prec: Precision::Bf16, packed: Some(&pb), packed_t: None };
+                forward(&x, packed, &b, &s, n, &mut fused, &mut col, par);
+                assert_eq!(fused, plain, "{s:?} {par:?}");
+            }
+        }
     }
 }
