@@ -63,6 +63,7 @@ pub mod conv;
 pub mod conv2d;
 pub mod gemm;
 pub mod head;
+pub mod kernel;
 pub mod linear;
 pub mod loss;
 pub mod optim;

@@ -1,0 +1,84 @@
+//! Tests of the twin network: gradients against central differences, batches split over
+//! threads, and refused shapes.
+use super::*;
+use crate::config::ConvLayer;
+use crate::engine::gradcheck;
+use crate::rng::Rng;
+
+fn tiny() -> ModelConfig {
+    ModelConfig::koch(13, 12, 2, vec![
+            ConvLayer { filters: 3, kernel: 3, pool: true },
+            ConvLayer { filters: 4, kernel: 2, pool: true },
+            ConvLayer { filters: 3, kernel: 2, pool: false },
+        ], 5)
+}
+
+fn random_params(cfg: &ModelConfig, rng: &mut Rng) -> Params {
+    let mut p = Params::zeros(cfg).unwrap();
+    for s in p.specs.clone() {
+        let sd = if s.name.ends_with("bias") { 0.1 } else { 0.4 };
+        rng.fill_normal(&mut p.data[s.range()], 0.05, sd);
+    }
+    p
+}
+
+#[test]
+fn whole_model_gradient_passes_central_difference_check() {
+    let cfg = tiny();
+    let mut rng = Rng::new(11);
+    let params = random_params(&cfg, &mut rng);
+    let images: Vec<f32> = (0..4 * cfg.input_len()).map(|_| rng.uniform() as f32).collect();
+    let pairs = [(0u32, 1u32), (2, 3), (1, 2), (3, 0)];
+    let labels = [1.0f32, 0.0, 1.0, 0.0];
+    for threads in [1, 2] {
+        let mut net = Siamese::new(cfg.clone(), params.clone(), threads).unwrap();
+        net.forward_backward(&images, &pairs, &labels).unwrap();
+        let grads = net.grads.clone();
+        let mut probe = Siamese::new(cfg.clone(), params.clone(), 1).unwrap();
+        for spec in params.specs.clone() {
+            let r = spec.range();
+            assert!(grads[r.clone()].iter().any(|g| g.abs() > 1e-4), "{}: gradient vanished", spec.name);
+            let mut loss = |v: &[f32]| -> f64 {
+                probe.params.data[r.clone()].copy_from_slice(v);
+                probe.forward_backward(&images, &pairs, &labels).unwrap().loss
+            };
+            gradcheck::check_f32(&params.data[r.clone()], &grads[r.clone()], &mut loss, &spec.name);
+            probe.params.data[r.clone()].copy_from_slice(&params.data[r.clone()]);
+        }
+    }
+}
+
+#[test]
+fn batch_split_over_threads_gives_the_same_embeddings() {
+    let cfg = tiny();
+    let mut rng = Rng::new(12);
+    let params = random_params(&cfg, &mut rng);
+    let images: Vec<f32> = (0..7 * cfg.input_len()).map(|_| rng.uniform() as f32).collect();
+    let mut outs = Vec::new();
+    for threads in [1, 2, 3] {
+        let mut net = Siamese::new(cfg.clone(), params.clone(), threads).unwrap();
+        let mut out = vec![0f32; 7 * cfg.embedding];
+        net.embed(&images, &mut out).unwrap();
+        // One image at a time takes the multi-threaded-GEMM path.
+        let mut one = vec![0f32; cfg.embedding];
+        net.embed(&images[..cfg.input_len()], &mut one).unwrap();
+        gradcheck::assert_close(&one, &out[..cfg.embedding], 1e-5, "single vs batch");
+        let mut s = net.scratch();
+        let shared = net.embed_with(&images[..cfg.input_len()], &mut s).unwrap();
+        gradcheck::assert_close(&shared, &out[..cfg.embedding], 1e-5, "shared model vs batch");
+        outs.push(out);
+    }
+    gradcheck::assert_close(&outs[1], &outs[0], 1e-5, "2 threads");
+    gradcheck::assert_close(&outs[2], &outs[0], 1e-5, "3 threads");
+}
+
+#[test]
+fn wrong_batch_length_is_an_error_not_a_panic() {
+    let cfg = tiny();
+    let mut net = Siamese::new(cfg.clone(), Params::zeros(&cfg).unwrap(), 1).unwrap();
+    let err = net.embed(&[0.0; 10], &mut []).unwrap_err().to_string();
+    assert!(err.contains("image batch") && err.contains("13x12x2"), "{err}");
+    let images = vec![0f32; 2 * cfg.input_len()];
+    let err = net.forward_backward(&images, &[(0, 2)], &[1.0]).unwrap_err().to_string();
+    assert!(err.contains("pair"), "{err}");
+}
