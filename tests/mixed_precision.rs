@@ -7,7 +7,8 @@ use std::io::Write;
 
 use siamface::engine::gemm::{Kernel, Precision};
 use siamface::face::{self, Detector};
-use siamface::model::{io, Siamese};
+use siamface::model::{io, Optimizer, Siamese};
+use siamface::OptimizerConfig;
 
 use crate::common::{lfw, shared};
 
@@ -100,4 +101,33 @@ fn bf16_gradients_point_where_f32_gradients_point() {
         }
         let _ = writeln!(std::io::stderr(), "{line}");
     }
+}
+
+#[test]
+fn packed_bf16_weights_follow_each_optimiser_step() {
+    // After a step the model must compute with the new weights: the same embeddings as a model
+    // built fresh from them, not those of the weights packed before the step.
+    let Some(_) = bf16_kernel() else { return };
+    let ck = io::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/koch-face").as_path()).unwrap();
+    let cfg = ck.config.clone();
+    let x = faces(&cfg);
+    let pairs: Vec<(u32, u32)> = (0..8).map(|p| (2 * p, 2 * p + 1)).collect();
+    let labels = vec![0.0f32; 8];
+    let mut net = Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap().with_precision(Precision::Bf16);
+    let mut opt = Optimizer::new(OptimizerConfig::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, net.params()).unwrap();
+    let d = cfg.embedding;
+    let mut before = vec![0f32; 16 * d];
+    net.embed(&x, &mut before).unwrap();
+    for _ in 0..2 {
+        net.forward_backward(&x, &pairs, &labels).unwrap();
+        net.apply(&mut opt);
+    }
+    let (mut after, mut fresh) = (vec![0f32; 16 * d], vec![0f32; 16 * d]);
+    net.embed(&x, &mut after).unwrap();
+    Siamese::new(cfg.clone(), net.params().clone(), 2).unwrap().with_precision(Precision::Bf16).embed(&x, &mut fresh).unwrap();
+    assert_ne!(after, before, "two steps at lr 1e-2 left the embeddings as they were");
+    assert_eq!(after, fresh, "embeddings after the steps differ from a model built from the new weights");
+    // The shared-model path (one image at a time, the server's) reads the same packed weights.
+    let mut s = net.scratch();
+    assert_eq!(net.embed_with(&x[..cfg.input_len()], &mut s).unwrap(), fresh[..d].to_vec());
 }

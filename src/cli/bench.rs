@@ -98,8 +98,7 @@ fn print_table(r: &Report) {
     row("train pairs/s", &|f| f.train_pairs_per_s, true);
     row("embeddings/s (batch 64)", &|f| f.embed_per_s, true);
     row("one image (ms)", &|f| f.single_ms, false);
-    row("train, of f32 peak (%)", &|f| 100.0 * f.train_peak_fraction, true);
-    println!("(ratios: higher is faster for siamface, one image included; the last row's ratio compares shares of the same peak)");
+    println!("(ratios: higher is faster for siamface, one image included)");
     println!("face detection, one 640x480 frame: {:.1} ms (photos, 640x640 network), {:.1} ms (live page, 320x320)", r.detect_640x480_ms, r.detect_fast_640x480_ms);
 }
 

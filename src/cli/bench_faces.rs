@@ -66,6 +66,8 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    // The first photo warms up and is not timed: one more is the least that measures anything.
+    anyhow::ensure!(a.photos >= 2, "--photos must be at least 2 (the first one is not timed)");
     let ck = match &a.model {
         Some(m) => io::load(m).with_context(|| format!("loading {}", m.display()))?,
         None => bundled::face()?,

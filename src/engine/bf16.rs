@@ -9,8 +9,10 @@
 //! - B band `j` (columns `32j..32j+32`), step `s`, half `h`: row `r` holds, for each of its 16
 //!   columns `q`, the VNNI pair `B[32s + 2r][32j + 16h + q], B[32s + 2r + 1][32j + 16h + q]`.
 //!
-//! Rows, columns and depths past the matrix are zero, so ragged shapes need no special kernel:
-//! the zeros add nothing, and the rows and columns past `C` are dropped when the block is stored.
+//! Rows, columns and depths past the matrix are zero (rows past it, when A is built a row at a
+//! time by `pack_a_row`, may hold stale values instead), so ragged shapes need no special
+//! kernel: the zeros add nothing, and the rows and columns past `C` are dropped when the block is
+//! stored; rows of a product never mix.
 //! The portable kernel follows `tdpbf16ps`'s definition (two products per pair, added in order to
 //! an `f32` accumulator), so it checks the packing on machines without AMX. It differs from the
 //! tiles only where they flush: `tdpbf16ps` reads bf16 subnormals (below 2^-126) as zero and

@@ -1,4 +1,4 @@
-//! The bf16 block kernel on `vdpbf16ps` (AVX512_BF16: AMD Zen 4, Intel Cooper Lake and later),
+//! The bf16 block kernel on `vdpbf16ps` (AVX512_BF16: AMD Zen 4 and later, Intel Cooper Lake and Sapphire Rapids and later),
 //! for CPUs without AMX tiles. It reads the very panels the tiles read (see `bf16`): B's tile rows
 //! are already the VNNI pairs `vdpbf16ps` multiplies, sixteen columns to a register, and a dword
 //! of A's row is the matching pair of one row, broadcast across the register.

@@ -270,28 +270,36 @@ mod tests {
     }
 
     #[test]
-    fn packed_bf16_forward_equals_the_unpacked_bf16_product_bit_for_bit() {
+    fn packed_bf16_forward_equals_im2col_and_the_plain_bf16_product_bit_for_bit() {
         // The fused path (patches rounded straight into panels) against im2col + the bf16
-        // product that packs both operands itself: the same roundings, so the same bits.
-        use crate::engine::gemm::{Kernel, PackedB, Precision};
-        let kernel = Kernel::for_precision(Precision::Bf16);
-        if kernel == Kernel::F32 {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIPPED packed bf16 convolution: no bf16 kernel on this CPU");
-            return;
+        // product that packs both operands itself: the same roundings, so the same bits. On the
+        // portable kernel everywhere, and on the CPU's own where it has one.
+        use crate::engine::gemm::{matmul_on, Kernel, PackedB, Precision};
+        let mut kernels = vec![Kernel::Bf16Portable];
+        match Kernel::for_precision(Precision::Bf16) {
+            Kernel::F32 => {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "SKIPPED packed bf16 convolution on a native kernel: none on this CPU (portable checked)");
+            }
+            k => kernels.push(k),
         }
         let mut rng = Rng::new(31);
         for s in [Shape { h: 12, w: 11, c: 3, kh: 3, kw: 4, k: 5 }, Shape { h: 20, w: 20, c: 16, kh: 4, kw: 4, k: 40 }, Shape { h: 30, w: 30, c: 1, kh: 10, kw: 10, k: 8 }] {
             let x = random(s.h * s.w * s.c, &mut rng);
             let w = random(s.weights(), &mut rng);
-            let pb = PackedB::new(Op::n(&w), s.patch(), s.k, kernel);
-            for par in [Par::One, Par::Many(2)] {
-                let mut col = vec![0f32; 2 * 64 * s.patch()];
-                let (mut plain, mut fused) = (vec![0f32; s.pixels() * s.k], vec![1f32; s.pixels() * s.k]);
-                forward(&x, Weights::with(&w, Precision::Bf16), &s, &mut plain, &mut col, par);
-                let packed = Weights { data: &w, prec: Precision::Bf16, packed: Some(&pb), packed_t: None };
-                forward(&x, packed, &s, &mut fused, &mut col, par);
-                assert_eq!(fused, plain, "{s:?} {par:?}");
+            let mut all = vec![0f32; s.pixels() * s.patch()];
+            im2col(&x, &s, 0, s.pixels(), &mut all);
+            for &kernel in &kernels {
+                let mut plain = vec![0f32; s.pixels() * s.k];
+                matmul_on(kernel, Op::n(&all), Op::n(&w), &mut plain, s.k, s.pixels(), s.k, s.patch(), false, Par::One);
+                let pb = PackedB::new(Op::n(&w), s.patch(), s.k, kernel);
+                for par in [Par::One, Par::Many(2)] {
+                    let mut col = vec![0f32; 2 * 64 * s.patch()];
+                    let mut fused = vec![1f32; s.pixels() * s.k];
+                    let packed = Weights { data: &w, prec: Precision::Bf16, packed: Some(&pb), packed_t: None };
+                    forward(&x, packed, &s, &mut fused, &mut col, par);
+                    assert_eq!(fused, plain, "{kernel:?} {s:?} {par:?}");
+                }
             }
         }
     }

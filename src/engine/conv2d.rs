@@ -186,28 +186,37 @@ mod tests {
     }
 
     #[test]
-    fn packed_bf16_forward_equals_the_unpacked_bf16_product_bit_for_bit() {
-        use crate::engine::gemm::{Kernel, Precision};
-        let kernel = Kernel::for_precision(Precision::Bf16);
-        if kernel == Kernel::F32 {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIPPED packed bf16 layered convolution: no bf16 kernel on this CPU");
-            return;
+    fn packed_bf16_forward_equals_im2col_and_the_plain_bf16_product_bit_for_bit() {
+        use crate::engine::gemm::{matmul_on, Kernel, Precision};
+        let mut kernels = vec![Kernel::Bf16Portable];
+        match Kernel::for_precision(Precision::Bf16) {
+            Kernel::F32 => {
+                use std::io::Write;
+                let _ = writeln!(std::io::stderr(), "SKIPPED packed bf16 layered convolution on a native kernel: none on this CPU (portable checked)");
+            }
+            k => kernels.push(k),
         }
         let mut rng = Rng::new(32);
         for s in [Shape { h: 9, w: 7, c: 3, k: 3, f: 5, stride: 1, pad: 1 }, Shape { h: 16, w: 16, c: 8, k: 3, f: 40, stride: 2, pad: 1 }, Shape { h: 20, w: 20, c: 3, k: 7, f: 32, stride: 4, pad: 0 }] {
             let n = 3;
             let x: Vec<f32> = (0..n * s.in_len()).map(|_| rng.normal() as f32).collect();
             let w: Vec<f32> = (0..s.patch() * s.f).map(|_| rng.normal() as f32).collect();
-            let b: Vec<f32> = (0..s.f).map(|_| rng.normal() as f32).collect();
-            let pb = PackedB::new(Op::n(&w), s.patch(), s.f, kernel);
-            for par in [Par::One, Par::Many(2)] {
-                let mut col = vec![0f32; n * s.col_len()];
-                let (mut plain, mut fused) = (vec![0f32; n * s.out_len()], vec![1f32; n * s.out_len()]);
-                forward(&x, Weights::with(&w, Precision::Bf16), &b, &s, n, &mut plain, &mut col, par);
-                let packed = Weights { data: &w, prec: Precision::Bf16, packed: Some(&pb), packed_t: None };
-                forward(&x, packed, &b, &s, n, &mut fused, &mut col, par);
-                assert_eq!(fused, plain, "{s:?} {par:?}");
+            let mut col = vec![0f32; n * s.col_len()];
+            for i in 0..n {
+                im2col(&x[i * s.in_len()..][..s.in_len()], &s, &mut col[i * s.col_len()..][..s.col_len()]);
+            }
+            let rows = n * s.oh() * s.ow();
+            for &kernel in &kernels {
+                let mut plain = vec![0f32; n * s.out_len()];
+                matmul_on(kernel, Op::n(&col), Op::n(&w), &mut plain, s.f, rows, s.f, s.patch(), false, Par::One);
+                let pb = PackedB::new(Op::n(&w), s.patch(), s.f, kernel);
+                for par in [Par::One, Par::Many(2)] {
+                    let mut scratch = vec![0f32; s.patch()];
+                    let mut fused = vec![1f32; n * s.out_len()];
+                    let packed = Weights { data: &w, prec: Precision::Bf16, packed: Some(&pb), packed_t: None };
+                    forward(&x, packed, &[], &s, n, &mut fused, &mut scratch, par);
+                    assert_eq!(fused, plain, "{kernel:?} {s:?} {par:?}");
+                }
             }
         }
     }

@@ -85,7 +85,7 @@ pub fn matmul(a: Op, b: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: us
     matmul_on(Kernel::F32, a, b, c, ldc, m, n, k, accumulate, par)
 }
 
-/// `matmul` in the given `precision`: on AMX tiles for `Precision::Bf16` where they are enabled.
+/// `matmul` in the given `precision`: for `Precision::Bf16`, on the fastest bf16 kernel here (`Kernel::for_precision`).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_with(a: Op, b: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par, precision: Precision) {
     matmul_on(Kernel::for_precision(precision), a, b, c, ldc, m, n, k, accumulate, par)
@@ -289,7 +289,8 @@ impl<'a> Weights<'a> {
 }
 
 /// `c[m x n] = (accumulate ? c : 0) + A * b` with both operands packed beforehand: A's panels
-/// `pa` (`bf16::packed_len(m, b.k())` values, `bf16::pack_a`'s layout) and `b`.
+/// `pa` (`bf16::packed_len(m, b.k())` values, `bf16::pack_a`'s layout; the rows past `m` of the
+/// last band may hold anything finite or not, they are never stored) and `b`.
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_packed_a(pa: &[u16], m: usize, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool, par: Par) {
     let (n, k) = (b.n, b.k);

@@ -50,8 +50,12 @@ impl Cap {
     }
 }
 
-/// `Err` with a message naming the variable when `SIAMFACE_KERNELS` holds something unknown.
+/// `Err` with a message naming the variable when `SIAMFACE_KERNELS` holds something unknown, or
+/// when the switch it replaced, `SIAMFACE_NO_AMX`, is set (it would otherwise be ignored).
 pub fn check_env() -> Result<(), String> {
+    if std::env::var_os("SIAMFACE_NO_AMX").is_some() {
+        return Err(format!("SIAMFACE_NO_AMX is no longer read: set {KERNELS_ENV}=avx512bf16 (no AMX) or {KERNELS_ENV}=f32 (no bf16) instead"));
+    }
     Cap::parse(std::env::var_os(KERNELS_ENV).as_deref()).map(|_| ())
 }
 

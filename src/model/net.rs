@@ -184,12 +184,15 @@ fn run(nodes: &[Node], p: &[f32], packed: &Packed, mut x: Vec<f32>, mut d: Dims,
         let in_len = d.0 * d.1 * d.2;
         match node {
             Node::Conv { s, w, b } => {
-                if col.len() < n * s.col_len() {
-                    col.resize(n * s.col_len(), 0.0);
+                let weights = packed.weights(p, *w, s.patch() * s.f);
+                // Packed weights take the patches one row at a time; the f32 product, all of them.
+                let need = if weights.packed.is_some() { s.patch() } else { n * s.col_len() };
+                if col.len() < need {
+                    col.resize(need, 0.0);
                 }
                 let mut y = vec![0.0; n * s.out_len()];
                 let bias = b.map(|b| &p[b..b + s.f]).unwrap_or(&[]);
-                conv2d::forward(&x, packed.weights(p, *w, s.patch() * s.f), bias, s, n, &mut y, col, par);
+                conv2d::forward(&x, weights, bias, s, n, &mut y, col, par);
                 x = y;
                 d = (s.oh(), s.ow(), s.f);
             }

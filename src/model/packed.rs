@@ -41,6 +41,11 @@ impl Packed {
         Packed { prec, right, transposed }
     }
 
+    /// Whether the transposed panels were built (training's).
+    pub fn has_transposed(&self) -> bool {
+        !self.transposed.is_empty()
+    }
+
     /// The weights at `offset` (`len` values) of `params`, with their packed panels if any.
     pub fn weights<'a>(&'a self, params: &'a [f32], offset: usize, len: usize) -> Weights<'a> {
         Weights { data: &params[offset..offset + len], prec: self.prec, packed: self.right.get(&offset), packed_t: self.transposed.get(&offset) }

@@ -137,14 +137,16 @@ impl Siamese {
     /// alone: callers may be tasks of a thread pool, and a task that waited for other tasks
     /// inside the initialisation could be handed this same initialisation and wait on itself.
     fn packed(&self) -> &Packed {
-        self.packed.get_or_init(|| Packed::new(&self.params.data, &self.matrices(), self.precision, false))
+        self.packed.get_or_init(|| Packed::new(&self.params.data, &self.matrices(false), self.precision, false))
     }
 
-    /// `packed`, built on every thread of this model's pool when it is missing: for the calls
-    /// that own the model (`&mut self`), where no other task can be waiting on it.
-    fn pack_now(&mut self) {
-        if self.packed.get().is_none() {
-            let matrices = self.matrices();
+    /// `packed`, built on every thread of this model's pool when it is missing (or, for
+    /// `training`, lacks the transposed panels): for the calls that own the model (`&mut self`),
+    /// where no other task can be waiting on it.
+    fn pack_now(&mut self, training: bool) {
+        if self.packed.get().is_none_or(|p| training && !p.has_transposed()) {
+            self.packed = std::sync::OnceLock::new();
+            let matrices = self.matrices(training);
             let (params, prec) = (&self.params.data, self.precision);
             let p = self.pool.install(|| Packed::new(params, &matrices, prec, true));
             let _ = self.packed.set(p);
@@ -152,8 +154,8 @@ impl Siamese {
     }
 
     /// The weight matrices that products take as right operands, and whether the transposed
-    /// matrix is one too.
-    fn matrices(&self) -> Vec<(Matrix, bool)> {
+    /// matrix is one too (in `training`, whose input gradients multiply by it).
+    fn matrices(&self, training: bool) -> Vec<(Matrix, bool)> {
             let matrices: Vec<(Matrix, bool)> = match &self.net {
                 Some(net) => net.matrices().into_iter().map(|m| (m, false)).collect(),
                 None => {
@@ -164,7 +166,7 @@ impl Siamese {
                         .layers
                         .iter()
                         .enumerate()
-                        .map(|(l, s)| (Matrix { offset: self.params.specs[2 * l].offset, k: s.patch(), n: s.filters }, true))
+                        .map(|(l, s)| (Matrix { offset: self.params.specs[2 * l].offset, k: s.patch(), n: s.filters }, training))
                         .collect();
                     let dense = &self.params.specs[2 * self.layers.len()];
                     m.push((Matrix { offset: dense.offset, k: self.flat_len, n: self.config.embedding }, false));
@@ -221,7 +223,7 @@ impl Siamese {
         if out.len() != n * d {
             return Err(Error::shape("embedding output", n * d, out.len()));
         }
-        self.pack_now();
+        self.pack_now(false);
         if let Some(net) = &self.net {
             // One image per thread at a time, each with its own buffers: the deep layers' maps
             // are a few pixels, too small to split one image over threads.
@@ -338,6 +340,9 @@ impl Siamese {
         if let Some(&(i, j)) = pairs.iter().find(|&&(i, j)| i as usize >= n || j as usize >= n) {
             return Err(Error::shape("pair", format!("indices below {n}"), format!("({i}, {j})")));
         }
+        // Pack for training (with the transposed panels) before the forward pass would pack
+        // for inference only.
+        self.pack_now(true);
         self.forward(images, n);
         let d = self.config.embedding;
         self.logits.resize(pairs.len(), 0.0);
@@ -380,7 +385,7 @@ impl Siamese {
     fn forward(&mut self, images: &[f32], n: usize) {
         self.ensure_batch(n);
         let il = self.config.input_len();
-        self.pack_now();
+        self.pack_now(false);
         let (layers, params, packed) = (std::mem::take(&mut self.layers), std::mem::take(&mut self.params), std::mem::take(&mut self.packed));
         let pk = packed.get().expect("packed just above");
         self.per_image(n, |i, t, w, par| tower_forward(&images[i * il..(i + 1) * il], &layers, &params, pk, t, w, par));
@@ -422,7 +427,7 @@ impl Siamese {
         let wd = Weights::with(&self.params.data[dense_w.range()], self.precision);
         self.pool.install(|| linear::backward(flat, wd, demb, n, f, d, dwd, &mut dbd[..d], Some(dflat), scratch, par));
 
-        self.pack_now();
+        self.pack_now(true);
         let (layers, params, dflat, packed) = (std::mem::take(&mut self.layers), std::mem::take(&mut self.params), std::mem::take(&mut self.dflat), std::mem::take(&mut self.packed));
         let pk = packed.get().expect("packed just above");
         let used = self.per_image(n, |i, t, w, par| {
