@@ -128,6 +128,12 @@ fn two_host_headers_are_refused() {
     assert!(body.contains("2 Host headers"), "{body}");
     let (code, body) = raw(addr, format!("GET /api/people HTTP/1.1\r\nHost: {addr}\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes());
     assert_eq!(code, 400, "the same name twice is still two headers: {body}");
+    // A request target in absolute form names a host of its own, which wins over Host.
+    let (code, body) = raw(addr, format!("GET http://evil.example/api/people HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes());
+    assert_eq!(code, 421, "absolute-form target naming another host: {body}");
+    assert!(body.contains("evil.example"), "{body}");
+    let (code, body) = raw(addr, format!("GET http://{addr}/api/people HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes());
+    assert_eq!(code, 200, "absolute-form target naming this server: {body}");
 }
 
 #[tokio::test]

@@ -161,6 +161,13 @@ pub async fn check(State(g): State<Arc<Guard>>, mut req: Request, next: Next) ->
         return refuse(StatusCode::BAD_REQUEST, format!("the request has {hosts} Host headers; exactly one is allowed"));
     }
     let host = header_text(h, header::HOST).or_else(|| req.uri().authority().map(|a| a.as_str())).unwrap_or_default().to_ascii_lowercase();
+    // A request target in absolute form (`GET http://name/...`) names the host too, and HTTP
+    // says it wins over the Host header: it must be a name served here as well.
+    if let Some(authority) = req.uri().authority().map(|a| a.as_str().to_ascii_lowercase()) {
+        if !g.hosts.contains(&authority) {
+            return refuse(StatusCode::MISDIRECTED_REQUEST, format!("the request target names host `{authority}`, which is not served here"));
+        }
+    }
     if !g.hosts.contains(&host) {
         return refuse(
             StatusCode::MISDIRECTED_REQUEST,
