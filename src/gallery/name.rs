@@ -97,6 +97,15 @@ pub fn canonical(name: &str) -> Result<String> {
         (n, _) if n > MAX_MARKS => return bad(format!("{nfc:?} stacks {n} combining marks on one letter; at most {MAX_MARKS} are accepted")),
         _ => {}
     }
+    // A mark on a space draws over the neighbouring letters: "Tony \u{301}Blair" looks like
+    // "Tony Blair" with an accent, or like "Tony Blair" itself.
+    if nfc.chars().zip(nfc.chars().skip(1)).any(|(a, b)| a == ' ' && is_combining_mark(b)) {
+        return bad(format!("{nfc:?} puts a combining mark on a space, which has no letter to sit on"));
+    }
+    // The replacement characters stand for text that is not there; some screens draw nothing.
+    if let Some(c) = nfc.chars().find(|c| matches!(c, '\u{FFFC}' | '\u{FFFD}')) {
+        return bad(format!("{nfc:?} contains a replacement character (U+{:04X}), which stands for missing text", c as u32));
+    }
     if nfc.contains(['/', '\\']) || nfc == "." || nfc == ".." {
         return bad(format!("{nfc:?} contains a path character"));
     }
@@ -156,6 +165,9 @@ mod tests {
             ("Ada\u{2FFFD}", "not assigned"),
             ("Za\u{300}\u{301}\u{302}\u{303}\u{304}\u{305}lgo", "5 combining marks"),
             ("\u{301}Ada", "starts with a combining mark"),
+            ("Tony \u{301}Blair", "combining mark on a space"),
+            ("Tony\u{FFFC}Blair", "replacement character"),
+            ("Tony\u{FFFD}Blair", "replacement character"),
         ];
         for (bad, why) in cases {
             let e = canonical(bad).expect_err(bad).to_string();
