@@ -5,8 +5,7 @@
 //! being written and being multiplied.
 use rayon::prelude::*;
 
-use super::bf16;
-use super::gemm::{matmul_packed_a, matmul_with, Op, PackedB, Par, Weights};
+use super::gemm::{matmul_rows_packed, matmul_with, Op, PackedB, Par, Weights};
 
 /// One convolution: input `h x w x c` (NHWC, one image), `k` filters of `kh x kw`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,34 +113,12 @@ fn forward_band(x: &[f32], w: Weights, s: &Shape, row0: usize, out: &mut [f32], 
     }
 }
 
-thread_local! {
-    /// A's panels for `forward_band_packed`, kept per thread between calls.
-    static A_PANELS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// Output pixels per product of `forward_band_packed`: two panel bands, whose bf16 patches
-/// (at most a few hundred KB) stay in cache while they are multiplied.
-const PACKED_ROWS: usize = 2 * bf16::BLOCK;
-
 /// `forward_band` with weights packed for a bf16 kernel: each pixel's patch is gathered into a
 /// row of `col` and rounded straight into A's panels, so the `f32` im2col matrix is never
 /// written out and read back to be packed.
 fn forward_band_packed(x: &[f32], pb: &PackedB, s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32]) {
-    let (patch, end) = (s.patch(), row0 + out.len() / s.k);
-    let row = &mut col[..patch];
-    let mut pa = A_PANELS.take();
-    for r in (row0..end).step_by(PACKED_ROWS) {
-        let rows = PACKED_ROWS.min(end - r);
-        pa.resize(pa.len().max(bf16::packed_len(rows, patch)), 0);
-        for i in 0..rows {
-            im2col(x, s, r + i, 1, row);
-            bf16::pack_a_row(row, i, patch, &mut pa);
-        }
-        // Rows past `rows` in the last band hold an earlier call's values: the kernels never
-        // store them, and rows of a product do not mix.
-        matmul_packed_a(&pa, rows, pb, &mut out[(r - row0) * s.k..], s.k, false, Par::One);
-    }
-    A_PANELS.set(pa);
+    let rows = out.len() / s.k;
+    matmul_rows_packed(rows, pb, col, |i, row| im2col(x, s, row0 + i, 1, row), out, s.k, Par::One);
 }
 
 /// Gradients of `forward`: adds into `dw` and `db`, and writes `dx` when asked for (the first

@@ -7,8 +7,7 @@
 //! their backward passes come back with training the tower, each with its gradient check.
 //!
 //! NHWC activations, HWIO weights (`[k, k, c_in, c_out]`), as everywhere in the engine.
-use super::bf16;
-use super::gemm::{matmul_packed_a, Op, PackedB, Weights};
+use super::gemm::{matmul_rows_packed, Op, PackedB, Weights};
 use super::Par;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,36 +85,17 @@ fn patch_row(x: &[f32], s: &Shape, oy: usize, ox: usize, row: &mut [f32]) {
     }
 }
 
-thread_local! {
-    /// A's panels for the packed forward pass, kept per thread between calls.
-    static A_PANELS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// Output pixels per product of the packed forward pass: two panel bands, which stay in cache
-/// while they are multiplied.
-const PACKED_ROWS: usize = 2 * bf16::BLOCK;
-
 /// `forward`'s product with weights packed for a bf16 kernel: each pixel's patch is gathered
 /// into a row of `col` and rounded straight into A's panels, so the `f32` im2col matrix of the
 /// whole batch is never written out and read back to be packed.
 #[allow(clippy::too_many_arguments)]
 fn forward_packed(x: &[f32], pb: &PackedB, s: &Shape, n: usize, y: &mut [f32], col: &mut [f32], par: Par) {
-    let (il, pix, ow, patch) = (s.in_len(), s.oh() * s.ow(), s.ow(), s.patch());
-    let row = &mut col[..patch];
-    let mut pa = A_PANELS.take();
-    for r in (0..n * pix).step_by(PACKED_ROWS) {
-        let rows = PACKED_ROWS.min(n * pix - r);
-        pa.resize(pa.len().max(bf16::packed_len(rows, patch)), 0);
-        for i in 0..rows {
-            let (img, p) = ((r + i) / pix, (r + i) % pix);
-            patch_row(&x[img * il..][..il], s, p / ow, p % ow, row);
-            bf16::pack_a_row(row, i, patch, &mut pa);
-        }
-        // Rows past `rows` in the last band hold an earlier call's values: the kernels never
-        // store them, and rows of a product do not mix.
-        matmul_packed_a(&pa, rows, pb, &mut y[r * s.f..], s.f, false, par);
-    }
-    A_PANELS.set(pa);
+    let (il, pix, ow) = (s.in_len(), s.oh() * s.ow(), s.ow());
+    let patch = |g: usize, row: &mut [f32]| {
+        let (img, p) = (g / pix, g % pix);
+        patch_row(&x[img * il..][..il], s, p / ow, p % ow, row);
+    };
+    matmul_rows_packed(n * pix, pb, col, patch, y, s.f, par);
 }
 
 /// `y = conv(x, w) + b` for `n` images. `col` holds `n * s.col_len()` floats; `b` may be empty

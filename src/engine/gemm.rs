@@ -308,6 +308,37 @@ pub fn matmul_packed_a(pa: &[u16], m: usize, b: &PackedB, c: &mut [f32], ldc: us
     blocks(b.kernel, pa, &b.panels, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
 }
 
+thread_local! {
+    /// A's panels for `matmul_rows_packed`, kept per thread between calls.
+    static ROW_PANELS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Rows of A per product of `matmul_rows_packed`: two panel bands, whose bf16 rows (a few
+/// hundred KB for a convolution's patches) stay in cache while they are multiplied.
+const ROW_CHUNK: usize = 2 * BLOCK;
+
+/// `c[m x n] = A * b` for an A that is never stored in `f32`: `row(i, buf)` writes row `i` of A
+/// (`b.k()` values) into `buf`, and each row is rounded straight into A's panels, 64 rows per
+/// product. A convolution's patches come this way instead of through an im2col matrix.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_rows_packed(m: usize, b: &PackedB, buf: &mut [f32], mut row: impl FnMut(usize, &mut [f32]), c: &mut [f32], ldc: usize, par: Par) {
+    let k = b.k;
+    let buf = &mut buf[..k];
+    let mut pa = ROW_PANELS.take();
+    for r in (0..m).step_by(ROW_CHUNK) {
+        let rows = ROW_CHUNK.min(m - r);
+        pa.resize(pa.len().max(bf16::packed_len(rows, k)), 0);
+        for i in 0..rows {
+            row(r + i, buf);
+            bf16::pack_a_row(buf, i, k, &mut pa);
+        }
+        // Rows past `rows` in the last band hold an earlier call's values: the kernels never
+        // store them, and rows of a product do not mix.
+        matmul_packed_a(&pa, rows, b, &mut c[r * ldc..], ldc, false, par);
+    }
+    ROW_PANELS.set(pa);
+}
+
 /// The destination of a product, shared by the threads that write its disjoint blocks.
 #[derive(Clone, Copy)]
 struct Dst(*mut f32);
