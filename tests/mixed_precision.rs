@@ -26,6 +26,11 @@ fn faces(cfg: &siamface::ModelConfig) -> Vec<f32> {
     x
 }
 
+/// Koch's tower trained on faces, as shipped.
+fn koch_face() -> io::Checkpoint {
+    io::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/koch-face")).unwrap()
+}
+
 fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
     let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
@@ -47,7 +52,7 @@ fn bf16_kernel() -> Option<Kernel> {
 fn bf16_embeddings_and_scores_follow_f32_on_real_faces() {
     let Some(kernel) = bf16_kernel() else { return };
     let _ = shared("lfw");
-    let ck = io::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/koch-face").as_path()).unwrap();
+    let ck = koch_face();
     let cfg = ck.config.clone();
     let x = faces(&cfg);
     let n = x.len() / cfg.input_len();
@@ -74,7 +79,7 @@ fn bf16_embeddings_and_scores_follow_f32_on_real_faces() {
 #[test]
 fn bf16_gradients_point_where_f32_gradients_point() {
     let Some(kernel) = bf16_kernel() else { return };
-    let ck = io::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/koch-face").as_path()).unwrap();
+    let ck = koch_face();
     let cfg = ck.config.clone();
     let x = faces(&cfg);
     // Each person's two photos (same), and each photo against the next person's (different).
@@ -108,7 +113,7 @@ fn packed_bf16_weights_follow_each_optimiser_step() {
     // After a step the model must compute with the new weights: the same embeddings as a model
     // built fresh from them, not those of the weights packed before the step.
     let Some(_) = bf16_kernel() else { return };
-    let ck = io::load(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/koch-face").as_path()).unwrap();
+    let ck = koch_face();
     let cfg = ck.config.clone();
     let x = faces(&cfg);
     let pairs: Vec<(u32, u32)> = (0..8).map(|p| (2 * p, 2 * p + 1)).collect();

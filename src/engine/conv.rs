@@ -251,15 +251,8 @@ mod tests {
         // The fused path (patches rounded straight into panels) against im2col + the bf16
         // product that packs both operands itself: the same roundings, so the same bits. On the
         // portable kernel everywhere, and on the CPU's own where it has one.
-        use crate::engine::gemm::{matmul_on, Kernel, PackedB, Precision};
-        let mut kernels = vec![Kernel::Bf16Portable];
-        match Kernel::for_precision(Precision::Bf16) {
-            Kernel::F32 => {
-                use std::io::Write;
-                let _ = writeln!(std::io::stderr(), "SKIPPED packed bf16 convolution on a native kernel: none on this CPU (portable checked)");
-            }
-            k => kernels.push(k),
-        }
+        use crate::engine::gemm::{matmul_on, PackedB, Precision};
+        let kernels = crate::engine::gemm::bf16_kernels_to_check("packed bf16 convolution");
         let mut rng = Rng::new(31);
         for s in [Shape { h: 12, w: 11, c: 3, kh: 3, kw: 4, k: 5 }, Shape { h: 20, w: 20, c: 16, kh: 4, kw: 4, k: 40 }, Shape { h: 30, w: 30, c: 1, kh: 10, kw: 10, k: 8 }] {
             let x = random(s.h * s.w * s.c, &mut rng);

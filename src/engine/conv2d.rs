@@ -167,15 +167,8 @@ mod tests {
 
     #[test]
     fn packed_bf16_forward_equals_im2col_and_the_plain_bf16_product_bit_for_bit() {
-        use crate::engine::gemm::{matmul_on, Kernel, Precision};
-        let mut kernels = vec![Kernel::Bf16Portable];
-        match Kernel::for_precision(Precision::Bf16) {
-            Kernel::F32 => {
-                use std::io::Write;
-                let _ = writeln!(std::io::stderr(), "SKIPPED packed bf16 layered convolution on a native kernel: none on this CPU (portable checked)");
-            }
-            k => kernels.push(k),
-        }
+        use crate::engine::gemm::{matmul_on, Precision};
+        let kernels = crate::engine::gemm::bf16_kernels_to_check("packed bf16 layered convolution");
         let mut rng = Rng::new(32);
         for s in [Shape { h: 9, w: 7, c: 3, k: 3, f: 5, stride: 1, pad: 1 }, Shape { h: 16, w: 16, c: 8, k: 3, f: 40, stride: 2, pad: 1 }, Shape { h: 20, w: 20, c: 3, k: 7, f: 32, stride: 4, pad: 0 }] {
             let n = 3;

@@ -339,6 +339,21 @@ pub fn matmul_rows_packed(m: usize, b: &PackedB, buf: &mut [f32], mut row: impl 
     ROW_PANELS.set(pa);
 }
 
+/// The bf16 kernels a test checks here: the portable one everywhere, and the CPU's own where it
+/// has one; its absence is named on stderr (which the test harness does not capture) under `what`.
+#[cfg(test)]
+pub fn bf16_kernels_to_check(what: &str) -> Vec<Kernel> {
+    let mut kernels = vec![Kernel::Bf16Portable];
+    match Kernel::for_precision(Precision::Bf16) {
+        Kernel::F32 => {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED {what} on a native bf16 kernel: none on this CPU (portable checked)");
+        }
+        k => kernels.push(k),
+    }
+    kernels
+}
+
 /// The destination of a product, shared by the threads that write its disjoint blocks.
 #[derive(Clone, Copy)]
 struct Dst(*mut f32);
