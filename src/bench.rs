@@ -29,7 +29,10 @@ pub struct Report {
     /// The kernel bf16 products ran on (`amx`, `avx512bf16`), or `None` where this CPU has none
     /// (or `SIAMFACE_KERNELS=f32`) and only `f32` was measured.
     pub bf16_kernel: Option<String>,
-    /// siamface in `f32`, then in bf16 where a bf16 kernel runs.
+    /// The kernel int8 products ran on (`avx512vnni`), or `None` where int8 was not measured.
+    pub int8_kernel: Option<String>,
+    /// siamface in `f32`, then in bf16 where a bf16 kernel runs, then in int8 (inference only)
+    /// where an int8 kernel runs.
     pub siamface: Vec<Figures>,
     /// TensorFlow in `f32` and with `--bf16` (mixed_bfloat16), when an interpreter was given.
     pub tensorflow: Vec<Figures>,
@@ -131,10 +134,20 @@ pub fn run(opts: &Options) -> Result<Report> {
     let mut rng = Rng::new(0);
     let params = Params::init(&cfg, &mut rng)?;
     let kernel = Kernel::for_precision(Precision::Bf16);
-    let precisions: Vec<Precision> = if kernel == Kernel::F32 { vec![Precision::F32] } else { vec![Precision::F32, Precision::Bf16] };
+    let mut precisions: Vec<Precision> = if kernel == Kernel::F32 { vec![Precision::F32] } else { vec![Precision::F32, Precision::Bf16] };
+    if Kernel::for_precision(Precision::Int8).is_int8() {
+        precisions.push(Precision::Int8);
+    }
     let mut nets = Vec::new();
     for &p in &precisions {
-        let net = Siamese::new(cfg.clone(), params.clone(), opts.threads)?.with_precision(p);
+        let mut net = Siamese::new(cfg.clone(), params.clone(), opts.threads)?;
+        if p == Precision::Int8 {
+            // Ranges from images of the same kind as the measured ones, not the same images.
+            let sample = synthetic(&cfg, 64, &mut Rng::new(1));
+            let c = net.calibrate(&sample, "synthetic bench images")?;
+            net = net.with_int8(c)?;
+        }
+        let net = net.with_precision(p)?;
         let opt = Optimizer::new(OptimizerConfig::adam(), net.params())?;
         nets.push((net, opt));
     }
@@ -147,10 +160,15 @@ pub fn run(opts: &Options) -> Result<Report> {
     let mut out = vec![0f32; EMBED_BATCH * cfg.embedding];
     let mut out1 = vec![0f32; cfg.embedding];
     let mut measure = |net: &mut Siamese, opt: &mut Optimizer| -> (f64, f64, f64) {
-        let train_s = time(opts.steps, || {
-            net.forward_backward(&images, &pairs, &labels).expect("valid batch");
-            net.apply(opt);
-        });
+        // int8 is for inference: its training figure is left out (NaN, printed as "-").
+        let train_s = if net.precision() == Precision::Int8 {
+            f64::NAN
+        } else {
+            time(opts.steps, || {
+                net.forward_backward(&images, &pairs, &labels).expect("valid batch");
+                net.apply(opt);
+            })
+        };
         let embed_s = time(opts.steps, || net.embed(&batch, &mut out).expect("valid batch"));
         let single_s = time(opts.steps * 4, || net.embed(&batch[..cfg.input_len()], &mut out1).expect("valid image"));
         (train_s, embed_s, single_s)
@@ -192,7 +210,14 @@ pub fn run(opts: &Options) -> Result<Report> {
     let siamface = precisions
         .iter()
         .zip(&ours)
-        .map(|(p, m)| Figures::new(if *p == Precision::F32 { "siamface f32" } else { "siamface bf16" }, *m, &cfg, peak))
+        .map(|(p, m)| {
+            let name = match p {
+                Precision::F32 => "siamface f32",
+                Precision::Bf16 => "siamface bf16",
+                Precision::Int8 => "siamface int8",
+            };
+            Figures::new(name, *m, &cfg, peak)
+        })
         .collect::<Result<Vec<_>>>()?;
     let tensorflow = ["tensorflow f32", "tensorflow bf16"]
         .iter()
@@ -203,6 +228,7 @@ pub fn run(opts: &Options) -> Result<Report> {
         config: opts.preset.clone(),
         threads,
         bf16_kernel: (kernel != Kernel::F32).then(|| kernel.name().to_string()),
+        int8_kernel: Some(Kernel::for_precision(Precision::Int8)).filter(|k| k.is_int8()).map(|k| k.name().to_string()),
         siamface,
         tensorflow,
         peak_rss_mb: peak_rss_mb(),

@@ -173,9 +173,15 @@ fn every_kernel_within_its_rounding_bound_on_normal_values() {
 
 #[test]
 fn the_ladder_picks_the_fastest_kernel_the_cpu_has_and_the_cap_allows() {
-    let all = Cpu { amx: true, avx512bf16: true };
-    let bf16_only = Cpu { amx: false, avx512bf16: true };
-    let none = Cpu { amx: false, avx512bf16: false };
+    let all = Cpu { amx: true, avx512bf16: true, avx512vnni: true };
+    let bf16_only = Cpu { amx: false, avx512bf16: true, avx512vnni: false };
+    let none = Cpu { amx: false, avx512bf16: false, avx512vnni: false };
+    let zen4 = Cpu { amx: false, avx512bf16: true, avx512vnni: true };
+    assert_eq!(Kernel::select(Precision::Int8, all, Cap::Amx), Kernel::Int8Vnni);
+    assert_eq!(Kernel::select(Precision::Int8, zen4, Cap::Avx512Bf16), Kernel::Int8Vnni);
+    assert_eq!(Kernel::select(Precision::Int8, zen4, Cap::F32), Kernel::F32, "f32 cap: no int8 either");
+    assert_eq!(Kernel::select(Precision::Int8, bf16_only, Cap::Amx), Kernel::Bf16Avx512, "no VNNI: int8 runs as bf16");
+    assert_eq!(Kernel::select(Precision::Int8, none, Cap::Amx), Kernel::F32);
     assert_eq!(Kernel::select(Precision::F32, all, Cap::Amx), Kernel::F32);
     assert_eq!(Kernel::select(Precision::Bf16, all, Cap::Amx), Kernel::Bf16Amx);
     assert_eq!(Kernel::select(Precision::Bf16, all, Cap::Avx512Bf16), Kernel::Bf16Avx512);
@@ -189,6 +195,7 @@ fn kernels_run_exactly_where_cpuinfo_shows_their_instructions() {
     // Against the CPU's own report (/proc/cpuinfo), not the engine's detection.
     let amx_cpu = cpuinfo_has("amx_bf16") && cpuinfo_has("amx_tile");
     assert_eq!(Kernel::Bf16Avx512.runs_here(), cpuinfo_has("avx512_bf16"), "vdpbf16ps kernel vs cpuinfo");
+    assert_eq!(Kernel::Int8Vnni.runs_here(), cpuinfo_has("avx512_vnni") && cpuinfo_has("avx512bw"), "vpdpbusd kernel vs cpuinfo");
     // The tiles also need the kernel to grant their state, so cpuinfo is necessary, not enough.
     assert!(!Kernel::Bf16Amx.runs_here() || amx_cpu, "AMX kernel runs, cpuinfo shows no AMX");
     let cap = Cap::parse(std::env::var_os("SIAMFACE_KERNELS").as_deref()).expect("SIAMFACE_KERNELS");
@@ -200,6 +207,8 @@ fn kernels_run_exactly_where_cpuinfo_shows_their_instructions() {
         Kernel::F32
     };
     assert_eq!(Kernel::for_precision(Precision::Bf16), want, "bf16 here (cap {cap:?})");
+    let int8 = if cpuinfo_has("avx512_vnni") && cpuinfo_has("avx512bw") && cap >= Cap::Avx512Bf16 { Kernel::Int8Vnni } else { Kernel::for_precision(Precision::Bf16) };
+    assert_eq!(Kernel::for_precision(Precision::Int8), int8, "int8 here (cap {cap:?})");
     assert_eq!(Kernel::for_precision(Precision::F32), Kernel::F32);
     for k in [Kernel::Bf16Avx512, Kernel::Bf16Amx] {
         if !k.runs_here() {

@@ -59,7 +59,7 @@ fn bf16_embeddings_and_scores_follow_f32_on_real_faces() {
     let d = cfg.embedding;
     let (mut e32, mut e16) = (vec![0f32; n * d], vec![0f32; n * d]);
     Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap().embed(&x, &mut e32).unwrap();
-    let bf = Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap().with_precision(Precision::Bf16);
+    let bf = Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap().with_precision(Precision::Bf16).unwrap();
     let mut bf = bf;
     bf.embed(&x, &mut e16).unwrap();
     assert_ne!(e32, e16, "{}: bf16 embeddings identical to f32's: operands not rounded?", kernel.name());
@@ -93,7 +93,7 @@ fn bf16_gradients_point_where_f32_gradients_point() {
     }
     for threads in [1, 2] {
         let mut f32_net = Siamese::new(cfg.clone(), ck.params.clone(), threads).unwrap();
-        let mut bf16_net = Siamese::new(cfg.clone(), ck.params.clone(), threads).unwrap().with_precision(Precision::Bf16);
+        let mut bf16_net = Siamese::new(cfg.clone(), ck.params.clone(), threads).unwrap().with_precision(Precision::Bf16).unwrap();
         let want = f32_net.forward_backward(&x, &pairs, &labels).unwrap().loss;
         let got = bf16_net.forward_backward(&x, &pairs, &labels).unwrap().loss;
         let mut line = format!("mixed precision ({}, {threads} threads): loss {got:.5} vs {want:.5}; gradient cosines", kernel.name());
@@ -118,7 +118,7 @@ fn packed_bf16_weights_follow_each_optimiser_step() {
     let x = faces(&cfg);
     let pairs: Vec<(u32, u32)> = (0..8).map(|p| (2 * p, 2 * p + 1)).collect();
     let labels = vec![0.0f32; 8];
-    let mut net = Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap().with_precision(Precision::Bf16);
+    let mut net = Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap().with_precision(Precision::Bf16).unwrap();
     let mut opt = Optimizer::new(OptimizerConfig::Adam { lr: 1e-2, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, net.params()).unwrap();
     let d = cfg.embedding;
     let mut before = vec![0f32; 16 * d];
@@ -129,7 +129,7 @@ fn packed_bf16_weights_follow_each_optimiser_step() {
     }
     let (mut after, mut fresh) = (vec![0f32; 16 * d], vec![0f32; 16 * d]);
     net.embed(&x, &mut after).unwrap();
-    Siamese::new(cfg.clone(), net.params().clone(), 2).unwrap().with_precision(Precision::Bf16).embed(&x, &mut fresh).unwrap();
+    Siamese::new(cfg.clone(), net.params().clone(), 2).unwrap().with_precision(Precision::Bf16).unwrap().embed(&x, &mut fresh).unwrap();
     assert_ne!(after, before, "two steps at lr 1e-2 left the embeddings as they were");
     assert_eq!(after, fresh, "embeddings after the steps differ from a model built from the new weights");
     // The shared-model path (one image at a time, the server's) reads the same packed weights.

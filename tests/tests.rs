@@ -12,6 +12,8 @@ mod gallery;
 mod gallery_faults;
 mod gemm_kernels;
 mod help;
+mod int8_kernels;
+mod int8_models;
 mod layers;
 mod installed;
 mod mixed_precision;

@@ -72,7 +72,8 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
 
 fn print_table(r: &Report) {
     let kernel = r.bf16_kernel.as_deref().unwrap_or("none on this CPU");
-    println!("siamface bench: {} on {} threads (f32 GEMM peak {:.0} GFLOP/s, bf16 kernel {kernel}, peak RSS {:.0} MB)", r.config, r.threads, r.gemm_peak_gflops, r.peak_rss_mb);
+    let int8 = r.int8_kernel.as_deref().unwrap_or("none on this CPU");
+    println!("siamface bench: {} on {} threads (f32 GEMM peak {:.0} GFLOP/s, bf16 kernel {kernel}, int8 kernel {int8}, peak RSS {:.0} MB)", r.config, r.threads, r.gemm_peak_gflops, r.peak_rss_mb);
     let stacks: Vec<&bench::Figures> = r.siamface.iter().chain(&r.tensorflow).collect();
     print!("{:<24}", "");
     for s in &stacks {
@@ -86,7 +87,10 @@ fn print_table(r: &Report) {
     let row = |name: &str, get: &dyn Fn(&bench::Figures) -> f64, higher_better: bool| {
         print!("{name:<24}");
         for s in &stacks {
-            print!(" {:>16.2}", get(s));
+            match get(s) {
+                v if v.is_finite() => print!(" {v:>16.2}"),
+                _ => print!(" {:>16}", "-"),
+            }
         }
         if let Some(t) = r.tensorflow.last() {
             let ours = r.siamface.iter().map(get).fold(if higher_better { 0.0 } else { f64::INFINITY }, |a, b| if higher_better { a.max(b) } else { a.min(b) });

@@ -73,7 +73,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         None => bundled::face()?,
     };
     let cfg = ck.config.clone();
-    let mut net = Siamese::new(ck.config, ck.params, 0)?.with_precision(a.precision);
+    let mut net = Siamese::load(ck, 0, a.precision)?;
     let det = Detector::new()?;
     let pairs = lfw::Pairs::parse(&a.lfw.join("pairs.txt"))?;
     let mut paths: Vec<PathBuf> = Vec::new();

@@ -174,14 +174,14 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn load(model: &PathBuf, threads: usize) -> anyhow::Result<(Siamese, usize)> {
+fn load(model: &PathBuf, threads: usize, precision: Precision) -> anyhow::Result<(Siamese, usize)> {
     let ck = io::load(model).with_context(|| format!("loading {}", model.display()))?;
     let c = &ck.config;
     if c.channels != 1 || c.height != c.width || omniglot::SIZE % c.height != 0 {
         anyhow::bail!("{}: a {}x{}x{} model cannot read Omniglot's 105x105 characters", model.display(), c.height, c.width, c.channels);
     }
     let scale = omniglot::SIZE / c.height;
-    Ok((Siamese::new(ck.config, ck.params, threads)?, scale))
+    Ok((Siamese::load(ck, threads, precision)?, scale))
 }
 
 #[derive(Serialize)]
@@ -196,12 +196,11 @@ struct OneshotOut {
 fn oneshot_cmd(a: OneshotArgs) -> anyhow::Result<ExitCode> {
     if let Some(root) = &a.lfw {
         let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-        let mut net = Siamese::new(ck.config, ck.params, a.threads)?.with_precision(a.precision);
+        let mut net = Siamese::load(ck, a.threads, a.precision)?;
         let (report, source) = oneshot::lfw_fold(&mut net, &a.model, root, a.fold, a.way, a.trials, a.seed)?;
         return print_oneshot(OneshotOut { accuracy: report.accuracy, trials: report.trials, way: report.way, ci95: report.ci95, source }, a.json);
     }
-    let (net, scale) = load(&a.model, a.threads)?;
-    let mut net = net.with_precision(a.precision);
+    let (mut net, scale) = load(&a.model, a.threads, a.precision)?;
     let (report, source) = if let Some(dir) = &a.runs {
         (oneshot::lake(&mut net, &omniglot::lake_runs(dir)?, scale)?, format!("Lake's runs in {}", dir.display()))
     } else if let Some(dir) = &a.omniglot {
@@ -233,7 +232,7 @@ struct VerifyOut {
 }
 
 fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let (mut net, scale) = load(&a.model, a.threads)?;
+    let (mut net, scale) = load(&a.model, a.threads, Precision::F32)?;
     let set = omniglot::load_split(&a.omniglot, Split::Test, scale)?;
     let mut batch = crate::train::batch::Batch::default();
     let mut rng = Rng::new(a.seed);
@@ -278,7 +277,7 @@ fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
 
 fn lfw_cmd(a: LfwArgs) -> anyhow::Result<ExitCode> {
     let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let net = Siamese::new(ck.config, ck.params, a.threads)?.with_precision(a.precision);
+    let net = Siamese::load(ck, a.threads, a.precision)?;
     let out = lfw_folds::view2(&net, a.model.display().to_string(), &a.lfw, a.align, a.fold)?;
     if a.json {
         println!("{}", serde_json::to_string(&out)?);

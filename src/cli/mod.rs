@@ -3,6 +3,7 @@ mod bench;
 mod bench_faces;
 mod bench_gallery;
 mod bench_video;
+mod calibrate;
 mod compare;
 mod gallery;
 mod people;
@@ -52,6 +53,8 @@ enum Command {
     Serve(serve::Args),
     /// Compare the faces of two photos: same person or not.
     Compare(compare::Args),
+    /// Measure a model's activation ranges on sample photos for --precision int8 (int8.json).
+    Calibrate(calibrate::Args),
     /// Fine-tune a face model's head on one person's pictures (the app's anchor/ and positive/).
     TrainHead(train_head::Args),
     /// Train a network on Omniglot (Koch's split), with validation, checkpoints and resume.
@@ -89,6 +92,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::BenchGallery(a) => bench_gallery::run(a),
         Command::BenchVideo(a) => bench_video::run(a),
         Command::Compare(a) => compare::run(a),
+        Command::Calibrate(a) => calibrate::run(a),
         Command::Serve(a) => serve::run(a),
         Command::Enroll(a) => people::enroll(a),
         Command::Verify(a) => people::verify(a),

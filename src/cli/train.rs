@@ -157,7 +157,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             t.set_epochs(e);
         }
         if let Some(p) = a.precision {
-            t.set_precision(p);
+            t.set_precision(p)?;
         }
         t
     } else {

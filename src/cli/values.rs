@@ -33,6 +33,7 @@ value_enum!(Head {
 value_enum!(Precision {
     F32 => "f32": "Every product in f32: the reference arithmetic",
     Bf16 => "bf16": "Operands of every convolution and dense product rounded to bf16 (AMX tiles or AVX512_BF16), sums, weights and optimiser state in f32; f32 where the CPU has neither",
+    Int8 => "int8": "Inference only: weights in int8 per output channel and activations in uint8 with the model's calibrated ranges (siamface calibrate), on AVX512_VNNI; bf16 where the CPU lacks it",
 });
 
 value_enum!(Align {

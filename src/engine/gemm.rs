@@ -9,11 +9,12 @@
 //! what `matmul` runs; a caller opts into bf16 per product with `matmul_with`, or packs an operand
 //! it reuses (weights at inference) once with `PackedB::for_precision` and multiplies by it with
 //! `matmul_packed`.
-use rayon::prelude::*;
-
-use super::amx::Tiles;
 pub use super::kernel::{check_env, Cap, Cpu, Kernel, KERNELS_ENV};
-use super::bf16::{self, View, BLOCK, TILE};
+use super::bf16::{self, View};
+use super::panels::{blocks, Dst, PANELS};
+#[cfg(test)]
+pub use super::panels::bf16_kernels_to_check;
+pub use super::panels::{matmul_packed, matmul_packed_a, matmul_rows_packed, PackedB, Weights};
 
 /// How many threads one product may use. Batches run one image per thread with `Par::One`
 /// (no synchronisation inside the product); a single image uses `Par::Many` instead.
@@ -47,6 +48,10 @@ pub enum Precision {
     /// else `vdpbf16ps`); `f32` where the CPU has neither or `SIAMFACE_KERNELS=f32`, so the
     /// choice is a permission, never a slowdown.
     Bf16,
+    /// Inference only: weights rounded per output column to int8 and activations to uint8 with
+    /// ranges calibrated on sample images (`model::int8`), multiplied on `vpdpbusd`
+    /// (AVX512_VNNI); the bf16 kernels where the CPU lacks it.
+    Int8,
 }
 
 /// A row-major matrix operand; `t` says it is stored transposed (`cols x rows` in memory).
@@ -70,7 +75,7 @@ impl<'a> Op<'a> {
     }
 
     /// (column step, row step) of the logical `rows x cols` matrix, and the elements it spans.
-    fn steps(&self, rows: usize, cols: usize) -> (isize, isize, usize) {
+    pub(super) fn steps(&self, rows: usize, cols: usize) -> (isize, isize, usize) {
         let (stored_rows, stored_cols) = if self.t { (cols, rows) } else { (rows, cols) };
         let ld = self.stride.unwrap_or(stored_cols);
         let span = if stored_rows == 0 || stored_cols == 0 { 0 } else { (stored_rows - 1) * ld + stored_cols };
@@ -88,6 +93,9 @@ pub fn matmul(a: Op, b: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: us
 /// `matmul` in the given `precision`: for `Precision::Bf16`, on the fastest bf16 kernel here (`Kernel::for_precision`).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_with(a: Op, b: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par, precision: Precision) {
+    // int8 needs the left operand's calibrated range, which only packed weights carry
+    // (`PackedB::int8`); a product without them runs in bf16, the nearest arithmetic.
+    let precision = if precision == Precision::Int8 { Precision::Bf16 } else { precision };
     matmul_on(Kernel::for_precision(precision), a, b, c, ldc, m, n, k, accumulate, par)
 }
 
@@ -96,6 +104,7 @@ pub fn matmul_with(a: Op, b: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, 
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_on(kernel: Kernel, a: Op, b: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par) {
     assert!(kernel.runs_here(), "matmul: kernel {kernel:?} does not run on this machine");
+    assert!(!kernel.is_int8(), "matmul: int8 products need packed weights (PackedB::int8)");
     if m == 0 || n == 0 {
         return;
     }
@@ -143,12 +152,6 @@ pub fn matmul_on(kernel: Kernel, a: Op, b: Op, c: &mut [f32], ldc: usize, m: usi
     }
 }
 
-thread_local! {
-    /// Packed operands, kept per thread between products so that a product allocates only when
-    /// it is larger than any before it on that thread.
-    static PANELS: std::cell::Cell<(Vec<u16>, Vec<u16>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
-}
-
 /// The bf16 product: packs both operands, then runs the 32 x 32 blocks of `c`.
 #[allow(clippy::too_many_arguments)]
 fn bf16_product(kernel: Kernel, a: View, b: View, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par) {
@@ -161,265 +164,6 @@ fn bf16_product(kernel: Kernel, a: View, b: View, c: &mut [f32], ldc: usize, m: 
     bf16::pack_b(b, k, n, &mut pb);
     blocks(kernel, &pa, &pb, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
     PANELS.set((pa, pb));
-}
-
-/// A right operand (`k x n`, typically a layer's weights) rounded to bf16 and packed into tile
-/// panels once, for products that reuse it: inference packs its weights once instead of on
-/// every call.
-pub struct PackedB {
-    panels: Vec<u16>,
-    k: usize,
-    n: usize,
-    kernel: Kernel,
-}
-
-impl PackedB {
-    /// Packs `b` for a bf16 kernel. Panics for `Kernel::F32` or a
-    /// kernel that does not run here.
-    pub fn new(b: Op, k: usize, n: usize, kernel: Kernel) -> PackedB {
-        PackedB::pack(b, k, n, kernel, false)
-    }
-
-    /// `new`, its column bands packed on the threads of the current pool. Not from inside a
-    /// lock that another task of the pool may wait on: a thread waiting for its bands runs other
-    /// tasks meanwhile, which may be that very wait.
-    pub fn new_parallel(b: Op, k: usize, n: usize, kernel: Kernel) -> PackedB {
-        PackedB::pack(b, k, n, kernel, true)
-    }
-
-    fn pack(b: Op, k: usize, n: usize, kernel: Kernel, parallel: bool) -> PackedB {
-        assert!(kernel != Kernel::F32 && kernel.runs_here(), "PackedB: {kernel:?} is not a bf16 kernel that runs here");
-        let (cs, rs, span) = b.steps(k, n);
-        assert!(b.data.len() >= span, "PackedB: operand has {} elements, needs {span}", b.data.len());
-        let mut panels = vec![0u16; bf16::packed_len(n, k)];
-        // Band by band (on every thread of the pool when asked: a dense layer's weights are 38M
-        // values).
-        let band = bf16::packed_len(BLOCK, k).max(1);
-        let one = |(j, dst): (usize, &mut [u16])| {
-            let (c0, w) = (j * BLOCK, BLOCK.min(n - j * BLOCK));
-            bf16::pack_b(View { data: &b.data[c0 * cs as usize..], rs: rs as usize, cs: cs as usize }, k, w, dst);
-        };
-        if parallel {
-            panels.par_chunks_mut(band).enumerate().for_each(one);
-        } else {
-            panels.chunks_mut(band).enumerate().for_each(one);
-        }
-        PackedB { panels, k, n, kernel }
-    }
-
-    /// `b` packed when `precision` runs on a bf16 kernel here, `None` when it runs in `f32` (no
-    /// bf16 on this CPU, or `SIAMFACE_KERNELS=f32`): the caller then multiplies by `b` itself.
-    pub fn for_precision(b: Op, k: usize, n: usize, precision: Precision) -> Option<PackedB> {
-        let kernel = Kernel::for_precision(precision);
-        (kernel != Kernel::F32).then(|| PackedB::new(b, k, n, kernel))
-    }
-
-    pub fn k(&self) -> usize {
-        self.k
-    }
-    pub fn n(&self) -> usize {
-        self.n
-    }
-}
-
-/// `c[m x n] = (accumulate ? c : 0) + a[m x k] * b`, with `b` packed beforehand: as `matmul_on`
-/// with the kernel `b` was packed for, bit for bit.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_packed(a: Op, b: &PackedB, c: &mut [f32], ldc: usize, m: usize, accumulate: bool, par: Par) {
-    let (n, k) = (b.n, b.k);
-    if m == 0 || n == 0 {
-        return;
-    }
-    let (a_cs, a_rs, a_span) = a.steps(m, k);
-    assert!(a.data.len() >= a_span, "matmul_packed: lhs has {} elements, needs {a_span}", a.data.len());
-    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "matmul_packed: dst has {} elements for {m}x{n} (ldc {ldc})", c.len());
-    if k == 0 {
-        if !accumulate {
-            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(0.0));
-        }
-        return;
-    }
-    let (mut pa, pb) = PANELS.take();
-    pa.resize(pa.len().max(bf16::packed_len(m, k)), 0);
-    bf16::pack_a(View { data: a.data, rs: a_rs as usize, cs: a_cs as usize }, m, k, &mut pa);
-    blocks(b.kernel, &pa, &b.panels, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
-    PANELS.set((pa, pb));
-}
-
-/// A layer's weight matrix (`k x n`, row-major) as products use it: its `f32` values, the
-/// arithmetic of the layer's products, and, in bf16, the same already rounded and packed as a
-/// right operand (`packed`) and transposed (`packed_t`), so that inference packs its weights
-/// once per model and training once per step, not once per image and chunk.
-#[derive(Clone, Copy)]
-pub struct Weights<'a> {
-    pub data: &'a [f32],
-    pub prec: Precision,
-    pub packed: Option<&'a PackedB>,
-    pub packed_t: Option<&'a PackedB>,
-}
-
-impl<'a> Weights<'a> {
-    /// Plain `f32` weights.
-    pub fn f32(data: &'a [f32]) -> Self {
-        Weights { data, prec: Precision::F32, packed: None, packed_t: None }
-    }
-
-    /// Weights in `prec`, packed on each product.
-    pub fn with(data: &'a [f32], prec: Precision) -> Self {
-        Weights { data, prec, packed: None, packed_t: None }
-    }
-
-    /// `c[m x n] = (accumulate ? c : 0) + a[m x k] * W`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn right_of(&self, a: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par) {
-        match self.packed {
-            Some(p) if p.k == k && p.n == n => matmul_packed(a, p, c, ldc, m, accumulate, par),
-            _ => matmul_with(a, Op::n(self.data), c, ldc, m, n, k, accumulate, par, self.prec),
-        }
-    }
-
-    /// `c[m x k] = (accumulate ? c : 0) + a[m x n] * W^T`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn right_of_t(&self, a: Op, c: &mut [f32], ldc: usize, m: usize, n: usize, k: usize, accumulate: bool, par: Par) {
-        match self.packed_t {
-            Some(p) if p.k == n && p.n == k => matmul_packed(a, p, c, ldc, m, accumulate, par),
-            _ => matmul_with(a, Op::t(self.data), c, ldc, m, k, n, accumulate, par, self.prec),
-        }
-    }
-}
-
-/// `c[m x n] = (accumulate ? c : 0) + A * b` with both operands packed beforehand: A's panels
-/// `pa` (`bf16::packed_len(m, b.k())` values, `bf16::pack_a`'s layout; the rows past `m` of the
-/// last band may hold anything finite or not, they are never stored) and `b`.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_packed_a(pa: &[u16], m: usize, b: &PackedB, c: &mut [f32], ldc: usize, accumulate: bool, par: Par) {
-    let (n, k) = (b.n, b.k);
-    if m == 0 || n == 0 {
-        return;
-    }
-    assert!(pa.len() >= bf16::packed_len(m, k), "matmul_packed_a: {} panel values for {m}x{k}", pa.len());
-    assert!(ldc >= n && c.len() >= (m - 1) * ldc + n, "matmul_packed_a: dst has {} elements for {m}x{n} (ldc {ldc})", c.len());
-    if k == 0 {
-        if !accumulate {
-            c.chunks_mut(ldc).take(m).for_each(|row| row[..n].fill(0.0));
-        }
-        return;
-    }
-    blocks(b.kernel, pa, &b.panels, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
-}
-
-thread_local! {
-    /// A's panels for `matmul_rows_packed`, kept per thread between calls.
-    static ROW_PANELS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// Rows of A per product of `matmul_rows_packed`: two panel bands, whose bf16 rows (a few
-/// hundred KB for a convolution's patches) stay in cache while they are multiplied.
-const ROW_CHUNK: usize = 2 * BLOCK;
-
-/// `c[m x n] = A * b` for an A that is never stored in `f32`: `row(i, buf)` writes row `i` of A
-/// (`b.k()` values) into `buf`, and each row is rounded straight into A's panels, 64 rows per
-/// product. A convolution's patches come this way instead of through an im2col matrix.
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_rows_packed(m: usize, b: &PackedB, buf: &mut [f32], mut row: impl FnMut(usize, &mut [f32]), c: &mut [f32], ldc: usize, par: Par) {
-    let k = b.k;
-    let buf = &mut buf[..k];
-    let mut pa = ROW_PANELS.take();
-    for r in (0..m).step_by(ROW_CHUNK) {
-        let rows = ROW_CHUNK.min(m - r);
-        pa.resize(pa.len().max(bf16::packed_len(rows, k)), 0);
-        for i in 0..rows {
-            row(r + i, buf);
-            bf16::pack_a_row(buf, i, k, &mut pa);
-        }
-        // Rows past `rows` in the last band hold an earlier call's values: the kernels never
-        // store them, and rows of a product do not mix.
-        matmul_packed_a(&pa, rows, b, &mut c[r * ldc..], ldc, false, par);
-    }
-    ROW_PANELS.set(pa);
-}
-
-/// The bf16 kernels a test checks here: the portable one everywhere, and the CPU's own where it
-/// has one; its absence is named on stderr (which the test harness does not capture) under `what`.
-#[cfg(test)]
-pub fn bf16_kernels_to_check(what: &str) -> Vec<Kernel> {
-    let mut kernels = vec![Kernel::Bf16Portable];
-    match Kernel::for_precision(Precision::Bf16) {
-        Kernel::F32 => {
-            use std::io::Write;
-            let _ = writeln!(std::io::stderr(), "SKIPPED {what} on a native bf16 kernel: none on this CPU (portable checked)");
-        }
-        k => kernels.push(k),
-    }
-    kernels
-}
-
-/// The destination of a product, shared by the threads that write its disjoint blocks.
-#[derive(Clone, Copy)]
-struct Dst(*mut f32);
-// SAFETY: each thread writes only the rows and columns of its own blocks.
-unsafe impl Send for Dst {}
-unsafe impl Sync for Dst {}
-
-impl Dst {
-    /// # Safety
-    /// `at..at + len` lies inside the destination and no other thread uses it meanwhile.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn run(&self, at: usize, len: usize) -> &mut [f32] {
-        std::slice::from_raw_parts_mut(self.0.add(at), len)
-    }
-}
-
-/// Every block of `c` from the packed panels, split over threads by row bands (or by column
-/// bands when there are fewer row bands than threads).
-#[allow(clippy::too_many_arguments)]
-fn blocks(kernel: Kernel, pa: &[u16], pb: &[u16], m: usize, n: usize, k: usize, c: Dst, ldc: usize, accumulate: bool, par: Par) {
-    let (mb, nb, ks) = (m.div_ceil(BLOCK), n.div_ceil(BLOCK), bf16::steps(k));
-    let panel = ks * 2 * TILE;
-    let run = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
-        let tiles = (kernel == Kernel::Bf16Amx).then(Tiles::configure);
-        let mut acc = [0f32; BLOCK * BLOCK];
-        for i in rows {
-            for j in cols.clone() {
-                let (a, b) = (&pa[i * panel..(i + 1) * panel], &pb[j * panel..(j + 1) * panel]);
-                let (r0, c0) = (i * BLOCK, j * BLOCK);
-                match (&tiles, kernel) {
-                    (Some(t), _) => t.block(a, b, ks, &mut acc),
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `Bf16Avx512` runs only where `runs_here` saw the features (checked
-                    // by `matmul_on` and `PackedB::new`); both bands hold `ks` steps.
-                    (None, Kernel::Bf16Avx512) => unsafe { super::bf16_dot::block(a.as_ptr(), b.as_ptr(), ks, m - r0, acc.as_mut_ptr()) },
-                    _ => bf16::block_portable(a, b, ks, &mut acc),
-                }
-                for r in 0..BLOCK.min(m - r0) {
-                    let w = BLOCK.min(n - c0);
-                    // SAFETY: row r0 + r < m and columns c0..c0 + w <= n lie inside `c` (checked
-                    // by `matmul_on`), and no other thread writes this block.
-                    let dst = unsafe { c.run((r0 + r) * ldc + c0, w) };
-                    let src = &acc[r * BLOCK..r * BLOCK + w];
-                    if accumulate {
-                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
-                    } else {
-                        dst.copy_from_slice(src);
-                    }
-                }
-            }
-        }
-    };
-    let threads = match par {
-        Par::Many(t) if t > 1 => t.min(mb.max(nb)),
-        _ => 1,
-    };
-    if threads <= 1 {
-        return run(0..mb, 0..nb);
-    }
-    let split = |len: usize, t: usize| {
-        let step = len.div_ceil(threads);
-        (t * step).min(len)..((t + 1) * step).min(len)
-    };
-    (0..threads).into_par_iter().for_each(|t| {
-        if mb >= threads { run(split(mb, t), 0..nb) } else { run(0..mb, split(nb, t)) }
-    });
 }
 
 #[cfg(test)]

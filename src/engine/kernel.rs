@@ -1,5 +1,6 @@
-//! Which GEMM kernel runs a product: what the CPU has (AMX tiles, AVX512_BF16's `vdpbf16ps`),
-//! what `SIAMFACE_KERNELS` allows, and the ladder between them, decided once per process.
+//! Which GEMM kernel runs a product: what the CPU has (AMX tiles, AVX512_BF16's `vdpbf16ps`,
+//! AVX512_VNNI's `vpdpbusd`), what `SIAMFACE_KERNELS` allows, and the ladder between them,
+//! decided once per process.
 use super::amx;
 use super::gemm::Precision;
 
@@ -15,11 +16,16 @@ pub enum Kernel {
     Bf16Avx512,
     /// bf16 panels on AMX tiles.
     Bf16Amx,
+    /// int8 panels multiplied by portable code following `vpdpbusd`'s definition: for checking.
+    Int8Portable,
+    /// int8 panels on `vpdpbusd` (AVX512_VNNI).
+    Int8Vnni,
 }
 
 /// Set to `auto`, `amx`, `avx512bf16` or `f32` to cap the kernels the engine may choose: `f32`
 /// keeps every product in `f32` whatever the model's precision, `avx512bf16` keeps it off the
-/// tiles. `auto` (or unset) and `amx` allow everything the CPU has.
+/// tiles (AVX-512 kernels only: `vdpbf16ps` for bf16, `vpdpbusd` for int8). `auto` (or unset)
+/// and `amx` allow everything the CPU has.
 pub const KERNELS_ENV: &str = "SIAMFACE_KERNELS";
 
 /// The fastest kernel `SIAMFACE_KERNELS` allows.
@@ -64,15 +70,16 @@ pub fn check_env() -> Result<(), String> {
 pub struct Cpu {
     pub amx: bool,
     pub avx512bf16: bool,
+    pub avx512vnni: bool,
 }
 
 impl Cpu {
     pub fn here() -> Cpu {
         #[cfg(target_arch = "x86_64")]
-        let avx512bf16 = super::bf16_dot::supported();
+        let (avx512bf16, avx512vnni) = (super::bf16_dot::supported(), super::int8_dot::supported());
         #[cfg(not(target_arch = "x86_64"))]
-        let avx512bf16 = false;
-        Cpu { amx: amx::supported(), avx512bf16 }
+        let (avx512bf16, avx512vnni) = (false, false);
+        Cpu { amx: amx::supported(), avx512bf16, avx512vnni }
     }
 }
 
@@ -85,9 +92,13 @@ impl Kernel {
     }
 
     /// The kernel for `precision` on a CPU with `cpu`'s features, under `cap`: the top of the
-    /// ladder AMX, `vdpbf16ps`, `f32` that both allow.
+    /// ladder AMX, `vdpbf16ps`, `f32` that both allow; int8 on `vpdpbusd`, and without it the
+    /// bf16 ladder (int8 is a permission to lose that little more accuracy for speed, and the
+    /// portable int8 kernel would be slower than any of them).
     pub fn select(precision: Precision, cpu: Cpu, cap: Cap) -> Kernel {
         match precision {
+            Precision::Int8 if cpu.avx512vnni && cap >= Cap::Avx512Bf16 => Kernel::Int8Vnni,
+            Precision::Int8 => Kernel::select(Precision::Bf16, cpu, cap),
             Precision::Bf16 if cpu.amx && cap >= Cap::Amx => Kernel::Bf16Amx,
             Precision::Bf16 if cpu.avx512bf16 && cap >= Cap::Avx512Bf16 => Kernel::Bf16Avx512,
             _ => Kernel::F32,
@@ -97,8 +108,9 @@ impl Kernel {
     /// Whether this machine can run the kernel at all.
     pub fn runs_here(self) -> bool {
         match self {
-            Kernel::F32 | Kernel::Bf16Portable => true,
+            Kernel::F32 | Kernel::Bf16Portable | Kernel::Int8Portable => true,
             Kernel::Bf16Avx512 => Cpu::here().avx512bf16,
+            Kernel::Int8Vnni => Cpu::here().avx512vnni,
             Kernel::Bf16Amx => amx::supported(),
         }
     }
@@ -110,7 +122,14 @@ impl Kernel {
             Kernel::Bf16Portable => "bf16-portable",
             Kernel::Bf16Avx512 => "avx512bf16",
             Kernel::Bf16Amx => "amx",
+            Kernel::Int8Portable => "int8-portable",
+            Kernel::Int8Vnni => "avx512vnni",
         }
+    }
+
+    /// Whether the kernel multiplies int8 panels.
+    pub fn is_int8(self) -> bool {
+        matches!(self, Kernel::Int8Portable | Kernel::Int8Vnni)
     }
 }
 

@@ -63,10 +63,14 @@ pub mod conv;
 pub mod conv2d;
 pub mod gemm;
 pub mod head;
+pub mod int8;
+#[cfg(target_arch = "x86_64")]
+pub mod int8_dot;
 pub mod kernel;
 pub mod linear;
 pub mod loss;
 pub mod optim;
+pub mod panels;
 pub mod pool;
 pub mod pool2d;
 pub mod residual;

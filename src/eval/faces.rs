@@ -144,3 +144,36 @@ pub fn embed(net: &Siamese, det: &Detector, root: &Path, faces: &[Face], align: 
     }
     Ok(have)
 }
+
+/// Network inputs (as `Siamese::embed` takes them) of up to `limit` photos under `dir` (its own
+/// images and its sub-folders', one level down, as in `root/PERSON/*.jpg`), spread evenly over
+/// the sorted list so that many people are seen: the sample an int8 calibration measures.
+/// Each photo goes through the pipeline as `align` says; photos without a face are skipped.
+/// Returns the inputs, how many photos they came from, and how many were skipped.
+pub fn sample_inputs(net: &Siamese, det: &Detector, dir: &Path, limit: usize, align: Align) -> Result<(Vec<f32>, usize, usize)> {
+    let mut files = crate::data::folder::images_in(dir)?;
+    let mut subs: Vec<_> = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect();
+    subs.sort();
+    for s in subs {
+        files.extend(crate::data::folder::images_in(&s)?);
+    }
+    if files.is_empty() || limit == 0 {
+        return Err(Error::data(dir, None, "no photos (.jpg, .png, ...) here or in its sub-folders to calibrate on"));
+    }
+    let stride = files.len().div_ceil(limit).max(1);
+    let picked: Vec<_> = files.iter().step_by(stride).take(limit).collect();
+    let cfg = net.config().clone();
+    let inputs: Vec<Option<Vec<u8>>> = picked
+        .par_iter()
+        .map(|path| {
+            let img = photo::open(path)?.to_rgb8();
+            Ok(match align {
+                Align::Frame => Some(face::to_input(&img, &cfg)),
+                Align::Detect => crate::face::pipeline::pick(&det.detect(&img)?, img.width(), img.height(), crate::face::Pick::Centre).map(|f| face::input_from_photo(&img, &f, &cfg)),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let used = inputs.iter().flatten().count();
+    let floats = inputs.iter().flatten().flat_map(|b| cfg.input.floats(b, cfg.channels)).collect();
+    Ok((floats, used, picked.len() - used))
+}

@@ -12,11 +12,16 @@ pub const FACE_MODEL: &[u8] = include_bytes!("../../models/face/model.safetensor
 /// `models/face/card.json` at build time: thresholds and how they were calibrated.
 pub const FACE_CARD: &str = include_str!("../../models/face/card.json");
 
+/// `models/face/int8.json` at build time: the activation ranges for `--precision int8`.
+pub const FACE_INT8: &str = include_str!("../../models/face/int8.json");
+
 /// How errors and `--version` name the built-in model.
 pub const FACE_MODEL_NAME: &str = "built-in face model (models/face)";
 
 pub fn face() -> Result<Checkpoint> {
-    io::parse(FACE_MODEL, Path::new(FACE_MODEL_NAME))
+    let mut ck = io::parse(FACE_MODEL, Path::new(FACE_MODEL_NAME))?;
+    ck.int8 = Some(super::int8::Calibration::parse(FACE_INT8, Path::new("built-in face model's int8.json"))?);
+    Ok(ck)
 }
 
 /// The built-in model's card.

@@ -31,6 +31,8 @@ pub struct Checkpoint {
     pub optimizer: Option<Optimizer>,
     /// Whatever the trainer stored (epoch history, RNG state), as JSON.
     pub trainer: Option<String>,
+    /// The int8 calibration beside the weights of a model directory (`int8.json`), if any.
+    pub int8: Option<super::int8::Calibration>,
 }
 
 struct F32s<'a>(&'a [f32], Vec<usize>);
@@ -88,7 +90,11 @@ pub fn save(path: &Path, config: &ModelConfig, params: &Params, optimizer: Optio
 pub fn load(path: &Path) -> Result<Checkpoint> {
     let file = weights_path(path);
     let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
-    parse(&bytes, &file)
+    let mut ck = parse(&bytes, &file)?;
+    if file != path {
+        ck.int8 = super::int8::Calibration::read(path)?;
+    }
+    Ok(ck)
 }
 
 /// A model file's bytes (already in memory, e.g. the model built into the binary); `file` names
@@ -127,7 +133,7 @@ pub fn parse(bytes: &[u8], file: &Path) -> Result<Checkpoint> {
             Some(Optimizer::restore(oc, &params, counters, m, v).map_err(|e| bad(e.to_string()))?)
         }
     };
-    Ok(Checkpoint { config, params, optimizer, trainer: meta.get(KEY_TRAINER).cloned() })
+    Ok(Checkpoint { config, params, optimizer, trainer: meta.get(KEY_TRAINER).cloned(), int8: None })
 }
 
 fn read_vec(st: &SafeTensors, file: &Path, name: &str, n: usize) -> Result<Vec<f32>> {

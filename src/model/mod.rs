@@ -4,6 +4,7 @@ pub mod bundled;
 pub mod card;
 pub mod dlib;
 pub mod head;
+pub mod int8;
 pub mod io;
 pub mod net;
 pub mod optimizer;

@@ -4,7 +4,9 @@
 //! image and per chunk of every product.
 use std::collections::HashMap;
 
+use super::int8::Calibration;
 use crate::engine::gemm::{Kernel, Op, PackedB, Precision, Weights};
+use crate::engine::int8::Stats;
 
 /// A weight matrix of the model: its offset in the parameters, depth `k` and width `n`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,19 +28,39 @@ impl Packed {
     /// transposed right operands, which training's input gradients multiply by), when `prec`
     /// runs on a bf16 kernel here; empty otherwise. `parallel` packs on the current pool's
     /// threads (see `PackedB::new_parallel` for when not to).
-    pub fn new(params: &[f32], matrices: &[(Matrix, bool)], prec: Precision, parallel: bool) -> Packed {
+    ///
+    /// int8 packs with `int8`'s ranges (the caller has checked they fit, `Calibration::check`);
+    /// where the CPU has no int8 kernel, or for a transposed matrix, it packs bf16 instead.
+    pub fn new(params: &[f32], matrices: &[(Matrix, bool)], prec: Precision, int8: Option<&Calibration>, parallel: bool) -> Packed {
         let kernel = Kernel::for_precision(prec);
         if kernel == Kernel::F32 {
             return Packed { prec, ..Packed::default() };
         }
+        let bf16 = Kernel::for_precision(Precision::Bf16);
         let pack = |m: &Matrix, t: bool| {
             let data = &params[m.offset..m.offset + m.k * m.n];
             let (b, k, n) = if t { (Op::t(data), m.n, m.k) } else { (Op::n(data), m.k, m.n) };
-            if parallel { PackedB::new_parallel(b, k, n, kernel) } else { PackedB::new(b, k, n, kernel) }
+            match int8.and_then(|c| c.quant(m.offset)).filter(|_| kernel.is_int8() && !t) {
+                Some(q) => PackedB::int8(b, k, n, kernel, q),
+                None if parallel => PackedB::new_parallel(b, k, n, bf16),
+                None => PackedB::new(b, k, n, bf16),
+            }
         };
         let right = matrices.iter().map(|(m, _)| (m.offset, pack(m, false))).collect();
         let transposed = matrices.iter().filter(|(_, t)| *t).map(|(m, _)| (m.offset, pack(m, true))).collect();
         Packed { prec, right, transposed }
+    }
+
+    /// `matrices` kept in `f32`, each recording the activations it multiplies into its own copy
+    /// of `stats` (one per matrix): calibration.
+    pub fn observing(params: &[f32], matrices: &[(Matrix, bool)], stats: Vec<Stats>) -> Packed {
+        let right = matrices.iter().zip(stats).map(|((m, _), s)| (m.offset, PackedB::observe(Op::n(&params[m.offset..m.offset + m.k * m.n]), m.k, m.n, s))).collect();
+        Packed { prec: Precision::F32, right, transposed: HashMap::new() }
+    }
+
+    /// What each of `matrices` recorded (`observing`).
+    pub fn observed(&self, matrices: &[(Matrix, bool)]) -> Vec<Stats> {
+        matrices.iter().map(|(m, _)| self.right.get(&m.offset).and_then(PackedB::observed).unwrap_or_else(Stats::new)).collect()
     }
 
     /// Whether the transposed panels were built (training's).

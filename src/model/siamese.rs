@@ -7,6 +7,7 @@
 //! GEMMs multi-threaded instead.
 use rayon::prelude::*;
 
+use super::int8::Calibration;
 use super::net::Net;
 use super::packed::{Matrix, Packed};
 use super::params::Params;
@@ -29,6 +30,8 @@ pub struct Siamese {
     /// parameters or the precision change, so inference packs once per model and training once
     /// per step. Empty in `f32`.
     packed: std::sync::OnceLock<Packed>,
+    /// The activation ranges that int8 products quantise with, checked against these weights.
+    int8: Option<std::sync::Arc<Calibration>>,
     /// Gradients of the last `forward_backward`, laid out like `params.data`.
     pub grads: Vec<f32>,
     layers: Vec<LayerShape>,
@@ -86,6 +89,7 @@ impl Siamese {
             net,
             params,
             packed: std::sync::OnceLock::new(),
+            int8: None,
             grads: Vec::new(),
             layers,
             flat_len,
@@ -112,24 +116,56 @@ impl Siamese {
         self.threads
     }
 
-    /// The model computing in `precision` (`F32` is what `new` gives).
-    pub fn with_precision(mut self, precision: Precision) -> Self {
-        self.set_precision(precision);
-        self
+    /// The model computing in `precision` (`F32` is what `new` gives). int8 needs the
+    /// model's calibration first (`with_int8`).
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
+        self.set_precision(precision)?;
+        Ok(self)
     }
 
-    pub fn set_precision(&mut self, precision: Precision) {
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        if precision == Precision::Int8 && self.int8.is_none() {
+            return Err(Error::Input {
+                field: "precision".into(),
+                reason: "int8 needs the model's activation ranges (int8.json beside its weights): run `siamface calibrate --model DIR --images DIR` first".into(),
+            });
+        }
         self.precision = precision;
         self.packed = std::sync::OnceLock::new();
+        Ok(())
+    }
+
+    /// The model with the int8 calibration `c` (checked against its weights), for `Int8`.
+    pub fn with_int8(mut self, c: Calibration) -> Result<Self> {
+        let matrices: Vec<Matrix> = self.matrices(false).into_iter().map(|(m, _)| m).collect();
+        c.check(&self.params.fingerprint(), &matrices)?;
+        self.int8 = Some(std::sync::Arc::new(c));
+        self.packed = std::sync::OnceLock::new();
+        Ok(self)
+    }
+
+    /// The model as a checkpoint describes it, in `precision` (int8 with the checkpoint's
+    /// calibration).
+    pub fn load(ck: super::io::Checkpoint, threads: usize, precision: Precision) -> Result<Self> {
+        let mut net = Siamese::new(ck.config, ck.params, threads)?;
+        // Only int8 reads the calibration: a stale one must not stop the model in f32 or bf16.
+        if let (Precision::Int8, Some(c)) = (precision, ck.int8) {
+            net = net.with_int8(c)?;
+        }
+        net.with_precision(precision)
     }
 
     pub fn params(&self) -> &Params {
         &self.params
     }
 
-    /// The parameters, to change them; the packed weights are rebuilt at the next product.
+    /// The parameters, to change them; the packed weights are rebuilt at the next product, and
+    /// an int8 calibration, made for the old weights, is dropped (int8 falls back to bf16).
     pub fn params_mut(&mut self) -> &mut Params {
         self.packed = std::sync::OnceLock::new();
+        if self.int8.take().is_some() && self.precision == Precision::Int8 {
+            self.precision = Precision::Bf16;
+        }
         &mut self.params
     }
 
@@ -137,7 +173,7 @@ impl Siamese {
     /// alone: callers may be tasks of a thread pool, and a task that waited for other tasks
     /// inside the initialisation could be handed this same initialisation and wait on itself.
     fn packed(&self) -> &Packed {
-        self.packed.get_or_init(|| Packed::new(&self.params.data, &self.matrices(false), self.precision, false))
+        self.packed.get_or_init(|| Packed::new(&self.params.data, &self.matrices(false), self.precision, self.int8.as_deref(), false))
     }
 
     /// `packed`, built on every thread of this model's pool when it is missing (or, for
@@ -147,8 +183,8 @@ impl Siamese {
         if self.packed.get().is_none_or(|p| training && !p.has_transposed()) {
             self.packed = std::sync::OnceLock::new();
             let matrices = self.matrices(training);
-            let (params, prec) = (&self.params.data, self.precision);
-            let p = self.pool.install(|| Packed::new(params, &matrices, prec, true));
+            let (params, prec, int8) = (&self.params.data, self.precision, self.int8.as_deref());
+            let p = self.pool.install(|| Packed::new(params, &matrices, prec, int8, true));
             let _ = self.packed.set(p);
         }
     }
@@ -489,6 +525,9 @@ fn tower_backward(x: &[f32], dflat: &[f32], layers: &[LayerShape], params: &Para
         std::mem::swap(d, dnext);
     }
 }
+
+#[path = "calibrate.rs"]
+mod calibrate;
 
 #[cfg(test)]
 #[path = "siamese_tests.rs"]

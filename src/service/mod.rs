@@ -113,7 +113,7 @@ impl Faces {
         if let Some(t) = threshold {
             card.set_threshold(t)?;
         }
-        Ok(Faces { pipe: Pipeline::new(Siamese::new(ck.config, ck.params, threads)?.with_precision(precision))?, card, id, name })
+        Ok(Faces { pipe: Pipeline::new(Siamese::load(ck, threads, precision)?)?, card, id, name })
     }
 
     /// The card in use (its threshold replaced by the one given to `load`, if any).

@@ -101,7 +101,8 @@ impl<'a> Trainer<'a> {
             Init::Paper => Params::init(&config.model, &mut rng)?,
             Init::Keras => Params::init_keras(&config.model, &mut rng)?,
         };
-        let net = Siamese::new(config.model.clone(), params, threads)?.with_precision(config.precision);
+        refuse_int8(config.precision)?;
+        let net = Siamese::new(config.model.clone(), params, threads)?.with_precision(config.precision)?;
         let opt = Optimizer::new(config.optimizer.clone(), net.params())?;
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
         let path = out.join("train_config.json");
@@ -120,7 +121,8 @@ impl<'a> Trainer<'a> {
         check_sets(&state.config.model, train, val)?;
         check_data(&state.config, train, val)?;
         let opt = ck.optimizer.ok_or_else(|| Error::ModelFile { path: file.clone(), reason: "no optimizer state".into() })?;
-        let net = Siamese::new(ck.config, ck.params, threads)?.with_precision(state.config.precision);
+        refuse_int8(state.config.precision)?;
+        let net = Siamese::new(ck.config, ck.params, threads)?.with_precision(state.config.precision)?;
         let c = &state.config;
         let trials = oneshot::random_trials(val, c.val_way, c.val_trials, &mut Rng::new(c.seed ^ 0x5EED));
         Ok(Trainer { state, net, opt, train, val, trials, out: out.to_path_buf(), batch: Batch::default() })
@@ -128,9 +130,11 @@ impl<'a> Trainer<'a> {
 
     /// Changes the precision of the products from here on (a run resumed on another machine, or
     /// continued faster in bf16); the checkpoint's weights are f32 either way.
-    pub fn set_precision(&mut self, precision: Precision) {
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        refuse_int8(precision)?;
+        self.net.set_precision(precision)?;
         self.state.config.precision = precision;
-        self.net.set_precision(precision);
+        Ok(())
     }
 
     /// Changes how many epochs the run goes to (to extend a finished run on resume).
@@ -279,6 +283,15 @@ pub fn write_history(out: &Path, history: &[EpochRecord]) -> Result<()> {
     let fig = crate::plot::curves::figure(history, &name)?;
     for file in ["curves.png", "curves.svg"] {
         crate::plot::save(&fig, &out.join(file), None)?;
+    }
+    Ok(())
+}
+
+/// Training computes gradients, which int8's rounding of activations to a calibrated range
+/// cannot give: it is an inference precision.
+fn refuse_int8(precision: Precision) -> Result<()> {
+    if precision == Precision::Int8 {
+        return Err(Error::config("precision", "int8 is for inference only; train in f32 or bf16"));
     }
     Ok(())
 }

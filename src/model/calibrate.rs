@@ -1,0 +1,45 @@
+//! Calibration for int8 inference: the model runs in `f32` over sample images twice, its weight
+//! matrices recording the activations they multiply (first their range, then a histogram over
+//! it), and each matrix gets the range that rounds those activations with the least error.
+use super::*;
+use crate::engine::int8::Stats;
+use crate::model::int8::Input;
+
+impl Siamese {
+    /// The int8 calibration of this model measured on `images` (NHWC, as `embed` takes them);
+    /// `source` says where they came from. The model's own precision is left as it was: switch
+    /// with `with_int8` and `set_precision`.
+    pub fn calibrate(&mut self, images: &[f32], source: &str) -> Result<Calibration> {
+        let n = self.check_images(images)?;
+        if n == 0 {
+            return Err(Error::Input { field: "calibration images".into(), reason: "none given: int8 ranges need sample images".into() });
+        }
+        let matrices = self.matrices(false);
+        let precision = std::mem::replace(&mut self.precision, Precision::F32);
+        let mut stats = vec![Stats::new(); matrices.len()];
+        let mut out = vec![0f32; n * self.config.embedding];
+        for pass in 0..2 {
+            let start: Vec<Stats> = if pass == 0 { stats.clone() } else { stats.iter().map(Stats::histogram).collect() };
+            self.packed = std::sync::OnceLock::from(Packed::observing(&self.params.data, &matrices, start));
+            let done = self.embed(images, &mut out);
+            stats = self.packed.take().map(|p| p.observed(&matrices)).unwrap_or_default();
+            if let Err(e) = done {
+                self.precision = precision;
+                return Err(e);
+            }
+        }
+        self.precision = precision;
+        if let Some((i, _)) = stats.iter().enumerate().find(|(_, s)| s.count == 0) {
+            return Err(Error::Internal(format!("calibration: weight matrix {i} multiplied nothing")));
+        }
+        let inputs = matrices
+            .iter()
+            .zip(&stats)
+            .map(|((m, _), s)| {
+                let (lo, hi) = s.range();
+                Input { offset: m.offset, k: m.k, n: m.n, lo, hi, seen_min: s.min, seen_max: s.max }
+            })
+            .collect();
+        Ok(Calibration { fingerprint: self.params.fingerprint(), images: n, source: source.to_string(), inputs })
+    }
+}
