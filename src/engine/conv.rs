@@ -5,7 +5,7 @@
 //! being written and being multiplied.
 use rayon::prelude::*;
 
-use super::gemm::{matmul_rows_packed, matmul_with, Op, PackedB, Par, Weights};
+use super::gemm::{matmul_rows_packed, matmul_with, Kernel, Op, PackedB, Par, Weights};
 
 /// One convolution: input `h x w x c` (NHWC, one image), `k` filters of `kh x kw`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -150,14 +150,53 @@ pub fn backward(
         dx.fill(0.0);
     }
     let (patch, step) = (s.patch(), s.chunk_rows(col.len()));
+    // In bf16 the weight gradient is computed transposed, `dW^T = dout^T col`: the large operand,
+    // the patches, is then a right operand read along its rows, which packs into VNNI pairs
+    // directly, where `col^T dout` would transpose every patch while packing it. The sum over
+    // chunks stays in a `k x patch` buffer, added into `dw` once at the end.
+    let transposed = Kernel::for_precision(w.prec) != Kernel::F32;
+    let mut dwt = if transposed { DWT.take() } else { Vec::new() };
+    if transposed {
+        dwt.clear();
+        dwt.resize(s.k * patch, 0.0);
+    }
     for row0 in (0..s.pixels()).step_by(step) {
         let rows = step.min(s.pixels() - row0);
         let dchunk = &dout[row0 * s.k..(row0 + rows) * s.k];
         im2col(x, s, row0, rows, col);
-        matmul_with(Op::t(col), Op::n(dchunk), dw, s.k, patch, s.k, rows, true, par, w.prec);
+        if transposed {
+            matmul_with(Op::t(dchunk), Op::n(col), &mut dwt, patch, s.k, patch, rows, true, par, w.prec);
+        } else {
+            matmul_with(Op::t(col), Op::n(dchunk), dw, s.k, patch, s.k, rows, true, par, w.prec);
+        }
         if let Some(dx) = dx.as_deref_mut() {
             w.right_of_t(Op::n(dchunk), col, patch, rows, s.k, patch, false, par);
             col2im_add(col, s, row0, rows, dx);
+        }
+    }
+    if transposed {
+        add_transposed(&dwt, s.k, patch, dw);
+        DWT.set(dwt);
+    }
+}
+
+thread_local! {
+    /// The transposed weight gradient of `backward` in bf16, kept per thread between calls.
+    static DWT: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// `dst (cols x rows) += src^T`, `src` being `rows x cols`, in 32 x 32 tiles so that both sides
+/// are read and written a cache line at a time.
+fn add_transposed(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
+    const T: usize = 32;
+    for r0 in (0..rows).step_by(T) {
+        for c0 in (0..cols).step_by(T) {
+            for c in c0..(c0 + T).min(cols) {
+                let d = &mut dst[c * rows..][..rows];
+                for r in r0..(r0 + T).min(rows) {
+                    d[r] += src[r * cols + c];
+                }
+            }
         }
     }
 }
@@ -167,6 +206,7 @@ mod tests {
     use super::*;
     use crate::engine::gradcheck;
     use crate::engine::reference;
+    use crate::engine::gemm::Precision;
     use crate::rng::Rng;
 
     fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
@@ -217,6 +257,37 @@ mod tests {
     }
 
     #[test]
+    fn bf16_weight_gradient_computed_transposed_stays_within_bf16_rounding() {
+        // The bf16 path sums dW^T over chunks and adds it transposed: each element must be the
+        // reference's to within bf16's rounding of both operands, 2^-7 + 2^-16 of the sum of
+        // the terms' magnitudes (computed by the reference on |x| and |dout|).
+        let kernel = Kernel::for_precision(Precision::Bf16);
+        if kernel == Kernel::F32 {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED bf16 convolution weight gradient: no bf16 kernel on this CPU");
+            return;
+        }
+        let mut rng = Rng::new(12);
+        for s in SHAPES {
+            let (x, w, dout) = (random(s.h * s.w * s.c, &mut rng), random(s.weights(), &mut rng), random(s.pixels() * s.k, &mut rng));
+            let (_, want_dw, _) = reference::conv_backward(&x, &w, &dout, s);
+            let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+            let (_, size, _) = reference::conv_backward(&abs(&x), &w, &abs(&dout), s);
+            for rows in [3, s.pixels()] {
+                let mut col = vec![0f32; rows * s.patch()];
+                let start: Vec<f32> = random(s.weights(), &mut rng);
+                let (mut dw, mut db) = (start.clone(), vec![0f32; s.k]);
+                backward(&x, Weights::with(&w, Precision::Bf16), &dout, s, &mut dw, &mut db, None, &mut col, Par::One);
+                for i in 0..dw.len() {
+                    let bound = (2f32.powi(-7) + 2f32.powi(-16)) * size[i] * 1.01 + 1e-5 * (1.0 + start[i].abs());
+                    let err = (dw[i] - start[i] - want_dw[i]).abs();
+                    assert!(err <= bound, "{s:?} rows {rows} ({}): dw[{i}] off by {err} > {bound}", kernel.name());
+                }
+            }
+        }
+    }
+
+    #[test]
     fn backward_passes_central_difference_check() {
         // Loss L = sum(out * r) for a fixed random r, so dL/dout = r.
         let mut rng = Rng::new(3);
@@ -251,7 +322,7 @@ mod tests {
         // The fused path (patches rounded straight into panels) against im2col + the bf16
         // product that packs both operands itself: the same roundings, so the same bits. On the
         // portable kernel everywhere, and on the CPU's own where it has one.
-        use crate::engine::gemm::{matmul_on, PackedB, Precision};
+        use crate::engine::gemm::{matmul_on, PackedB};
         let kernels = crate::engine::gemm::bf16_kernels_to_check("packed bf16 convolution");
         let mut rng = Rng::new(31);
         for s in [Shape { h: 12, w: 11, c: 3, kh: 3, kw: 4, k: 5 }, Shape { h: 20, w: 20, c: 16, kh: 4, kw: 4, k: 40 }, Shape { h: 30, w: 30, c: 1, kh: 10, kw: 10, k: 8 }] {

@@ -67,7 +67,7 @@ impl Quant {
 /// Whether the AVX-512 quantiser runs here.
 fn simd() -> bool {
     #[cfg(target_arch = "x86_64")]
-    return std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw");
+    return std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512vl");
     #[cfg(not(target_arch = "x86_64"))]
     false
 }
@@ -81,7 +81,7 @@ pub fn pack_a_row(row: &[f32], i: usize, k: usize, q: Quant, dst: &mut [u8]) {
     assert!(ks == 0 || dst.len() >= base + (ks - 1) * BAND_STEP + STEP, "int8 pack_a_row: destination too short for row {i}");
     #[cfg(target_arch = "x86_64")]
     if simd() {
-        // SAFETY: AVX-512F/BW are present; the assertions bound the source and every slot.
+        // SAFETY: AVX-512F/BW/VL are present; the assertions bound the source and every slot.
         return unsafe { super::int8_dot::quantise_row(row.as_ptr(), k, q, dst.as_mut_ptr().add(base), BAND_STEP) };
     }
     quantise_row_portable(&row[..k], q, &mut dst[base..], BAND_STEP);

@@ -11,7 +11,10 @@ const STRIP: usize = 8;
 
 /// Whether this CPU has `vpdpbusd` on 512-bit registers.
 pub fn supported() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512vnni")
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vl")
+        && std::arch::is_x86_feature_detected!("avx512vnni")
 }
 
 /// `acc` (32 x 32 `i32`, row stride 32) = the product of `ks` depth steps of the packed A band
@@ -64,8 +67,8 @@ unsafe fn strip<const R: usize>(a: *const u8, b: *const i8, ks: usize, row0: usi
 /// bit for bit as `int8::quantise_row_portable`; bytes past `k` in the last step are left.
 ///
 /// # Safety
-/// AVX-512F/BW are present, `row` holds `k` floats and every step's slot lies inside `dst`.
-#[target_feature(enable = "avx512f,avx512bw")]
+/// AVX-512F/BW/VL are present, `row` holds `k` floats and every step's slot lies inside `dst`.
+#[target_feature(enable = "avx512f,avx512bw,avx512vl")]
 pub unsafe fn quantise_row(row: *const f32, k: usize, q: Quant, dst: *mut u8, stride: usize) {
     let inv = _mm512_set1_ps(1.0 / q.scale);
     let (lo, hi, zero, none) = (_mm512_set1_ps(-512.0), _mm512_set1_ps(512.0), _mm512_set1_epi32(q.zero), _mm512_setzero_si512());
