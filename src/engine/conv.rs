@@ -5,7 +5,8 @@
 //! being written and being multiplied.
 use rayon::prelude::*;
 
-use super::gemm::{matmul_rows_packed, matmul_with, Kernel, Op, PackedB, Par, Weights};
+use super::gemm::{matmul_levels_packed, matmul_rows_packed, matmul_with, Kernel, Op, PackedB, Par, Weights};
+use super::int8;
 
 /// One convolution: input `h x w x c` (NHWC, one image), `k` filters of `kh x kw`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,8 +43,9 @@ impl Shape {
     }
 }
 
-/// Copies the patches of output pixels `row0..row0 + rows` into `col` (`rows x patch`).
-pub fn im2col(x: &[f32], s: &Shape, row0: usize, rows: usize, col: &mut [f32]) {
+/// Copies the patches of output pixels `row0..row0 + rows` into `col` (`rows x patch`), of values
+/// or of int8 levels.
+pub fn im2col<T: Copy>(x: &[T], s: &Shape, row0: usize, rows: usize, col: &mut [T]) {
     let (ow, run, patch) = (s.ow(), s.kw * s.c, s.patch());
     for (r, dst) in col[..rows * patch].chunks_exact_mut(patch).enumerate() {
         let (oy, ox) = ((row0 + r) / ow, (row0 + r) % ow);
@@ -118,6 +120,14 @@ fn forward_band(x: &[f32], w: Weights, s: &Shape, row0: usize, out: &mut [f32], 
 /// written out and read back to be packed.
 fn forward_band_packed(x: &[f32], pb: &PackedB, s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32]) {
     let rows = out.len() / s.k;
+    if let Some(q) = pb.int8_quant() {
+        // int8: the input quantised once, its patches gathered as levels (each input value is in
+        // up to kh x kw patches).
+        let mut levels = vec![0u8; x.len()];
+        int8::quantise(x, q, &mut levels);
+        let mut row = vec![0u8; s.patch()];
+        return matmul_levels_packed(rows, pb, &mut row, |i, r| im2col(&levels, s, row0 + i, 1, r), out, s.k, Par::One);
+    }
     matmul_rows_packed(rows, pb, col, |i, row| im2col(x, s, row0 + i, 1, row), out, s.k, Par::One);
 }
 
@@ -315,6 +325,38 @@ mod tests {
         let plus1 = |v: Vec<f32>| v.into_iter().map(|x| x + 1.0).collect::<Vec<_>>();
         gradcheck::assert_close(&dw, &plus1(want_dw), 1e-5, "dw");
         gradcheck::assert_close(&db, &plus1(want_db), 1e-5, "db");
+    }
+
+    #[test]
+    fn int8_forward_on_quantised_input_equals_quantising_each_patch_bit_for_bit() {
+        // The fused int8 path (input quantised once, patches gathered as levels) against the
+        // product that quantises each im2col row: quantising is element-wise, so the same bits.
+        use crate::engine::gemm::{matmul_packed, PackedB};
+        use crate::engine::int8::Quant;
+        let kernels: Vec<Kernel> = [Kernel::Int8Portable, Kernel::Int8Vnni].into_iter().filter(|k| k.runs_here()).collect();
+        if kernels.len() < 2 {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED int8 convolution on avx512vnni: not on this CPU (portable checked)");
+        }
+        let mut rng = Rng::new(33);
+        for s in [Shape { h: 12, w: 11, c: 3, kh: 3, kw: 4, k: 5 }, Shape { h: 20, w: 20, c: 16, kh: 4, kw: 4, k: 40 }, Shape { h: 30, w: 30, c: 1, kh: 10, kw: 10, k: 8 }] {
+            let x: Vec<f32> = random(s.h * s.w * s.c, &mut rng).iter().map(|v| v.max(0.0)).collect();
+            let w = random(s.weights(), &mut rng);
+            let mut all = vec![0f32; s.pixels() * s.patch()];
+            im2col(&x, &s, 0, s.pixels(), &mut all);
+            for &kernel in &kernels {
+                let pb = PackedB::int8(Op::n(&w), s.patch(), s.k, kernel, Quant::covering(0.0, 2.0));
+                let mut plain = vec![0f32; s.pixels() * s.k];
+                matmul_packed(Op::n(&all), &pb, &mut plain, s.k, s.pixels(), false, Par::One);
+                for par in [Par::One, Par::Many(2)] {
+                    let mut col = vec![0f32; 2 * 64 * s.patch()];
+                    let mut fused = vec![1f32; s.pixels() * s.k];
+                    let packed = Weights { data: &w, prec: Precision::Int8, packed: Some(&pb), packed_t: None };
+                    forward(&x, packed, &s, &mut fused, &mut col, par);
+                    assert_eq!(fused, plain, "{kernel:?} {s:?} {par:?}");
+                }
+            }
+        }
     }
 
     #[test]

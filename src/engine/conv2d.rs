@@ -7,7 +7,8 @@
 //! their backward passes come back with training the tower, each with its gradient check.
 //!
 //! NHWC activations, HWIO weights (`[k, k, c_in, c_out]`), as everywhere in the engine.
-use super::gemm::{matmul_rows_packed, Op, PackedB, Weights};
+use super::gemm::{matmul_levels_packed, matmul_rows_packed, Op, PackedB, Weights};
+use super::int8;
 use super::Par;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,17 +70,22 @@ pub fn im2col(x: &[f32], s: &Shape, col: &mut [f32]) {
 
 /// The patch of output pixel (oy, ox) into `row` (`s.patch()` floats).
 fn patch_row(x: &[f32], s: &Shape, oy: usize, ox: usize, row: &mut [f32]) {
+    patch_of(x, s, oy, ox, row, 0.0)
+}
+
+/// The patch of output pixel (oy, ox) into `row`, of values or int8 levels, `zero` outside.
+fn patch_of<T: Copy>(x: &[T], s: &Shape, oy: usize, ox: usize, row: &mut [T], zero: T) {
     for ky in 0..s.k {
         let dst = &mut row[ky * s.k * s.c..][..s.k * s.c];
         let Some(iy) = source(s, oy, ky, s.h) else {
-            dst.fill(0.0);
+            dst.fill(zero);
             continue;
         };
         for kx in 0..s.k {
             let d = &mut dst[kx * s.c..][..s.c];
             match source(s, ox, kx, s.w) {
                 Some(ix) => d.copy_from_slice(&x[(iy * s.w + ix) * s.c..][..s.c]),
-                None => d.fill(0.0),
+                None => d.fill(zero),
             }
         }
     }
@@ -91,6 +97,18 @@ fn patch_row(x: &[f32], s: &Shape, oy: usize, ox: usize, row: &mut [f32]) {
 #[allow(clippy::too_many_arguments)]
 fn forward_packed(x: &[f32], pb: &PackedB, s: &Shape, n: usize, y: &mut [f32], col: &mut [f32], par: Par) {
     let (il, pix, ow) = (s.in_len(), s.oh() * s.ow(), s.ow());
+    if let Some(q) = pb.int8_quant() {
+        // int8: the batch quantised once, patches gathered as levels; padding is the level of 0.
+        let mut levels = vec![0u8; n * il];
+        int8::quantise(&x[..n * il], q, &mut levels);
+        let zero = q.zero as u8;
+        let patch = |g: usize, row: &mut [u8]| {
+            let (img, p) = (g / pix, g % pix);
+            patch_of(&levels[img * il..][..il], s, p / ow, p % ow, row, zero);
+        };
+        let mut row = vec![0u8; s.patch()];
+        return matmul_levels_packed(n * pix, pb, &mut row, patch, y, s.f, par);
+    }
     let patch = |g: usize, row: &mut [f32]| {
         let (img, p) = (g / pix, g % pix);
         patch_row(&x[img * il..][..il], s, p / ow, p % ow, row);
@@ -163,6 +181,37 @@ mod tests {
         let s = Shape { h: 2, w: 2, c: 1, k: 5, f: 1, stride: 1, pad: 1 };
         assert_eq!(s.out(2), None);
         assert_eq!(s.out_len(), 0);
+    }
+
+    #[test]
+    fn int8_forward_on_quantised_input_equals_quantising_each_patch_bit_for_bit() {
+        // Padding included: the level of 0 must stand where the f32 path quantises a 0.
+        use crate::engine::gemm::{matmul_packed, Kernel, Precision};
+        use crate::engine::int8::Quant;
+        let kernels: Vec<Kernel> = [Kernel::Int8Portable, Kernel::Int8Vnni].into_iter().filter(|k| k.runs_here()).collect();
+        let mut rng = Rng::new(34);
+        for s in [Shape { h: 9, w: 7, c: 3, k: 3, f: 5, stride: 1, pad: 1 }, Shape { h: 16, w: 16, c: 8, k: 3, f: 40, stride: 2, pad: 1 }, Shape { h: 20, w: 20, c: 3, k: 7, f: 32, stride: 4, pad: 2 }] {
+            let n = 3;
+            let x: Vec<f32> = (0..n * s.in_len()).map(|_| rng.normal() as f32).collect();
+            let w: Vec<f32> = (0..s.patch() * s.f).map(|_| rng.normal() as f32).collect();
+            let mut col = vec![0f32; n * s.col_len()];
+            for i in 0..n {
+                im2col(&x[i * s.in_len()..][..s.in_len()], &s, &mut col[i * s.col_len()..][..s.col_len()]);
+            }
+            let rows = n * s.oh() * s.ow();
+            for &kernel in &kernels {
+                let pb = PackedB::int8(Op::n(&w), s.patch(), s.f, kernel, Quant::covering(-1.5, 2.5));
+                let mut plain = vec![0f32; n * s.out_len()];
+                matmul_packed(Op::n(&col), &pb, &mut plain, s.f, rows, false, Par::One);
+                for par in [Par::One, Par::Many(2)] {
+                    let mut scratch = vec![0f32; s.patch()];
+                    let mut fused = vec![1f32; n * s.out_len()];
+                    let packed = Weights { data: &w, prec: Precision::Int8, packed: Some(&pb), packed_t: None };
+                    forward(&x, packed, &[], &s, n, &mut fused, &mut scratch, par);
+                    assert_eq!(fused, plain, "{kernel:?} {s:?} {par:?}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -87,6 +87,29 @@ pub fn pack_a_row(row: &[f32], i: usize, k: usize, q: Quant, dst: &mut [u8]) {
     quantise_row_portable(&row[..k], q, &mut dst[base..], BAND_STEP);
 }
 
+/// `x` quantised with `q` into `out` (as long), level for level as `pack_a_row` quantises: a
+/// convolution's input is quantised once, and its patches gathered as levels, instead of each
+/// value being quantised in every patch it falls in.
+pub fn quantise(x: &[f32], q: Quant, out: &mut [u8]) {
+    assert_eq!(x.len(), out.len(), "int8 quantise: {} values into {} levels", x.len(), out.len());
+    #[cfg(target_arch = "x86_64")]
+    if simd() {
+        // SAFETY: AVX-512F/BW/VL are present; steps of 64 at a stride of 64 fill `out` exactly.
+        return unsafe { super::int8_dot::quantise_row(x.as_ptr(), x.len(), q, out.as_mut_ptr(), STEP) };
+    }
+    quantise_row_portable(x, q, out, STEP);
+}
+
+/// Row `i` of A given as levels (`k` of them) into A's panels `dst`, where `pack_a_row` would
+/// quantise it.
+pub fn place_row(levels: &[u8], i: usize, k: usize, dst: &mut [u8]) {
+    let ks = steps(k);
+    let base = (i / BLOCK) * ks * BAND_STEP + (i % BLOCK) * STEP;
+    for (s, chunk) in levels[..k].chunks(STEP).enumerate() {
+        dst[base + s * BAND_STEP..][..chunk.len()].copy_from_slice(chunk);
+    }
+}
+
 /// `pack_a_row` in plain Rust: `row` split into steps of 64, step `s` at `dst[s * stride..]`.
 pub fn quantise_row_portable(row: &[f32], q: Quant, dst: &mut [u8], stride: usize) {
     for (s, chunk) in row.chunks(STEP).enumerate() {

@@ -87,6 +87,14 @@ impl PackedB {
         }
     }
 
+    /// How left operands are quantised for it, when it is packed for an int8 kernel.
+    pub fn int8_quant(&self) -> Option<Quant> {
+        match &self.panels {
+            Panels::Int8 { a, .. } => Some(*a),
+            _ => None,
+        }
+    }
+
     /// The kernel its products run on.
     pub fn kernel(&self) -> Kernel {
         self.kernel
@@ -289,7 +297,31 @@ thread_local! {
 /// 64 rows per product.
 #[allow(clippy::too_many_arguments)]
 fn int8_rows(m: usize, b: &PackedB, mut row: impl FnMut(usize, &mut [f32]), buf: &mut [f32], c: &mut [f32], ldc: usize, accumulate: bool, par: Par) {
-    let Panels::Int8 { w, a: q, scale } = &b.panels else { unreachable!("int8_rows on int8 panels only") };
+    let (k, q) = (b.k, b.int8_quant().expect("int8 panels"));
+    int8_chunks(m, b, |g, i, pa| {
+        row(g, buf);
+        int8::pack_a_row(buf, i, k, q, pa);
+    }, c, ldc, accumulate, par);
+}
+
+/// `c[m x n] = A * b` for `b` packed for an int8 kernel and an A whose rows come already
+/// quantised with `b.int8_quant()`: `row(i, levels)` writes row `i`'s `b.k()` levels. A
+/// convolution quantises its input once and gathers its patches as levels this way.
+pub fn matmul_levels_packed(m: usize, b: &PackedB, buf: &mut [u8], mut row: impl FnMut(usize, &mut [u8]), c: &mut [f32], ldc: usize, par: Par) {
+    assert!(b.int8_quant().is_some(), "matmul_levels_packed: B is not packed for an int8 kernel");
+    let k = b.k;
+    let buf = &mut buf[..k];
+    int8_chunks(m, b, |g, i, pa| {
+        row(g, buf);
+        int8::place_row(buf, i, k, pa);
+    }, c, ldc, false, par);
+}
+
+/// The int8 product over A's rows in chunks of 64: `fill(row, row within the chunk, panels)`
+/// packs each row, then the chunk's blocks are multiplied.
+#[allow(clippy::too_many_arguments)]
+fn int8_chunks(m: usize, b: &PackedB, mut fill: impl FnMut(usize, usize, &mut [u8]), c: &mut [f32], ldc: usize, accumulate: bool, par: Par) {
+    let Panels::Int8 { w, a: q, scale } = &b.panels else { unreachable!("int8 products on int8 panels only") };
     let (k, n) = (b.k, b.n);
     assert!(ldc >= n && (m == 0 || c.len() >= (m - 1) * ldc + n), "int8 product: dst has {} elements for {m}x{n} (ldc {ldc})", c.len());
     let mut pa = INT8_PANELS.take();
@@ -297,8 +329,7 @@ fn int8_rows(m: usize, b: &PackedB, mut row: impl FnMut(usize, &mut [f32]), buf:
         let rows = ROW_CHUNK.min(m - r);
         pa.resize(pa.len().max(int8::packed_len(rows, k)), 0);
         for i in 0..rows {
-            row(r + i, buf);
-            int8::pack_a_row(buf, i, k, *q, &mut pa);
+            fill(r + i, i, &mut pa);
         }
         let cols = Int8Cols { zero: q.zero, sum: &w.sum, scale };
         blocks_int8(b.kernel, &pa, &w.panels, rows, n, k, cols, Dst(c[r * ldc..].as_mut_ptr()), ldc, accumulate, par);
