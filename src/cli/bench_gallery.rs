@@ -9,7 +9,7 @@ use crate::gallery::Location;
 pub struct Args {
     /// Galleries to compare, each empty: a new SQLite file and/or postgres://... (twice or more;
     /// the first is the baseline).
-    #[arg(long, required = true, value_parser = super::people::location)]
+    #[arg(long, required = true, value_parser = super::options::location)]
     gallery: Vec<Location>,
     /// Enrolled faces to measure at, in increasing order.
     #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000, 1_000_000])]

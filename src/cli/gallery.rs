@@ -41,9 +41,8 @@ pub enum Command {
 
 #[derive(clap::Args)]
 pub struct At {
-    /// Gallery file; default as for `enroll`.
-    #[arg(long, env = "SIAMFACE_GALLERY", value_parser = super::people::location)]
-    gallery: Option<Location>,
+    #[command(flatten)]
+    gallery: super::options::GalleryArg,
     /// Print JSON for programs.
     #[arg(long)]
     json: bool,
@@ -53,7 +52,7 @@ impl At {
     /// The gallery file: these commands work on SQLite files, which can be damaged and need
     /// checking; a PostgreSQL gallery has the database's own tools (`pg_dump`, `amcheck`).
     fn path(&self) -> anyhow::Result<PathBuf> {
-        match super::people::gallery_or_default(&self.gallery) {
+        match self.gallery.location() {
             Location::File(p) => Ok(p),
             Location::Postgres(url) => anyhow::bail!(
                 "--gallery {}: `siamface gallery` checks, repairs, exports and imports SQLite files; back up a PostgreSQL gallery with pg_dump",

@@ -12,6 +12,7 @@ mod eval;
 mod eval_video;
 mod faces_eval;
 mod import;
+mod options;
 mod train;
 mod train_head;
 mod values;
@@ -103,4 +104,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Import(c) => import::run(c),
         Command::Plot(c) => plot::run(c),
     }
+}
+
+/// Prints a command's result: one line of JSON with `--json`, else its text (the result's
+/// `Display`, every line of which ends in a newline).
+fn show<T: serde::Serialize + std::fmt::Display>(json: bool, result: &T) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string(result)?);
+    } else {
+        print!("{result}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

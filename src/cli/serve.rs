@@ -1,6 +1,5 @@
 //! `siamface serve`: validates the server's options (token, host names, limits), loads the model
 //! and gallery, binds, and serves the router with its guard.
-use crate::engine::gemm::Precision;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -9,11 +8,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 
-use crate::gallery::Location;
+use super::options::{FaceModel, GalleryArg};
 use crate::server::guard::{Guard, Token};
 use crate::server::listen::{self, Limits};
 use crate::server::{self, Inner};
-use crate::service::{FaceService, Model, Options};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -52,23 +50,13 @@ pub struct Args {
     /// Megabytes the --collect folder may hold; collecting stops there.
     #[arg(long, default_value_t = 1000)]
     collect_cap_mb: u64,
-    /// Gallery: an SQLite file, or postgres://user@host/db shared with other servers; default as
-    /// for `enroll`.
-    #[arg(long, env = "SIAMFACE_GALLERY", value_parser = super::people::location)]
-    gallery: Option<Location>,
-    /// Face model directory or .safetensors file; default: the model built into the binary.
-    #[arg(long)]
-    model: Option<PathBuf>,
+    #[command(flatten)]
+    gallery: GalleryArg,
+    #[command(flatten)]
+    model: FaceModel,
     /// Lowest score that names someone, from 0 to 1; default: the model card's threshold, else 0.5.
-    #[arg(long, value_parser = super::people::unit)]
+    #[arg(long, value_parser = super::options::unit)]
     threshold: Option<f32>,
-    /// Threads of the model's batch work (scoring against the gallery); 0 means one per core.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Arithmetic of the model's products: f32, or bf16 (1.4-1.8x faster measured where the CPU has
-    /// AVX512_BF16 or AMX; embeddings within bf16's rounding of f32's).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    precision: Precision,
     /// Folder where the page's buttons save anchor/ and positive/ pictures for fine-tuning.
     #[arg(long)]
     collect: Option<PathBuf>,
@@ -124,10 +112,9 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     if a.jobs == 0 || a.max_connections == 0 {
         anyhow::bail!("--jobs and --max-connections must be at least 1");
     }
-    let gpath = super::people::gallery_or_default(&a.gallery);
+    let gpath = a.gallery.location();
     // Opening re-embeds a gallery made with another model, before the first request.
-    let service = FaceService::open(&Options { model: Some(Model::from_arg(a.model.clone())), gallery: gpath.clone(), threads: a.threads, threshold: a.threshold, precision: a.precision })?;
-    let state = Arc::new(Inner { service, collect_dir: a.collect.clone() });
+    let state = Arc::new(Inner { service: a.model.service(gpath.clone(), a.threshold, true)?, collect_dir: a.collect.clone() });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(a.addr).await.with_context(|| format!("binding {}", a.addr))?;

@@ -7,6 +7,7 @@
 //! stored crops before any embedding is compared with it.
 pub mod card;
 pub mod stream;
+mod text;
 
 use crate::engine::gemm::Precision;
 use std::path::{Path, PathBuf};
@@ -250,6 +251,18 @@ pub struct Enrolled {
     pub crowded: Vec<(String, usize)>,
 }
 
+/// Who is enrolled (`people`).
+#[derive(Clone, Debug, Serialize)]
+pub struct People {
+    pub people: Vec<Person>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Person {
+    pub images: usize,
+    pub name: String,
+}
+
 /// One face `identify` found.
 #[derive(Clone, Debug, Serialize)]
 pub struct Named {
@@ -396,8 +409,8 @@ impl FaceService {
     }
 
     /// (name, number of enrolment images), by name.
-    pub fn people(&self) -> Result<Vec<(String, usize)>> {
-        self.gallery().people()
+    pub fn people(&self) -> Result<People> {
+        Ok(People { people: self.gallery().people()?.into_iter().map(|(name, images)| Person { images, name }).collect() })
     }
 }
 
