@@ -23,6 +23,7 @@ use crate::data::photo;
 use crate::error::{Error, Result};
 use crate::face::{self, Detection, Pick, Pipeline};
 use crate::gallery::{self, Enrolment, Location, Matrix, Store};
+use crate::model::io::Checkpoint;
 use crate::model::{bundled, io, Siamese};
 
 /// Most photos one enrolment takes.
@@ -93,6 +94,14 @@ impl Model {
     pub fn from_arg(path: Option<PathBuf>) -> Model {
         path.map_or(Model::BuiltIn, Model::Path)
     }
+
+    /// The weights and the card (the default card where the model has none).
+    pub fn load(&self) -> Result<(Checkpoint, Card)> {
+        match self {
+            Model::BuiltIn => Ok((bundled::face()?, bundled::face_card()?)),
+            Model::Path(p) => Ok((io::load(p)?, Card::read(p)?)),
+        }
+    }
 }
 
 impl Faces {
@@ -100,10 +109,7 @@ impl Faces {
     /// and identification's alike). The gallery's embeddings serve either `precision`: bf16's
     /// stay within its rounding of f32's (cosine 0.99999 on real faces).
     pub fn load(model: &Model, threads: usize, threshold: Option<f32>, precision: Precision) -> Result<Faces> {
-        let (ck, mut card) = match model {
-            Model::BuiltIn => (bundled::face()?, bundled::face_card()?),
-            Model::Path(p) => (io::load(p)?, Card::read(p)?),
-        };
+        let (ck, mut card) = model.load()?;
         // A model without a card name is called by its folder's or file's name, not its path,
         // which would tell API clients where the server keeps its files.
         let name = card.name.clone().unwrap_or_else(|| match model {
