@@ -6,8 +6,6 @@ mod people;
 mod plot;
 mod serve;
 mod eval;
-mod eval_video;
-mod faces_eval;
 mod import;
 mod options;
 mod train;

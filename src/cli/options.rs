@@ -47,6 +47,19 @@ impl FaceModel {
     }
 }
 
+/// A trained model to evaluate.
+#[derive(clap::Args)]
+pub struct Evaluated {
+    /// Model directory or .safetensors file.
+    #[arg(long)]
+    pub model: PathBuf,
+    #[command(flatten)]
+    pub cpu: Threads,
+    /// Print the result as one JSON object, for scripts and `siamface plot`.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(clap::Args)]
 pub struct GalleryArg {
     /// Gallery: an SQLite file, or postgres://user@host/db to share one among servers; default:

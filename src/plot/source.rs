@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::eval::history::EpochRecord;
+use crate::eval::verification::PairScores;
 
 /// Scored pairs of one model: the material of a ROC curve and a score histogram.
 #[derive(Clone, Debug)]
@@ -32,6 +33,13 @@ impl Scored {
             return Err(Error::config("scores", format!("{}: a score or the threshold is not a finite number", self.name)));
         }
         Ok(())
+    }
+}
+
+/// The pairs `siamface eval verify` scored, its threshold marked.
+impl From<&PairScores> for Scored {
+    fn from(p: &PairScores) -> Scored {
+        Scored { name: p.model.clone(), scores: p.scores.clone(), same: p.same.clone(), threshold: Some(p.report.threshold) }
     }
 }
 
