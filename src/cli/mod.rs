@@ -11,7 +11,6 @@ mod options;
 mod train;
 mod train_head;
 mod values;
-mod video;
 
 use std::process::ExitCode;
 

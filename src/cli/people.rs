@@ -1,10 +1,14 @@
 //! The gallery commands: enroll, verify, identify, people, rename, forget. Each parses its
-//! arguments, makes one call of the face service, and prints the answer as text or JSON.
+//! arguments, makes one call of the face service, and prints the answer as text or JSON;
+//! `identify --video` prints each track as its name changes.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::options::{unit, FaceModel, GalleryArg};
-use crate::service::{FaceService, Photo};
+use crate::data::frames::Frames;
+use crate::face::track::Settings;
+use crate::service::stream::Stream;
+use crate::service::{FaceService, Log, Photo};
 
 /// Options every gallery command shares.
 #[derive(clap::Args)]
@@ -47,7 +51,8 @@ pub struct EnrollArgs {
 pub fn enroll(a: EnrollArgs) -> anyhow::Result<ExitCode> {
     let service = a.common.service(true)?;
     let done = if a.video {
-        super::video::enroll(&service, &a.name, &a.photos, a.add)?
+        let mut frames = Frames::open(&a.photos)?;
+        service.enroll_video(&a.name, &mut || frames.next_frame(), a.add)?
     } else {
         let photos = a.photos.iter().map(|p| Photo::read(p)).collect::<Result<Vec<_>, _>>()?;
         service.enroll(&a.name, &photos, a.add)?
@@ -81,7 +86,7 @@ pub struct IdentifyArgs {
 pub fn identify(a: IdentifyArgs) -> anyhow::Result<ExitCode> {
     let service = a.common.service(true)?;
     if a.video {
-        return super::video::identify(&service, &a.photos, a.common.json);
+        return identify_video(&service, &a.photos, a.common.json);
     }
     let mut failed = 0;
     for p in &a.photos {
@@ -161,5 +166,26 @@ pub struct RenameArgs {
 pub fn rename(a: RenameArgs) -> anyhow::Result<ExitCode> {
     let (old, new) = a.common.service(false)?.rename(&a.old, &a.new)?;
     println!("renamed {old} to {new}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `identify --video`: each frame's answer as JSON, or the tracks as their names change.
+fn identify_video(service: &FaceService, paths: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
+    let mut frames = Frames::open(paths)?;
+    let mut log = Log::new(frames.fps());
+    let mut stream = Stream::new(service.faces()?, Settings::default());
+    while let Some(img) = frames.next_frame()? {
+        let report = stream.next(service, &img)?;
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print!("{}", log.frame(&report));
+        }
+    }
+    if json {
+        println!("{}", serde_json::json!({ "summary": stream.summary() }));
+    } else {
+        print!("{}", log.summary(stream.frames(), &stream.summary()));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,8 @@ pub mod card;
 pub mod stream;
 mod text;
 
+pub use text::Log;
+
 use crate::engine::gemm::Precision;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
