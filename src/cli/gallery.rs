@@ -62,47 +62,25 @@ impl At {
     }
 }
 
+/// An archive's counts, and on standard error what it left behind.
 fn print(json: bool, what: &str, r: &archive::Report) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(r)?);
-    } else {
-        println!("{what} {} people, {} images", r.people, r.images);
-        for line in &r.unreadable {
-            eprintln!("unreadable: {line}");
-        }
+        return Ok(());
     }
+    println!("{what} {} people, {} images", r.people, r.images);
+    r.unreadable.iter().for_each(|line| eprintln!("unreadable: {line}"));
     Ok(())
-}
-
-/// `gallery check`: SQLite's verdict on the file, then, if it holds together, every image the
-/// program could not use. Exit status 1 when either finds something.
-fn check_file(check: Check, at: &At) -> anyhow::Result<ExitCode> {
-    let path = at.path()?;
-    let g = Gallery::open_with(&path, Check::None)?;
-    let (damaged, images) = match g.check_with(check) {
-        Ok(()) => (None, g.problems(check)?),
-        Err(e) => (Some(e.to_string()), Vec::new()),
-    };
-    let ok = damaged.is_none() && images.is_empty();
-    if at.json {
-        println!("{}", serde_json::json!({ "gallery": path, "ok": ok, "damaged": damaged, "images": images }));
-    } else if let Some(d) = &damaged {
-        println!("{d}");
-    } else if images.is_empty() {
-        println!("{}: ok", path.display());
-    } else {
-        println!("{}: {} images the program cannot use:", path.display(), images.len());
-        for f in &images {
-            println!("image {} of `{}`: {}", f.image, f.person, f.problem);
-        }
-        println!("`siamface gallery repair` rebuilds the gallery without them; `siamface forget NAME` removes a person");
-    }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     match c {
-        Command::Check { check, at } => return check_file(check, &at),
+        Command::Check { check, at } => {
+            // Exit status 1 when the file or any image is found wrong.
+            let r = crate::gallery::check_file(&at.path()?, check)?;
+            super::show(at.json, &r)?;
+            return Ok(if r.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
         Command::Repair { at } => {
             let done = archive::repair(&at.path()?)?;
             if at.json {
