@@ -13,6 +13,15 @@ use crate::model::{Optimizer, Params, Siamese};
 use crate::rng::Rng;
 use crate::OptimizerConfig;
 
+mod faces;
+mod gallery;
+mod table;
+mod video;
+
+pub use faces::{faces, Dlib, FaceFigures, FacesReport};
+pub use gallery::{gallery_backends, GalleryReport, GalleryRow};
+pub use video::{video, VideoReport, VideoRun};
+
 pub struct Options {
     pub preset: String,
     pub threads: usize,
@@ -271,22 +280,36 @@ fn tensorflow_figures(py: &PathBuf, script: &PathBuf, preset: &str, bf16: bool) 
     Ok((PAIRS as f64 / get(&t, "train_pairs_per_s")?, EMBED_BATCH as f64 / get(&i, "embed_per_s")?, get(&i, "single_ms")? / 1e3))
 }
 
+/// One query against `enrolled` embeddings of width `dim`: the median time.
+#[derive(Debug, Serialize)]
+pub struct IdentifyRow {
+    pub dim: usize,
+    pub enrolled: usize,
+    pub identify_ms: f64,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(transparent)]
+pub struct IdentifyReport {
+    pub rows: Vec<IdentifyRow>,
+}
+
 /// Identification latency: one query against `n` enrolled embeddings of width `dim` (synthetic,
-/// uniform in [0, 1) like sigmoid outputs), for each `n`; returns (n, median ms).
-pub fn identify_scale(dim: usize, sizes: &[usize], threads: usize, reps: usize) -> Result<Vec<(usize, f64)>> {
+/// uniform in [0, 1) like sigmoid outputs), for each `n` of `sizes`.
+pub fn identify_scale(dim: usize, sizes: &[usize], threads: usize, reps: usize) -> Result<IdentifyReport> {
     let cfg = ModelConfig { embedding: dim, ..ModelConfig::small35() };
     let mut rng = Rng::new(5);
     let params = Params::init(&cfg, &mut rng)?;
     let net = Siamese::new(cfg, params, threads)?;
     let query: Vec<f32> = (0..dim).map(|_| rng.uniform() as f32).collect();
-    let mut out = Vec::new();
+    let mut rows = Vec::new();
     for &n in sizes {
         let gallery: Vec<f32> = (0..n * dim).map(|i| ((i as u64).wrapping_mul(2_654_435_761) % 1000) as f32 / 1000.0).collect();
         let mut scores = vec![0f32; n];
         let s = time(reps, || net.score_many(&query, &gallery, &mut scores).expect("sizes match"));
-        out.push((n, 1e3 * s));
+        rows.push(IdentifyRow { dim, enrolled: n, identify_ms: 1e3 * s });
     }
-    Ok(out)
+    Ok(IdentifyReport { rows })
 }
 
 /// One product of the network timed on each kernel, one thread.
@@ -421,97 +444,4 @@ pub fn gemm_kernels(preset: &str, reps: usize) -> Result<GemmReport> {
         });
     }
     Ok(GemmReport { config: preset.into(), bf16_kernel: bf16.then(|| kernel.name().to_string()), f32_peak_gflops: gemm_peak(1), bf16_peak_gflops, rows })
-}
-
-/// One gallery backend at one size (`gallery_backends`).
-#[derive(Debug, Serialize)]
-pub struct GalleryRow {
-    pub backend: String,
-    pub enrolled: usize,
-    /// One-person, one-image enrolments a second, each its own transaction.
-    pub enrol_per_s: f64,
-    /// Images a second while filling in enrolments of `per_person` images.
-    pub fill_images_per_s: f64,
-    /// Opening the gallery and reading every embedding: a server's start, and what any server
-    /// pays once after someone else's write.
-    pub load_ms: f64,
-    /// One identification as a server does it per frame: the freshness check and scoring every
-    /// embedding (median).
-    pub identify_ms: f64,
-    /// From one connection's enrolment to another connection's identification seeing it.
-    pub visible_ms: f64,
-}
-
-/// The gallery backends side by side: each location is filled to each size with synthetic
-/// embeddings of width `dim` (3-byte crops, so the time is the embeddings' and the
-/// transactions'), then timed as `GalleryRow` says. The first location is the baseline of the
-/// ratios the command prints.
-pub fn gallery_backends(locations: &[crate::gallery::Location], sizes: &[usize], dim: usize, per_person: usize, reps: usize) -> Result<Vec<GalleryRow>> {
-    use crate::gallery::{identify, Enrolment, Store};
-    let cfg = ModelConfig { embedding: dim, ..ModelConfig::small35() };
-    let mut rng = Rng::new(9);
-    let net = Siamese::new(cfg.clone(), Params::init(&cfg, &mut rng)?, 0)?;
-    let query: Vec<f32> = (0..dim).map(|_| rng.uniform() as f32).collect();
-    let item = |k: usize| Enrolment { crop_png: vec![1, 2, 3], embedding: (0..dim).map(|j| ((k * 131 + j * 7) % 1000) as f32 / 1000.0).collect() };
-    let mut rows = Vec::new();
-    for at in locations {
-        let mut g = Store::open(at)?;
-        if !g.people()?.is_empty() {
-            return Err(Error::input("gallery", format!("{at}: the benchmark needs an empty gallery")));
-        }
-        let mut have = 0usize;
-        let mut person = 0usize;
-        for &n in sizes {
-            // Single enrolments first (counted in the size), then the bulk.
-            let single = 200.min(n.saturating_sub(have));
-            let t = Instant::now();
-            for _ in 0..single {
-                g.enroll(&format!("p{person}"), &[item(person)], "bench", false)?;
-                person += 1;
-            }
-            let enrol_per_s = single as f64 / t.elapsed().as_secs_f64().max(1e-9);
-            have += single;
-            let t = Instant::now();
-            let filled_from = have;
-            while have < n {
-                let k = per_person.min(n - have);
-                let items: Vec<Enrolment> = (0..k).map(|i| item(have + i)).collect();
-                g.enroll(&format!("p{person}"), &items, "bench", false)?;
-                person += 1;
-                have += k;
-            }
-            let fill_images_per_s = (have - filled_from) as f64 / t.elapsed().as_secs_f64().max(1e-9);
-            let t = Instant::now();
-            let mut reader = Store::open(at)?;
-            let m = reader.matrix()?;
-            let load_ms = 1e3 * t.elapsed().as_secs_f64();
-            if m.owner.len() != have {
-                return Err(Error::Internal(format!("{at}: read {} embeddings, enrolled {have}", m.owner.len())));
-            }
-            drop(m);
-            let mut scratch = Vec::new();
-            let mut times = Vec::with_capacity(reps);
-            for _ in 0..reps {
-                let t = Instant::now();
-                let m = reader.matrix()?;
-                identify(&net, &m, &query, 0.5, &mut scratch)?;
-                times.push(t.elapsed().as_secs_f64());
-            }
-            times.sort_by(f64::total_cmp);
-            let identify_ms = 1e3 * times[times.len() / 2];
-            let name = format!("p{person}");
-            let t = Instant::now();
-            g.enroll(&name, &[item(person)], "bench", false)?;
-            person += 1;
-            have += 1;
-            while !reader.matrix()?.names.iter().any(|x| *x == name) {}
-            let visible_ms = 1e3 * t.elapsed().as_secs_f64();
-            let backend = match at {
-                crate::gallery::Location::File(_) => "sqlite",
-                crate::gallery::Location::Postgres(_) => "postgres",
-            };
-            rows.push(GalleryRow { backend: backend.into(), enrolled: n, enrol_per_s, fill_images_per_s, load_ms, identify_ms, visible_ms });
-        }
-    }
-    Ok(rows)
 }

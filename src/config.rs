@@ -379,6 +379,15 @@ impl OptimizerConfig {
         }
     }
 
+    /// Every learning rate set to `lr`: Adam's, or every SGD layer's.
+    pub fn with_lr(mut self, lr: f32) -> Self {
+        match &mut self {
+            OptimizerConfig::Adam { lr: l, .. } => *l = lr,
+            OptimizerConfig::Sgd { layers, .. } => layers.iter_mut().for_each(|layer| layer.lr = lr),
+        }
+        self
+    }
+
     pub fn validate(&self, groups: usize) -> Result<()> {
         match self {
             OptimizerConfig::Adam { lr, beta1, beta2, epsilon } => {

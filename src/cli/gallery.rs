@@ -41,9 +41,8 @@ pub enum Command {
 
 #[derive(clap::Args)]
 pub struct At {
-    /// Gallery file; default as for `enroll`.
-    #[arg(long, env = "SIAMFACE_GALLERY", value_parser = super::people::location)]
-    gallery: Option<Location>,
+    #[command(flatten)]
+    gallery: super::options::GalleryArg,
     /// Print JSON for programs.
     #[arg(long)]
     json: bool,
@@ -53,7 +52,7 @@ impl At {
     /// The gallery file: these commands work on SQLite files, which can be damaged and need
     /// checking; a PostgreSQL gallery has the database's own tools (`pg_dump`, `amcheck`).
     fn path(&self) -> anyhow::Result<PathBuf> {
-        match super::people::gallery_or_default(&self.gallery) {
+        match self.gallery.location() {
             Location::File(p) => Ok(p),
             Location::Postgres(url) => anyhow::bail!(
                 "--gallery {}: `siamface gallery` checks, repairs, exports and imports SQLite files; back up a PostgreSQL gallery with pg_dump",
@@ -63,47 +62,25 @@ impl At {
     }
 }
 
+/// An archive's counts, and on standard error what it left behind.
 fn print(json: bool, what: &str, r: &archive::Report) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string(r)?);
-    } else {
-        println!("{what} {} people, {} images", r.people, r.images);
-        for line in &r.unreadable {
-            eprintln!("unreadable: {line}");
-        }
+        return Ok(());
     }
+    println!("{what} {} people, {} images", r.people, r.images);
+    r.unreadable.iter().for_each(|line| eprintln!("unreadable: {line}"));
     Ok(())
-}
-
-/// `gallery check`: SQLite's verdict on the file, then, if it holds together, every image the
-/// program could not use. Exit status 1 when either finds something.
-fn check_file(check: Check, at: &At) -> anyhow::Result<ExitCode> {
-    let path = at.path()?;
-    let g = Gallery::open_with(&path, Check::None)?;
-    let (damaged, images) = match g.check_with(check) {
-        Ok(()) => (None, g.problems(check)?),
-        Err(e) => (Some(e.to_string()), Vec::new()),
-    };
-    let ok = damaged.is_none() && images.is_empty();
-    if at.json {
-        println!("{}", serde_json::json!({ "gallery": path, "ok": ok, "damaged": damaged, "images": images }));
-    } else if let Some(d) = &damaged {
-        println!("{d}");
-    } else if images.is_empty() {
-        println!("{}: ok", path.display());
-    } else {
-        println!("{}: {} images the program cannot use:", path.display(), images.len());
-        for f in &images {
-            println!("image {} of `{}`: {}", f.image, f.person, f.problem);
-        }
-        println!("`siamface gallery repair` rebuilds the gallery without them; `siamface forget NAME` removes a person");
-    }
-    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     match c {
-        Command::Check { check, at } => return check_file(check, &at),
+        Command::Check { check, at } => {
+            // Exit status 1 when the file or any image is found wrong.
+            let r = crate::gallery::check_file(&at.path()?, check)?;
+            super::show(at.json, &r)?;
+            return Ok(if r.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+        }
         Command::Repair { at } => {
             let done = archive::repair(&at.path()?)?;
             if at.json {

@@ -1,8 +1,5 @@
 //! The command line: what the user typed (clap) turned into calls of the library.
 mod bench;
-mod bench_faces;
-mod bench_gallery;
-mod bench_video;
 mod calibrate;
 mod compare;
 mod gallery;
@@ -10,13 +7,11 @@ mod people;
 mod plot;
 mod serve;
 mod eval;
-mod eval_video;
-mod faces_eval;
 mod import;
+mod options;
 mod train;
 mod train_head;
 mod values;
-mod video;
 
 use std::process::ExitCode;
 
@@ -71,11 +66,11 @@ enum Command {
     /// Measure training and inference speed and memory (optionally beside TensorFlow).
     Bench(bench::Args),
     /// Measure the face pipeline per photo and the tower on a batch (optionally beside dlib).
-    BenchFaces(bench_faces::Args),
+    BenchFaces(bench::FacesArgs),
     /// Time the gallery backends (SQLite, PostgreSQL) at 10k to 1M enrolled faces.
-    BenchGallery(bench_gallery::Args),
+    BenchGallery(bench::GalleryArgs),
     /// Frames per second of identify --video with 1 and 5 faces, beside embedding every frame.
-    BenchVideo(bench_video::Args),
+    BenchVideo(bench::VideoArgs),
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -88,9 +83,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
     crate::engine::gemm::check_env().map_err(anyhow::Error::msg)?;
     match cli.command {
         Command::Bench(a) => bench::run(a),
-        Command::BenchFaces(a) => bench_faces::run(a),
-        Command::BenchGallery(a) => bench_gallery::run(a),
-        Command::BenchVideo(a) => bench_video::run(a),
+        Command::BenchFaces(a) => bench::faces(a),
+        Command::BenchGallery(a) => bench::gallery(a),
+        Command::BenchVideo(a) => bench::video(a),
         Command::Compare(a) => compare::run(a),
         Command::Calibrate(a) => calibrate::run(a),
         Command::Serve(a) => serve::run(a),
@@ -107,4 +102,15 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Import(c) => import::run(c),
         Command::Plot(c) => plot::run(c),
     }
+}
+
+/// Prints a command's result: one line of JSON with `--json`, else its text (the result's
+/// `Display`, every line of which ends in a newline).
+fn show<T: serde::Serialize + std::fmt::Display>(json: bool, result: &T) -> anyhow::Result<ExitCode> {
+    if json {
+        println!("{}", serde_json::to_string(result)?);
+    } else {
+        print!("{result}");
+    }
+    Ok(ExitCode::SUCCESS)
 }

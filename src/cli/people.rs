@@ -1,77 +1,32 @@
 //! The gallery commands: enroll, verify, identify, people, rename, forget. Each parses its
-//! arguments, makes one call of the face service, and prints the answer as text or JSON.
-use crate::engine::gemm::Precision;
+//! arguments, makes one call of the face service, and prints the answer as text or JSON;
+//! `identify --video` prints each track as its name changes.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::gallery::Location;
-use crate::service::{card, FaceService, Model, Options, Photo};
+use super::options::{unit, FaceModel, GalleryArg};
+use crate::data::frames::Frames;
+use crate::face::track::Settings;
+use crate::service::stream::Stream;
+use crate::service::{FaceService, Log, Photo};
 
 /// Options every gallery command shares.
 #[derive(clap::Args)]
 pub struct Common {
-    /// Gallery: an SQLite file, or postgres://user@host/db to share one among servers; default:
-    /// $XDG_DATA_HOME/siamface/gallery.sqlite or ~/.local/share/siamface/gallery.sqlite.
-    #[arg(long, env = "SIAMFACE_GALLERY", value_parser = location)]
-    gallery: Option<Location>,
-    /// Face model directory or .safetensors file; default: the model built into the binary.
-    #[arg(long)]
-    model: Option<PathBuf>,
-    /// Threads of the model's work; 0 means one per core.
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
-    /// Arithmetic of the model's products: f32, or bf16 (1.4-1.8x faster measured where the CPU has
-    /// AVX512_BF16 or AMX; embeddings within bf16's rounding of f32's).
-    #[arg(long, value_enum, default_value_t = Precision::F32)]
-    precision: Precision,
+    #[command(flatten)]
+    gallery: GalleryArg,
+    #[command(flatten)]
+    model: FaceModel,
     /// Print JSON for programs.
     #[arg(long)]
     json: bool,
 }
 
-pub fn default_gallery() -> PathBuf {
-    let base = std::env::var_os("XDG_DATA_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-        .unwrap_or_else(|| PathBuf::from("."));
-    base.join("siamface").join("gallery.sqlite")
-}
-
-/// `--gallery` as typed: a path, or a URL of a supported scheme (else the error names them).
-pub fn location(text: &str) -> Result<Location, String> {
-    Location::parse(text).map_err(|e| e.to_string().trim_start_matches("gallery: ").to_string())
-}
-
-/// `--gallery` or its default.
-pub fn gallery_or_default(g: &Option<Location>) -> Location {
-    g.clone().unwrap_or_else(|| Location::File(default_gallery()))
-}
-
-/// A threshold or fraction on the command line: a number from 0 to 1.
-pub fn unit(text: &str) -> Result<f32, String> {
-    card::parse_unit("value", text).map_err(|e| e.to_string().trim_start_matches("value: ").to_string())
-}
-
 impl Common {
-    fn gallery_path(&self) -> Location {
-        gallery_or_default(&self.gallery)
+    /// The service, with the model for commands that look at `faces`.
+    fn service(&self, faces: bool) -> crate::Result<FaceService> {
+        self.model.service(self.gallery.location(), None, faces)
     }
-
-    /// The service with the model, for commands that look at faces.
-    fn service(&self, threshold: Option<f32>) -> anyhow::Result<FaceService> {
-        let o = Options { model: Some(Model::from_arg(self.model.clone())), gallery: self.gallery_path(), threads: self.threads, threshold, precision: self.precision };
-        Ok(FaceService::open(&o)?)
-    }
-
-    /// The service without a model, for commands about names only.
-    fn names(&self) -> anyhow::Result<FaceService> {
-        let o = Options { model: None, gallery: self.gallery_path(), threads: self.threads, threshold: None, precision: self.precision };
-        Ok(FaceService::open(&o)?)
-    }
-}
-
-fn photos(paths: &[PathBuf]) -> anyhow::Result<Vec<Photo>> {
-    Ok(paths.iter().map(|p| Photo::read(p)).collect::<Result<_, _>>()?)
 }
 
 #[derive(clap::Args)]
@@ -94,17 +49,18 @@ pub struct EnrollArgs {
 }
 
 pub fn enroll(a: EnrollArgs) -> anyhow::Result<ExitCode> {
-    let service = a.common.service(None)?;
-    let done = if a.video { super::video::enroll(&service, &a.name, &a.photos, a.add)? } else { service.enroll(&a.name, &photos(&a.photos)?, a.add)? };
+    let service = a.common.service(true)?;
+    let done = if a.video {
+        let mut frames = Frames::open(&a.photos)?;
+        service.enroll_video(&a.name, &mut || frames.next_frame(), a.add)?
+    } else {
+        let photos = a.photos.iter().map(|p| Photo::read(p)).collect::<Result<Vec<_>, _>>()?;
+        service.enroll(&a.name, &photos, a.add)?
+    };
     for (file, n) in &done.crowded {
         eprintln!("note: {file}: {n} faces found; enrolled the largest");
     }
-    if a.common.json {
-        println!("{}", serde_json::to_string(&done)?);
-    } else {
-        println!("enrolled {} from {} photo(s)", done.name, done.images);
-    }
-    Ok(ExitCode::SUCCESS)
+    super::show(a.common.json, &done)
 }
 
 #[derive(clap::Args)]
@@ -125,45 +81,24 @@ pub struct IdentifyArgs {
     common: Common,
 }
 
-/// How one identified face reads: the name, or why nobody was named.
-fn named_text(f: &crate::service::Named) -> String {
-    match (&f.name, &f.nearest) {
-        (Some(n), _) => format!("{n} (score {}, needs {})", card::show_like(f.score, f.threshold), card::show(f.threshold)),
-        (None, Some(best)) => format!("unknown (best: {best} {}, needs {})", card::show_like(f.score, f.threshold), card::show(f.threshold)),
-        (None, None) => "unknown (nobody is enrolled)".to_string(),
-    }
-}
-
 /// Each photo is identified on its own: a bad photo is reported and the others still are; the
 /// exit code is 2 if any photo could not be read.
 pub fn identify(a: IdentifyArgs) -> anyhow::Result<ExitCode> {
-    let service = a.common.service(None)?;
+    let service = a.common.service(true)?;
     if a.video {
-        return super::video::identify(&service, &a.photos, a.common.json);
+        return identify_video(&service, &a.photos, a.common.json);
     }
     let mut failed = 0;
     for p in &a.photos {
         let file = p.display().to_string();
-        let faces = match Photo::read(p).and_then(|photo| service.identify(&photo, a.threshold, false)) {
-            Ok(f) => f,
-            Err(e) => {
-                failed += 1;
-                if a.common.json {
-                    println!("{}", serde_json::json!({ "file": file, "error": e.to_string() }));
-                } else {
-                    eprintln!("error: {e}");
-                }
-                continue;
-            }
-        };
-        if a.common.json {
-            println!("{}", serde_json::json!({ "file": file, "faces": faces }));
-        } else if faces.is_empty() {
-            println!("{file}: no face found");
-        } else {
-            for f in &faces {
-                println!("{file}: {}", named_text(f));
-            }
+        let faces = Photo::read(p).and_then(|photo| service.identify(&photo, a.threshold, false));
+        failed += faces.is_err() as usize;
+        match faces {
+            Err(e) if a.common.json => println!("{}", serde_json::json!({ "file": file, "error": e.to_string() })),
+            Err(e) => eprintln!("error: {e}"),
+            Ok(faces) if a.common.json => println!("{}", serde_json::json!({ "file": file, "faces": faces })),
+            Ok(faces) if faces.is_empty() => println!("{file}: no face found"),
+            Ok(faces) => faces.iter().for_each(|f| println!("{file}: {f}")),
         }
     }
     Ok(if failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
@@ -189,14 +124,8 @@ pub struct VerifyArgs {
 }
 
 pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let service = a.common.service(None)?;
-    let v = service.verify(&Photo::read(&a.photo)?, &a.claimed, a.detection, a.verification)?;
-    if a.common.json {
-        println!("{}", serde_json::to_string(&v)?);
-    } else {
-        let word = if v.verified { "verified" } else { "not verified" };
-        println!("{}: {word} ({:.0}% of {} enrolment images at or above {})", v.name, 100.0 * v.fraction, v.scores.len(), card::show(v.detection));
-    }
+    let v = a.common.service(true)?.verify(&Photo::read(&a.photo)?, &a.claimed, a.detection, a.verification)?;
+    super::show(a.common.json, &v)?;
     // 0 verified, 1 not verified, 2 error (main).
     Ok(if v.verified { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -208,18 +137,7 @@ pub struct PeopleArgs {
 }
 
 pub fn people(a: PeopleArgs) -> anyhow::Result<ExitCode> {
-    let list = a.common.names()?.people()?;
-    if a.common.json {
-        let v: Vec<_> = list.iter().map(|(n, k)| serde_json::json!({"name": n, "images": k})).collect();
-        println!("{}", serde_json::json!({ "people": v }));
-    } else if list.is_empty() {
-        println!("no one is enrolled yet (siamface enroll NAME PHOTO adds someone)");
-    } else {
-        for (n, k) in &list {
-            println!("{n}\t{k} image(s)");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    super::show(a.common.json, &a.common.service(false)?.people()?)
 }
 
 #[derive(clap::Args)]
@@ -231,8 +149,7 @@ pub struct ForgetArgs {
 }
 
 pub fn forget(a: ForgetArgs) -> anyhow::Result<ExitCode> {
-    let name = a.common.names()?.forget(&a.name)?;
-    println!("forgot {name}");
+    println!("forgot {}", a.common.service(false)?.forget(&a.name)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -247,7 +164,28 @@ pub struct RenameArgs {
 }
 
 pub fn rename(a: RenameArgs) -> anyhow::Result<ExitCode> {
-    let (old, new) = a.common.names()?.rename(&a.old, &a.new)?;
+    let (old, new) = a.common.service(false)?.rename(&a.old, &a.new)?;
     println!("renamed {old} to {new}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `identify --video`: each frame's answer as JSON, or the tracks as their names change.
+fn identify_video(service: &FaceService, paths: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
+    let mut frames = Frames::open(paths)?;
+    let mut log = Log::new(frames.fps());
+    let mut stream = Stream::new(service.faces()?, Settings::default());
+    while let Some(img) = frames.next_frame()? {
+        let report = stream.next(service, &img)?;
+        if json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            print!("{}", log.frame(&report));
+        }
+    }
+    if json {
+        println!("{}", serde_json::json!({ "summary": stream.summary() }));
+    } else {
+        print!("{}", log.summary(stream.frames(), &stream.summary()));
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -19,8 +19,12 @@ pub enum Command {
     Scores(ScoresArgs),
 }
 
+/// The picture to write.
 #[derive(clap::Args)]
-pub struct Size {
+pub struct Picture {
+    /// Output picture, .png or .svg.
+    #[arg(long)]
+    out: PathBuf,
     /// Width in pixels (default: the picture's own).
     #[arg(long, requires = "height")]
     width: Option<u32>,
@@ -29,26 +33,17 @@ pub struct Size {
     height: Option<u32>,
 }
 
-impl Size {
-    fn get(&self) -> Option<(u32, u32)> {
-        self.width.zip(self.height)
-    }
-}
-
 #[derive(clap::Args)]
 pub struct CurvesArgs {
     /// Run folder (its history.json) or a history.json file; several draw their loss and
     /// validation accuracy side by side, one colour each.
     #[arg(required = true)]
     runs: Vec<PathBuf>,
-    /// Output picture, .png or .svg.
-    #[arg(long)]
-    out: PathBuf,
     /// Name of each run, in order (default: the run folder's name).
     #[arg(long)]
     name: Vec<String>,
     #[command(flatten)]
-    size: Size,
+    picture: Picture,
 }
 
 #[derive(clap::Args)]
@@ -56,9 +51,6 @@ pub struct RocArgs {
     /// JSON written by `siamface eval verify --json` or `eval lfw --json`, one per model.
     #[arg(required = true)]
     evals: Vec<PathBuf>,
-    /// Output picture, .png or .svg.
-    #[arg(long)]
-    out: PathBuf,
     /// Legend name of each model, in the order of the files (default: the model's path).
     #[arg(long = "label")]
     labels: Vec<String>,
@@ -66,16 +58,13 @@ pub struct RocArgs {
     #[arg(long)]
     threshold: Option<f64>,
     #[command(flatten)]
-    size: Size,
+    picture: Picture,
 }
 
 #[derive(clap::Args)]
 pub struct ScoresArgs {
     /// JSON written by `siamface eval verify --json` or `eval lfw --json`.
     eval: PathBuf,
-    /// Output picture, .png or .svg.
-    #[arg(long)]
-    out: PathBuf,
     /// Name in the caption (default: the model's path).
     #[arg(long)]
     label: Option<String>,
@@ -86,53 +75,28 @@ pub struct ScoresArgs {
     #[arg(long, default_value_t = 40)]
     bins: usize,
     #[command(flatten)]
-    size: Size,
+    picture: Picture,
 }
 
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
-    let (fig, out, size) = match c {
+    let (fig, to) = match c {
         Command::Curves(a) => {
-            if !a.name.is_empty() && a.name.len() != a.runs.len() {
-                anyhow::bail!("--name given {} times for {} runs: give one per run or none", a.name.len(), a.runs.len());
-            }
-            let mut runs = Vec::new();
-            for (i, run) in a.runs.iter().enumerate() {
-                let history = source::read_history(run)?;
-                let dir = if run.is_dir() { run.clone() } else { run.parent().map(PathBuf::from).unwrap_or_default() };
-                let name = a.name.get(i).cloned().unwrap_or_else(|| dir.file_name().map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned()));
-                runs.push((name, history));
-            }
-            let fig = if runs.len() == 1 {
-                plot::curves::figure(&runs[0].1, &runs[0].0).with_context(|| format!("drawing {}", a.runs[0].display()))?
+            anyhow::ensure!(a.name.is_empty() || a.name.len() == a.runs.len(), "--name given {} times for {} runs: give one per run or none", a.name.len(), a.runs.len());
+            let runs = source::read_runs(&a.runs, &a.name)?;
+            let fig = if let [(name, history)] = &runs[..] {
+                plot::curves::figure(history, name).with_context(|| format!("drawing {}", a.runs[0].display()))?
             } else {
                 plot::curves::compare(&runs).context("drawing the runs side by side")?
             };
-            (fig, a.out, a.size.get())
+            (fig, a.picture)
         }
         Command::Roc(a) => {
-            if !a.labels.is_empty() && a.labels.len() != a.evals.len() {
-                anyhow::bail!("--label given {} times for {} files: give one per file or none", a.labels.len(), a.evals.len());
-            }
-            let mut models = Vec::new();
-            for (k, path) in a.evals.iter().enumerate() {
-                let mut m = source::read_eval(path)?;
-                if let Some(l) = a.labels.get(k) {
-                    m.name = l.clone();
-                }
-                m.threshold = a.threshold.or(m.threshold);
-                models.push(m);
-            }
-            (plot::roc::figure(&models)?, a.out, a.size.get())
+            anyhow::ensure!(a.labels.is_empty() || a.labels.len() == a.evals.len(), "--label given {} times for {} files: give one per file or none", a.labels.len(), a.evals.len());
+            let models = a.evals.iter().enumerate().map(|(k, path)| Ok(source::read_eval(path)?.with(a.labels.get(k).cloned(), a.threshold))).collect::<crate::Result<Vec<_>>>()?;
+            (plot::roc::figure(&models)?, a.picture)
         }
-        Command::Scores(a) => {
-            let mut m = source::read_eval(&a.eval)?;
-            if let Some(l) = a.label {
-                m.name = l;
-            }
-            m.threshold = a.threshold.or(m.threshold);
-            (plot::scores::figure(&m, a.bins)?, a.out, a.size.get())
-        }
+        Command::Scores(a) => (plot::scores::figure(&source::read_eval(&a.eval)?.with(a.label, a.threshold), a.bins)?, a.picture),
     };
-    plot::save(&fig, &out, size)?;
+    plot::save(&fig, &to.out, to.width.zip(to.height))?;
     Ok(ExitCode::SUCCESS)
 }

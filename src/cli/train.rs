@@ -1,3 +1,5 @@
+//! `siamface train`: a training run set up from the flags (or resumed from its last checkpoint)
+//! and run by `train::Trainer`, its progress on standard error.
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -5,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 
-use crate::config::{ModelConfig, OptimizerConfig};
-use crate::data::imageset::ImageSet;
+use crate::config::OptimizerConfig;
 use crate::data::sets::{self, Dataset};
+use crate::engine::gemm::{Kernel, Precision};
 use crate::train::batch::{Augment, Mode};
-use crate::engine::gemm::Precision;
+use crate::train::trainer::{model_config, LAST};
 use crate::train::{Init, Progress, TrainConfig, Trainer};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -26,24 +28,6 @@ pub enum BatchMode {
     Pairs,
     /// Embed each image once, score every same pair in the batch and as many different pairs.
     Images,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum AugmentKind {
-    /// The images as they are.
-    None,
-    /// Koch's affine distortions.
-    Affine,
-    /// The face app's photo augmentations plus mild affine distortions (faces).
-    Photo,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum InitKind {
-    /// Koch et al.'s normals.
-    Paper,
-    /// Glorot-uniform weights, zero biases.
-    Keras,
 }
 
 #[derive(clap::Args)]
@@ -93,8 +77,8 @@ pub struct Args {
     #[arg(long, default_value_t = 4)]
     per_class: usize,
     /// Distortions of the training images.
-    #[arg(long, value_enum, default_value_t = AugmentKind::Affine)]
-    augment: AugmentKind,
+    #[arg(long, value_enum, default_value_t = Augment::Affine)]
+    augment: Augment,
     /// Stop after this many epochs without a better validation accuracy.
     #[arg(long, default_value_t = 20)]
     patience: usize,
@@ -108,11 +92,10 @@ pub struct Args {
     #[arg(long, default_value_t = 2015)]
     seed: u64,
     /// Weight initialisation.
-    #[arg(long, value_enum, default_value_t = InitKind::Paper)]
-    init: InitKind,
-    /// Worker threads (0 = every core).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    #[arg(long, value_enum, default_value_t = Init::Paper)]
+    init: Init,
+    #[command(flatten)]
+    cpu: super::options::Threads,
     /// Arithmetic of the products: bf16 trains in mixed precision (f32 weights, gradients and
     /// optimiser state), 1.4x faster measured on koch105 where the CPU has AVX512_BF16. With
     /// --resume, changes the run's precision from here on.
@@ -123,36 +106,18 @@ pub struct Args {
     minutes: Option<f64>,
 }
 
-fn model_config(spec: &str) -> anyhow::Result<ModelConfig> {
-    if spec.ends_with(".json") {
-        let text = std::fs::read_to_string(spec).with_context(|| format!("reading {spec}"))?;
-        let c: ModelConfig = serde_json::from_str(&text).with_context(|| format!("{spec}: not a model config"))?;
-        c.validate().with_context(|| spec.to_string())?;
-        crate::model::Params::layout(&c).with_context(|| spec.to_string())?;
-        Ok(c)
-    } else {
-        Ok(ModelConfig::preset(spec)?)
-    }
-}
-
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let cfg = if a.resume {
-        let ck = crate::model::io::load(&a.out.join(crate::train::trainer::LAST)).context("--resume")?;
-        ck.config
-    } else {
-        model_config(&a.config)?
-    };
-    let (train, val) = load_sets(&a, &cfg)?;
-    eprintln!(
-        "training set: {} classes, {} images; validation: {} classes, {} images",
-        train.classes.len(),
-        train.len(),
-        val.classes.len(),
-        val.len()
-    );
-
+    let cfg = if a.resume { crate::model::io::load(&a.out.join(LAST)).context("--resume")?.config } else { model_config(&a.config)? };
+    let folds = sets::LfwFolds { validation: a.lfw_val_fold, test: a.lfw_test_fold };
+    let s = sets::load(a.dataset, &a.data, &cfg, folds).with_context(|| format!("loading {}", a.data.display()))?;
+    if s.validation_is_training {
+        eprintln!("warning: too few identities to hold some out; validation uses the training images");
+    }
+    let (train, val) = (s.train, s.validation);
+    eprintln!("training set: {} classes, {} images; validation: {} classes, {} images", train.classes.len(), train.len(), val.classes.len(), val.len());
+    let threads = a.cpu.threads;
     let mut trainer = if a.resume {
-        let mut t = Trainer::resume(&a.out, &train, &val, a.threads)?;
+        let mut t = Trainer::resume(&a.out, &train, &val, threads)?;
         if let Some(e) = a.epochs {
             t.set_epochs(e);
         }
@@ -161,31 +126,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         }
         t
     } else {
-        let groups = cfg.conv.len() + 2;
-        let optimizer = match a.optimizer {
-            OptimizerKind::Adam => match OptimizerConfig::adam() {
-                OptimizerConfig::Adam { beta1, beta2, epsilon, lr } => OptimizerConfig::Adam { lr: a.lr.unwrap_or(lr), beta1, beta2, epsilon },
-                other => other,
-            },
-            OptimizerKind::Sgd => match OptimizerConfig::sgd(groups) {
-                OptimizerConfig::Sgd { mut layers, lr_decay, momentum_start, momentum_ramp_epochs } => {
-                    if let Some(lr) = a.lr {
-                        layers.iter_mut().for_each(|l| l.lr = lr);
-                    }
-                    OptimizerConfig::Sgd { layers, lr_decay, momentum_start, momentum_ramp_epochs }
-                }
-                other => other,
-            },
+        let mut optimizer = match a.optimizer {
+            OptimizerKind::Adam => OptimizerConfig::adam(),
+            OptimizerKind::Sgd => OptimizerConfig::sgd(cfg.conv.len() + 2),
         };
-        let mode = match a.mode {
-            BatchMode::Pairs => Mode::Pairs,
-            BatchMode::Images => Mode::Images { per_class: a.per_class },
-        };
-        let augment = match a.augment {
-            AugmentKind::None => Augment::None,
-            AugmentKind::Affine => Augment::Affine,
-            AugmentKind::Photo => Augment::Photo,
-        };
+        if let Some(lr) = a.lr {
+            optimizer = optimizer.with_lr(lr);
+        }
         let config = TrainConfig {
             model: cfg,
             optimizer,
@@ -193,75 +140,37 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             epochs: a.epochs.unwrap_or(200),
             steps_per_epoch: a.steps.max(1),
             batch: a.batch.max(2),
-            mode,
-            augment,
+            mode: match a.mode {
+                BatchMode::Pairs => Mode::Pairs,
+                BatchMode::Images => Mode::Images { per_class: a.per_class },
+            },
+            augment: a.augment,
             patience: a.patience,
             val_way: a.val_way,
             val_trials: a.val_trials,
-            init: match a.init {
-                InitKind::Paper => Init::Paper,
-                InitKind::Keras => Init::Keras,
-            },
+            init: a.init,
             precision: a.precision.unwrap_or_default(),
         };
-        Trainer::new(config, &train, &val, &a.out, a.threads)?
+        Trainer::new(config, &train, &val, &a.out, threads)?
     };
     let precision = trainer.model().precision();
-    eprintln!("products: {precision:?} on the {} kernel", crate::engine::gemm::Kernel::for_precision(precision).name());
+    eprintln!("products: {precision:?} on the {} kernel", Kernel::for_precision(precision).name());
     let deadline = a.minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
     let tty = std::io::stderr().is_terminal();
-    let why = trainer.run(deadline, &mut |p: &Progress| report(p, tty))?;
+    let why = trainer.run(deadline, &mut |p: &Progress| progress(p, tty))?;
     eprintln!("{why}; run folder {}", a.out.display());
     Ok(ExitCode::SUCCESS)
 }
 
-fn load_sets(a: &Args, cfg: &ModelConfig) -> anyhow::Result<(ImageSet, ImageSet)> {
-    let folds = sets::LfwFolds { validation: a.lfw_val_fold, test: a.lfw_test_fold };
-    let s = sets::load(a.dataset, &a.data, cfg, folds).with_context(|| format!("loading {}", a.data.display()))?;
-    if s.validation_is_training {
-        eprintln!("warning: too few identities to hold some out; validation uses the training images");
-    }
-    Ok((s.train, s.validation))
-}
-
-fn report(p: &Progress, tty: bool) {
+/// Each epoch's line; between them, on a terminal a bar redrawn in place, else a line every
+/// tenth of an epoch.
+fn progress(p: &Progress, tty: bool) {
     let mut err = std::io::stderr();
-    if let Some(r) = p.record {
-        let _ = writeln!(
-            err,
-            "{}epoch {:>3}: loss {:.4}  precision {:.3}  recall {:.3}  accuracy {:.3}  val one-shot {:.3}  ({:.0} s, {} pairs)",
-            if tty { "\r\x1b[2K" } else { "" },
-            r.epoch,
-            r.loss,
-            r.precision,
-            r.recall,
-            r.accuracy,
-            r.val_oneshot,
-            r.train_seconds,
-            r.pairs
-        );
-        return;
-    }
-    let every = (p.steps / 10).max(1);
-    if tty || p.step % every == 0 {
-        let width = 30;
-        let done = width * p.step / p.steps.max(1);
-        let bar: String = "=".repeat(done) + &" ".repeat(width - done);
-        let line = format!(
-            "epoch {}/{} [{bar}] {}/{}  {:.1} pairs/s  ETA {}  loss {:.4}",
-            p.epoch,
-            p.epochs,
-            p.step,
-            p.steps,
-            p.pairs_per_s,
-            clock(p.eta_s),
-            p.loss
-        );
-        let _ = if tty { write!(err, "\r\x1b[2K{line}") } else { writeln!(err, "{line}") };
-    }
-}
-
-fn clock(s: f64) -> String {
-    let s = s.max(0.0) as u64;
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    let clear = if tty { "\r\x1b[2K" } else { "" };
+    let _ = match (p.record, tty) {
+        (Some(_), _) => writeln!(err, "{clear}{p}"),
+        (None, true) => write!(err, "{clear}{p}"),
+        (None, false) if p.step % (p.steps / 10).max(1) == 0 => writeln!(err, "{p}"),
+        (None, false) => Ok(()),
+    };
 }

@@ -3,10 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
-use crate::model::card::Card;
-use crate::model::{bundled, io};
+use crate::service::Model;
 use crate::train::tune::{self, Tuning};
 
 #[derive(clap::Args)]
@@ -37,31 +34,12 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let (ck, card) = match &a.model {
-        Some(m) => (io::load(m).with_context(|| format!("loading {}", m.display()))?, Card::read(m)?),
-        None => (bundled::face()?, bundled::face_card()?),
-    };
+    let (ck, card) = Model::from_arg(a.model).load()?;
     let t = Tuning { app: &a.app, lfw: a.lfw.as_deref(), out: &a.out, holdout: a.holdout, epochs: a.epochs, steps: a.steps };
     let (report, history) = tune::tune(&ck, &card, &t)?;
-    let (threshold, new_threshold) = (report.threshold, report.threshold_after);
     for r in &history {
         println!("epoch {:>3}: loss {:.4}, precision {:.3}, recall {:.3}, held-out acceptance {:.3}", r.epoch, r.loss, r.precision, r.recall, r.val_oneshot);
     }
-    if let Some(c) = &report.lfw_fold_10 {
-        println!(
-            "LFW fold 10 ({} pairs never trained on): accuracy {:.1}% -> {:.1}%, same-person pairs accepted {:.1}% -> {:.1}%, different {:.2}% -> {:.2}%",
-            c.pairs,
-            100.0 * c.before.accuracy,
-            100.0 * c.after.accuracy,
-            100.0 * c.before.tar,
-            100.0 * c.after.tar,
-            100.0 * c.before.far,
-            100.0 * c.after.far
-        );
-    }
-    println!(
-        "held-out pictures accepted: {:.1}% -> {:.1}%; other people accepted: {:.2}% -> {:.2}% (threshold {threshold:.4} -> {new_threshold:.4}); model in {}",
-        100.0 * report.before.tar, 100.0 * report.after.tar, 100.0 * report.before.far, 100.0 * report.after.far, a.out.display()
-    );
+    print!("{report}");
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,8 @@ use crate::data::sets::Dataset;
 use crate::engine::gemm::Precision;
 use crate::eval::faces::Align;
 use crate::gallery::Check;
+use crate::train::batch::Augment;
+use crate::train::Init;
 
 /// `impl ValueEnum for $ty`: each variant with its name on the command line and its help.
 macro_rules! value_enum {
@@ -52,4 +54,15 @@ value_enum!(Dataset {
     Lfw => "lfw": "people.txt and images_deepfunneled/",
     Folder => "folder": "One folder of photos per identity (PERSON/*.jpg)",
     App => "app": "The face app's anchor/, positive/ and negative/",
+});
+
+value_enum!(Augment {
+    None => "none": "The images as they are",
+    Affine => "affine": "Koch's affine distortions",
+    Photo => "photo": "The face app's photo augmentations plus mild affine distortions (faces)",
+});
+
+value_enum!(Init {
+    Paper => "paper": "Koch et al.'s normals",
+    Keras => "keras": "Glorot-uniform weights, zero biases",
 });

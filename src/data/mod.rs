@@ -1,6 +1,7 @@
 //! Datasets: readers for the files as they are distributed, turned into network inputs.
 pub mod npy;
 pub mod folder;
+pub mod frames;
 pub mod omniglot;
 pub mod photo;
 pub mod sampler;

@@ -202,6 +202,9 @@ pub struct Evaluation {
     pub ms_per_face: f64,
     pub view2: Vec<Rule>,
     pub held_out: Vec<Held>,
+    /// The false-accept rate the verification thresholds were calibrated for.
+    #[serde(skip)]
+    pub far: f64,
 }
 
 /// Where the LFW photos are embedded from and how.
@@ -238,6 +241,7 @@ pub fn run(net: &Siamese, det: &Detector, lfw: &Lfw, far: f64, identify_far: f64
         ms_per_face: emb.ms_per_face,
         view2: std::mem::take(&mut report.view2),
         held_out: std::mem::take(&mut report.held_out),
+        far,
     };
     Ok((e, report))
 }
@@ -273,4 +277,37 @@ pub fn write_model(dir: &Path, ck: &Checkpoint, e: &Evaluation, fitted: &Report,
     );
     card.notes.insert("evaluation".into(), serde_json::to_value(e).map_err(|err| Error::Internal(format!("evaluation: {err}")))?);
     card.write(dir)
+}
+
+/// `run` for the model at `model`, and, given `write` (a directory and the head the written
+/// model compares embeddings with), `write_model` there.
+pub fn on_model(model: &Path, lfw: &Lfw, far: f64, identify_far: f64, write: Option<(&Path, Head)>) -> Result<Evaluation> {
+    let ck = io::load(model)?;
+    let net = Siamese::new(ck.config.clone(), ck.params.clone(), 0)?;
+    let (e, fitted) = run(&net, &Detector::new()?, lfw, far, identify_far)?;
+    if let Some((dir, head)) = write {
+        write_model(dir, &ck, &e, &fitted, head, far, identify_far)?;
+    }
+    Ok(e)
+}
+
+impl std::fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        writeln!(f, "{} images ({} without a detected face), {:.1} ms per face", self.images, self.faces_missed, self.ms_per_face)?;
+        for r in &self.view2 {
+            writeln!(f, "LFW View 2, {}: {:.2}% +- {:.2}%", r.name, 100.0 * r.mean_accuracy, 100.0 * r.standard_error)?;
+        }
+        for h in &self.held_out {
+            writeln!(
+                f,
+                "{}: fold 10 people at FAR {} (fold 9): TAR {:.2}% FAR {:.2e}; TAR@1e-3 {:.2}%, @1e-4 {:.2}%; open set: {} enrolled, identified {:.1}%, strangers named {:.2}%",
+                h.rule, self.far, 100.0 * h.test.tar, h.test.far, 100.0 * h.test.tar_at_far_1e3, 100.0 * h.test.tar_at_far_1e4,
+                h.open_set.enrolled, 100.0 * h.open_set.identified, 100.0 * h.open_set.fpir
+            )?;
+            for o in &h.one_shot {
+                writeln!(f, "  {}-way one-shot: {:.1}% +- {:.1}%", o.way, 100.0 * o.accuracy, 100.0 * o.interval)?;
+            }
+        }
+        Ok(())
+    }
 }

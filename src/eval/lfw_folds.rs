@@ -123,14 +123,16 @@ pub struct View2 {
     pub same: Vec<Vec<bool>>,
 }
 
-/// Runs View 2 on the LFW folder `lfw` for `net` (called `model` in the report), reporting
-/// `fold` at the top level when one is chosen.
-pub fn view2(net: &crate::model::Siamese, model: String, lfw: &std::path::Path, align: super::faces::Align, fold: Option<usize>) -> crate::error::Result<View2> {
+/// Runs View 2 on the LFW folder `lfw` for the model at `model` (on `threads`, in `precision`),
+/// reporting `fold` at the top level when one is chosen.
+pub fn view2(model: &std::path::Path, threads: usize, precision: crate::engine::gemm::Precision, lfw: &std::path::Path, align: super::faces::Align, fold: Option<usize>) -> crate::error::Result<View2> {
     let folds = crate::data::lfw::Pairs::parse(&lfw.join("pairs.txt"))?.folds.len();
     if let Some(f) = fold.filter(|&f| f == 0 || f > folds) {
         return Err(crate::Error::input(format!("--fold {f}"), format!("pairs.txt has folds 1 to {folds}")));
     }
-    let (scores, same, missed) = view2_scores(net, lfw, align)?;
+    let ck = crate::model::io::load(model)?;
+    let net = crate::model::Siamese::load(ck, threads, precision)?;
+    let (scores, same, missed) = view2_scores(&net, lfw, align)?;
     let proto = run(&scores, &same);
     let chosen = fold.map(|f| proto.folds[f - 1].clone());
     let mean = |f: &dyn Fn(&Fold) -> f64| proto.folds.iter().map(f).sum::<f64>() / proto.folds.len() as f64;
@@ -147,8 +149,21 @@ pub fn view2(net: &crate::model::Siamese, model: String, lfw: &std::path::Path, 
         align,
         faces_missed: missed,
         folds: proto.folds,
-        model,
+        model: model.display().to_string(),
         scores: scores.iter().map(|f| f.iter().map(|s| *s as f32).collect()).collect(),
         same,
     })
+}
+
+impl std::fmt::Display for View2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        for x in &self.folds {
+            writeln!(f, "fold {:>2}: accuracy {:.1}% at {:.3}, AUC {:.4}, EER {:.1}%", x.fold, 100.0 * x.accuracy, x.threshold, x.auc, 100.0 * x.eer)?;
+        }
+        let how = match self.align {
+            super::faces::Align::Detect => format!("face pipeline, {} photo(s) without a face", self.faces_missed),
+            super::faces::Align::Frame => "LFW's frame, no detection".to_string(),
+        };
+        writeln!(f, "mean accuracy {:.2}% +- {:.2}% (standard error, {} folds; {how})", 100.0 * self.mean_accuracy, 100.0 * self.standard_error, self.folds.len())
+    }
 }

@@ -6,8 +6,9 @@ use serde::Serialize;
 
 use crate::data::imageset::ImageSet;
 use crate::data::{lfw, omniglot};
+use crate::engine::gemm::Precision;
 use crate::error::{Error, Result};
-use crate::model::Siamese;
+use crate::model::{io, Siamese};
 use crate::rng::Rng;
 
 /// One trial: the query and the candidate images (indices into an image list) and which
@@ -132,6 +133,66 @@ pub fn lfw_fold(net: &mut Siamese, model: &Path, root: &Path, fold: usize, way: 
     let report = evaluate_set(net, &set, &tasks)?;
     let source = format!("random {way}-way tasks among the {} people of LFW people.txt fold {fold} with two or more images", people.len());
     Ok((report, source))
+}
+
+/// A model that reads Omniglot's 105x105 characters (one channel, square, a size that divides
+/// 105), loaded from `path` for `threads`; with the factor the characters shrink by.
+pub fn omniglot_model(path: &Path, threads: usize, precision: Precision) -> Result<(Siamese, usize)> {
+    let ck = io::load(path)?;
+    let c = &ck.config;
+    if c.channels != 1 || c.height != c.width || omniglot::SIZE % c.height != 0 {
+        return Err(Error::data(path, None, format!("a {}x{}x{} model cannot read Omniglot's 105x105 characters", c.height, c.width, c.channels)));
+    }
+    let scale = omniglot::SIZE / c.height;
+    Ok((Siamese::load(ck, threads, precision)?, scale))
+}
+
+/// Where the trials come from.
+pub enum Tasks<'a> {
+    /// Lake et al.'s `all_runs` folder (20 runs of 20 trials).
+    Lake(&'a Path),
+    /// Random tasks on Omniglot's test alphabets (Lake's 10), drawers 17-20.
+    Omniglot(&'a Path),
+    /// Random tasks among the people of one LFW people.txt fold (`lfw_fold`).
+    Lfw { root: &'a Path, fold: usize },
+}
+
+/// `siamface eval oneshot`: the report and what was drawn.
+#[derive(Serialize)]
+pub struct Outcome {
+    #[serde(flatten)]
+    pub report: Report,
+    pub source: String,
+}
+
+/// The model at `model` on `tasks`: `trials` random `way`-way tasks drawn with `seed` (Lake's
+/// runs are fixed).
+pub fn on_model(model: &Path, threads: usize, precision: Precision, tasks: &Tasks, way: usize, trials: usize, seed: u64) -> Result<Outcome> {
+    let (report, source) = match *tasks {
+        Tasks::Lfw { root, fold } => {
+            let ck = io::load(model)?;
+            let mut net = Siamese::load(ck, threads, precision)?;
+            lfw_fold(&mut net, model, root, fold, way, trials, seed)?
+        }
+        Tasks::Lake(dir) => {
+            let (mut net, scale) = omniglot_model(model, threads, precision)?;
+            (lake(&mut net, &omniglot::lake_runs(dir)?, scale)?, format!("Lake's runs in {}", dir.display()))
+        }
+        Tasks::Omniglot(dir) => {
+            let (mut net, scale) = omniglot_model(model, threads, precision)?;
+            let set = omniglot::load_split(dir, omniglot::Split::Test, scale)?;
+            let drawn = random_trials(&set, way, trials, &mut Rng::new(seed));
+            (evaluate_set(&mut net, &set, &drawn)?, format!("random {way}-way tasks, test alphabets of {}", dir.display()))
+        }
+    };
+    Ok(Outcome { report, source })
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let r = &self.report;
+        writeln!(f, "{}-way one-shot accuracy {:.1}% +- {:.1}% over {} trials ({})", r.way, 100.0 * r.accuracy, 100.0 * r.ci95, r.trials, self.source)
+    }
 }
 
 /// First index of the largest value.

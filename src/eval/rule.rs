@@ -154,28 +154,53 @@ pub struct OnLfw {
     pub test: Tested,
 }
 
-/// Fits the rule on the claims of `fit_fold` (1-based) and reports it on `test_fold`, each
-/// person enrolled with `enrol` images and claiming with at most `queries` more. With
-/// `detection` the per-image threshold is fixed there and only the fraction fitted; the
-/// half-the-images comparison is made at `detection`, else at `card` (the model card's).
+/// Fits the rule for the model at `model` (on `threads`) on the claims of LFW people.txt fold
+/// `fit_fold` (1-based) and reports it on `test_fold`, each person enrolled with `enrol` images
+/// and claiming with at most `queries` more. The per-image threshold is fixed at `detection`,
+/// else at the model card's, and only the fraction fitted, unless `fit_detection`; the
+/// half-the-images comparison is made at `detection`, else at the card's.
 #[allow(clippy::too_many_arguments)]
 pub fn on_lfw(
-    net: &mut crate::model::Siamese,
+    model: &std::path::Path,
+    threads: usize,
     lfw: &std::path::Path,
     fit_fold: usize,
     test_fold: usize,
     enrol: usize,
     queries: usize,
     detection: Option<f32>,
-    card: f32,
+    fit_detection: bool,
 ) -> crate::error::Result<OnLfw> {
+    let ck = crate::model::io::load(model)?;
+    let mut net = crate::model::Siamese::new(ck.config, ck.params, threads)?;
+    let card = crate::model::card::Card::read(model)?.same_at();
+    let fixed = if fit_detection { None } else { Some(detection.unwrap_or(card)) };
     let folds = crate::data::lfw::people(&lfw.join("people.txt"))?;
-    let (fit_claims, fit_on) = lfw_claims(net, lfw, &folds, fit_fold, enrol, queries)?;
-    let (test_claims, test_on) = lfw_claims(net, lfw, &folds, test_fold, enrol, queries)?;
-    let fitted = fit(&fit_claims, detection);
+    let (fit_claims, fit_on) = lfw_claims(&mut net, lfw, &folds, fit_fold, enrol, queries)?;
+    let (test_claims, test_on) = lfw_claims(&mut net, lfw, &folds, test_fold, enrol, queries)?;
+    let fitted = fit(&fit_claims, fixed);
     let test = evaluate(&test_claims, fitted.detection, fitted.verification);
-    let before = evaluate(&test_claims, detection.unwrap_or(card), 0.5);
+    let before = evaluate(&test_claims, fixed.unwrap_or(card), 0.5);
     Ok(OnLfw { enrol, fit: Fitted { on: fit_on, rule: fitted }, test: Tested { half_the_images: before, on: test_on, rule: test } })
+}
+
+impl std::fmt::Display for OnLfw {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let (fit, fitted, test) = (&self.fit.on, &self.fit.rule, &self.test.on);
+        writeln!(
+            f,
+            "fitted on fold {} ({} people, {} claims): accept when {:.0}% of {} enrolment images score >= {:.3} (balanced accuracy {:.1}%)",
+            fit.fold, fit.people, fit.genuine_claims + fit.impostor_claims, 100.0 * fitted.verification, self.enrol, fitted.detection, 100.0 * fitted.accuracy
+        )?;
+        for (what, r) in [("fitted rule", &self.test.rule), ("same threshold, 50% of the images", &self.test.half_the_images)] {
+            writeln!(
+                f,
+                "fold {} ({} people, {} claims), {what}: balanced accuracy {:.1}%, false accepts {:.1}%, false rejects {:.1}%",
+                test.fold, test.people, test.genuine_claims + test.impostor_claims, 100.0 * r.accuracy, 100.0 * r.false_accept, 100.0 * r.false_reject
+            )?;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

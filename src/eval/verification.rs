@@ -121,6 +121,48 @@ pub fn report(scores: &[f64], same: &[bool], threshold: f64) -> Report {
     }
 }
 
+/// A report with every pair's score and label, which `siamface plot` reads back
+/// (`plot::source::read_eval`); the scores are saved as f32.
+#[derive(Serialize)]
+pub struct PairScores {
+    #[serde(flatten)]
+    pub report: Report,
+    pub model: String,
+    #[serde(serialize_with = "as_f32")]
+    pub scores: Vec<f64>,
+    pub same: Vec<bool>,
+}
+
+fn as_f32<S: serde::Serializer>(v: &[f64], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|x| *x as f32))
+}
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} pairs: accuracy {:.1}% at {:.2} (best {:.1}% at {:.3}), precision {:.3}, recall {:.3}, AUC {:.4}, EER {:.1}%, TAR@FAR=1e-2 {:.3}, TAR@FAR=1e-3 {:.3}",
+            self.pairs,
+            100.0 * self.accuracy,
+            self.threshold,
+            100.0 * self.best_accuracy,
+            self.best_threshold,
+            self.precision,
+            self.recall,
+            self.auc,
+            100.0 * self.eer,
+            self.tar_at_far_1e2,
+            self.tar_at_far_1e3
+        )
+    }
+}
+
+impl std::fmt::Display for PairScores {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        self.report.fmt(f)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

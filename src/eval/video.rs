@@ -302,3 +302,27 @@ impl Report {
         card.write(dir)
     }
 }
+
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        writeln!(f, "rule (fold {}, FAR {} per track and person): named at {:.6} once the evidence weighs {}", self.calibration_fold, self.far, self.rule.name_at, self.rule.min_weight)?;
+        for (what, x) in [("fit", &self.calibration), ("test", &self.test), ("test, faces 80-120 px", &self.test_near), ("test, faces 40-80 px", &self.test_far)] {
+            writeln!(
+                f,
+                "{what}: {} genuine / {} stranger tracks; frames TAR@1e-3 {:.1}% @1e-4 {:.1}%; tracks TAR@1e-3 {:.1}% @1e-4 {:.1}%; named after 0.5 s {:.1}%, wrong {:.2}%; strangers named: {:.2}% of frames, {:.2}% of tracks; median {} frames to a name",
+                x.genuine_tracks,
+                x.stranger_tracks,
+                100.0 * x.frame_tar_at_far_1e3,
+                100.0 * x.frame_tar_at_far_1e4,
+                100.0 * x.track_tar_at_far_1e3,
+                100.0 * x.track_tar_at_far_1e4,
+                100.0 * x.named_after_half_second,
+                100.0 * x.named_wrong,
+                100.0 * x.stranger_frames_named,
+                100.0 * x.stranger_tracks_named,
+                x.median_frames_to_name.map_or("-".into(), |f| f.to_string()),
+            )?;
+        }
+        Ok(())
+    }
+}

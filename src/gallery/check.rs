@@ -75,6 +75,44 @@ impl Gallery {
     }
 }
 
+/// `gallery check`: SQLite's verdict on the file and, if it holds together, every image the
+/// program could not use.
+#[derive(Serialize)]
+pub struct FileCheck {
+    /// SQLite's complaint, when the file does not hold together.
+    pub damaged: Option<String>,
+    pub gallery: std::path::PathBuf,
+    pub images: Vec<Finding>,
+    pub ok: bool,
+}
+
+/// Checks the gallery file at `path` as thorough as `check` says.
+pub fn check_file(path: &std::path::Path, check: Check) -> Result<FileCheck> {
+    let g = Gallery::open_with(path, Check::None)?;
+    let (damaged, images) = match g.check_with(check) {
+        Ok(()) => (None, g.problems(check)?),
+        Err(e) => (Some(e.to_string()), Vec::new()),
+    };
+    Ok(FileCheck { ok: damaged.is_none() && images.is_empty(), damaged, gallery: path.to_path_buf(), images })
+}
+
+impl std::fmt::Display for FileCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let path = self.gallery.display();
+        if let Some(d) = &self.damaged {
+            return writeln!(f, "{d}");
+        }
+        if self.images.is_empty() {
+            return writeln!(f, "{path}: ok");
+        }
+        writeln!(f, "{path}: {} images the program cannot use:", self.images.len())?;
+        for x in &self.images {
+            writeln!(f, "image {} of `{}`: {}", x.image, x.person, x.problem)?;
+        }
+        writeln!(f, "`siamface gallery repair` rebuilds the gallery without them; `siamface forget NAME` removes a person")
+    }
+}
+
 /// A value's bytes, whether SQLite holds it as a blob or as text.
 fn bytes(v: ValueRef<'_>) -> Option<&[u8]> {
     match v {

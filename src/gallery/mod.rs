@@ -17,7 +17,7 @@ pub mod stored;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use check::Finding;
+pub use check::{check_file, FileCheck, Finding};
 pub use location::Location;
 pub use matrix::{fingerprint, identify, verify_rule, Match, Matrix, Scorer};
 pub use sqlite::{Check, Gallery, BUSY_WAIT};

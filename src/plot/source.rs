@@ -8,6 +8,7 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 use crate::eval::history::EpochRecord;
+use crate::eval::verification::PairScores;
 
 /// Scored pairs of one model: the material of a ROC curve and a score histogram.
 #[derive(Clone, Debug)]
@@ -33,6 +34,32 @@ impl Scored {
         }
         Ok(())
     }
+}
+
+impl Scored {
+    /// `name` and `threshold` where given, in place of the file's.
+    pub fn with(self, name: Option<String>, threshold: Option<f64>) -> Scored {
+        Scored { name: name.unwrap_or(self.name), threshold: threshold.or(self.threshold), ..self }
+    }
+}
+
+/// The pairs `siamface eval verify` scored, its threshold marked.
+impl From<&PairScores> for Scored {
+    fn from(p: &PairScores) -> Scored {
+        Scored { name: p.model.clone(), scores: p.scores.clone(), same: p.same.clone(), threshold: Some(p.report.threshold) }
+    }
+}
+
+/// Each run folder or history file with its name: `names[i]` where given, else the run folder's.
+pub fn read_runs(paths: &[PathBuf], names: &[String]) -> Result<Vec<(String, Vec<EpochRecord>)>> {
+    let mut runs = Vec::new();
+    for (i, run) in paths.iter().enumerate() {
+        let history = read_history(run)?;
+        let dir = if run.is_dir() { run.clone() } else { run.parent().map(PathBuf::from).unwrap_or_default() };
+        let name = names.get(i).cloned().unwrap_or_else(|| dir.file_name().map_or_else(|| run.display().to_string(), |n| n.to_string_lossy().into_owned()));
+        runs.push((name, history));
+    }
+    Ok(runs)
 }
 
 /// A run folder (its `history.json`) or a `history.json` file.

@@ -64,10 +64,42 @@ impl Token {
         Ok(Token(value.to_string()))
     }
 
+    /// The token given as `--token` (or SIAMFACE_TOKEN), else in the file `--token-file` (one
+    /// line), checked; `None` when neither is given.
+    pub fn given(token: Option<&str>, file: Option<&std::path::Path>) -> Result<Option<Token>, String> {
+        match (token, file) {
+            (Some(t), _) => Token::new(t, "--token (or SIAMFACE_TOKEN)").map(Some),
+            (None, Some(path)) => {
+                let text = std::fs::read_to_string(path).map_err(|e| format!("--token-file {}: cannot read it: {e}", path.display()))?;
+                Token::new(text.trim_end_matches(['\n', '\r']), &format!("--token-file {}", path.display())).map(Some)
+            }
+            (None, None) => Ok(None),
+        }
+    }
+
     /// Whether `presented` is this token, in time that does not depend on where they differ.
     pub fn matches(&self, presented: &str) -> bool {
         constant_time_eq::constant_time_eq(self.0.as_bytes(), presented.as_bytes())
     }
+}
+
+/// A host name the server also answers to (`--allow-host`): a host name or address as a Host
+/// header carries it, optionally with `:PORT`. An empty name would match requests that send an
+/// empty Host.
+pub fn host_name(s: &str) -> Result<String, String> {
+    let (name, port) = match s.rsplit_once(':') {
+        Some((n, p)) if !s.ends_with(']') && !n.is_empty() && (!n.contains(':') || n.starts_with('[')) => (n, Some(p)),
+        _ => (s, None),
+    };
+    if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(format!("`{s}`: the port after `:` must be a number from 0 to 65535"));
+    }
+    let name_ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    let ipv6 = name.strip_prefix('[').and_then(|n| n.strip_suffix(']')).is_some_and(|n| n.parse::<std::net::Ipv6Addr>().is_ok());
+    if name.is_empty() || !(ipv6 || name.chars().all(name_ok)) {
+        return Err(format!("`{s}`: a host name (letters, digits, `.`, `-`), an IPv4 address or a bracketed IPv6 one, optionally with `:PORT`"));
+    }
+    Ok(s.to_string())
 }
 
 /// The server's browser-facing rules and resource bounds, shared by its middleware.

@@ -217,6 +217,43 @@ fn waiting(stream: &tokio::net::TcpStream) -> bool {
     matches!(stream.poll_peek(&mut cx, &mut buf), std::task::Poll::Ready(Ok(n)) if n > 0)
 }
 
+/// Completes on Ctrl-C (SIGINT) or SIGTERM, which service managers (systemd, docker, `kill`)
+/// send to stop a server: either way the server drains and exits 0.
+pub async fn stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(e) => {
+                eprintln!("warning: cannot watch for SIGTERM ({e}); stop the server with Ctrl-C");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+    eprintln!("siamface: stopping; requests in progress get up to {} s", DRAIN.as_secs());
+}
+
+/// `siamface serve`: binds `addr` on a new multi-threaded runtime and serves the router
+/// `app(bound address)` until Ctrl-C or SIGTERM (`stop_signal`), then drains.
+pub fn run(addr: std::net::SocketAddr, limits: Limits, app: impl FnOnce(std::net::SocketAddr) -> Router) -> std::io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async move {
+        let listener = TcpListener::bind(addr).await.map_err(|e| std::io::Error::new(e.kind(), format!("binding {addr}: {e}")))?;
+        let app = app(listener.local_addr()?);
+        serve(listener, app, limits, stop_signal()).await
+    })
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then drains (`DRAIN`).
 pub async fn serve(listener: TcpListener, app: Router, limits: Limits, shutdown: impl Future<Output = ()>) -> std::io::Result<()> {
     let max = limits.max_connections.max(1);

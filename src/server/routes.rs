@@ -76,9 +76,8 @@ async fn blocking<T: Send + 'static>(work: impl FnOnce() -> crate::Result<T> + S
     Ok(tokio::task::spawn_blocking(work).await??)
 }
 
-pub async fn people(State(s): State<AppState>) -> Result<Json<Value>, AppError> {
-    let list = blocking(move || s.service.people()).await?;
-    Ok(Json(json!({ "people": list.iter().map(|(n, k)| json!({"name": n, "images": k})).collect::<Vec<_>>() })))
+pub async fn people(State(s): State<AppState>) -> Result<Json<crate::service::People>, AppError> {
+    Ok(Json(blocking(move || s.service.people()).await?))
 }
 
 pub async fn forget(State(s): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, AppError> {

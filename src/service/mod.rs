@@ -7,6 +7,9 @@
 //! stored crops before any embedding is compared with it.
 pub mod card;
 pub mod stream;
+mod text;
+
+pub use text::Log;
 
 use crate::engine::gemm::Precision;
 use std::path::{Path, PathBuf};
@@ -22,6 +25,7 @@ use crate::data::photo;
 use crate::error::{Error, Result};
 use crate::face::{self, Detection, Pick, Pipeline};
 use crate::gallery::{self, Enrolment, Location, Matrix, Store};
+use crate::model::io::Checkpoint;
 use crate::model::{bundled, io, Siamese};
 
 /// Most photos one enrolment takes.
@@ -92,6 +96,14 @@ impl Model {
     pub fn from_arg(path: Option<PathBuf>) -> Model {
         path.map_or(Model::BuiltIn, Model::Path)
     }
+
+    /// The weights and the card (the default card where the model has none).
+    pub fn load(&self) -> Result<(Checkpoint, Card)> {
+        match self {
+            Model::BuiltIn => Ok((bundled::face()?, bundled::face_card()?)),
+            Model::Path(p) => Ok((io::load(p)?, Card::read(p)?)),
+        }
+    }
 }
 
 impl Faces {
@@ -99,10 +111,7 @@ impl Faces {
     /// and identification's alike). The gallery's embeddings serve either `precision`: bf16's
     /// stay within its rounding of f32's (cosine 0.99999 on real faces).
     pub fn load(model: &Model, threads: usize, threshold: Option<f32>, precision: Precision) -> Result<Faces> {
-        let (ck, mut card) = match model {
-            Model::BuiltIn => (bundled::face()?, bundled::face_card()?),
-            Model::Path(p) => (io::load(p)?, Card::read(p)?),
-        };
+        let (ck, mut card) = model.load()?;
         // A model without a card name is called by its folder's or file's name, not its path,
         // which would tell API clients where the server keeps its files.
         let name = card.name.clone().unwrap_or_else(|| match model {
@@ -248,6 +257,18 @@ pub struct Enrolled {
     /// Photos with more than one face, and how many: the largest was enrolled.
     #[serde(skip)]
     pub crowded: Vec<(String, usize)>,
+}
+
+/// Who is enrolled (`people`).
+#[derive(Clone, Debug, Serialize)]
+pub struct People {
+    pub people: Vec<Person>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Person {
+    pub images: usize,
+    pub name: String,
 }
 
 /// One face `identify` found.
@@ -396,8 +417,8 @@ impl FaceService {
     }
 
     /// (name, number of enrolment images), by name.
-    pub fn people(&self) -> Result<Vec<(String, usize)>> {
-        self.gallery().people()
+    pub fn people(&self) -> Result<People> {
+        Ok(People { people: self.gallery().people()?.into_iter().map(|(name, images)| Person { images, name }).collect() })
     }
 }
 

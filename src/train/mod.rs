@@ -2,6 +2,7 @@
 //! checkpoints and resume, the per-epoch history and its picture (drawn by `plot::curves`).
 pub mod batch;
 pub mod finetune;
+pub mod heldout;
 pub mod metrics;
 pub mod trainer;
 pub mod tune;

@@ -77,6 +77,37 @@ pub struct Progress<'a> {
     pub record: Option<&'a EpochRecord>,
 }
 
+/// The bar of the epoch in progress, or the epoch's line once it has its record.
+impl std::fmt::Display for Progress<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        if let Some(r) = self.record {
+            return write!(
+                f,
+                "epoch {:>3}: loss {:.4}  precision {:.3}  recall {:.3}  accuracy {:.3}  val one-shot {:.3}  ({:.0} s, {} pairs)",
+                r.epoch, r.loss, r.precision, r.recall, r.accuracy, r.val_oneshot, r.train_seconds, r.pairs
+            );
+        }
+        let width = 30;
+        let done = width * self.step / self.steps.max(1);
+        let bar: String = "=".repeat(done) + &" ".repeat(width - done);
+        let eta = self.eta_s.max(0.0) as u64;
+        let clock = format!("{:02}:{:02}:{:02}", eta / 3600, eta / 60 % 60, eta % 60);
+        write!(f, "epoch {}/{} [{bar}] {}/{}  {:.1} pairs/s  ETA {clock}  loss {:.4}", self.epoch, self.epochs, self.step, self.steps, self.pairs_per_s, self.loss)
+    }
+}
+
+/// The network `--config` names: a preset, or a JSON `ModelConfig` file, validated and laid out.
+pub fn model_config(spec: &str) -> Result<ModelConfig> {
+    if !spec.ends_with(".json") {
+        return ModelConfig::preset(spec);
+    }
+    let text = std::fs::read_to_string(spec).map_err(|e| Error::io(spec, e))?;
+    let c: ModelConfig = serde_json::from_str(&text).map_err(|e| Error::data(spec, Some(e.line()), format!("not a model config: {e}")))?;
+    c.validate()?;
+    Params::layout(&c)?;
+    Ok(c)
+}
+
 pub struct Trainer<'a> {
     state: State,
     net: Siamese,

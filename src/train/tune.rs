@@ -51,6 +51,9 @@ pub struct Report {
     /// LFW pairs.txt fold 10 before and after, each at its own threshold (with LFW).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lfw_fold_10: Option<LfwCheck>,
+    /// Where the model went (`Tuning::out`).
+    #[serde(skip)]
+    pub out: PathBuf,
 }
 
 /// Verification of LFW pairs the head never saw: before with the original model at its
@@ -230,6 +233,7 @@ pub fn tune(ck: &Checkpoint, card: &Card, t: &Tuning) -> Result<(Report, Vec<Epo
         before,
         after,
         lfw_fold_10,
+        out: t.out.to_path_buf(),
     };
     let path = t.out.join("finetune.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report).expect("report serialises")).map_err(|e| Error::io(&path, e))?;
@@ -253,4 +257,34 @@ fn tuned_card(old: &Card, out: &Path, threshold: f64, old_threshold: f64, strang
         format!("fine-tuned head: accepts as many of the {strangers} stranger pairs of its training material as the original head did at {old_threshold}").into(),
     );
     card
+}
+
+/// The before/after on LFW (when it was given) and on the held-out pictures.
+impl std::fmt::Display for Report {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        if let Some(c) = &self.lfw_fold_10 {
+            writeln!(
+                f,
+                "LFW fold 10 ({} pairs never trained on): accuracy {:.1}% -> {:.1}%, same-person pairs accepted {:.1}% -> {:.1}%, different {:.2}% -> {:.2}%",
+                c.pairs,
+                100.0 * c.before.accuracy,
+                100.0 * c.after.accuracy,
+                100.0 * c.before.tar,
+                100.0 * c.after.tar,
+                100.0 * c.before.far,
+                100.0 * c.after.far
+            )?;
+        }
+        writeln!(
+            f,
+            "held-out pictures accepted: {:.1}% -> {:.1}%; other people accepted: {:.2}% -> {:.2}% (threshold {:.4} -> {:.4}); model in {}",
+            100.0 * self.before.tar,
+            100.0 * self.after.tar,
+            100.0 * self.before.far,
+            100.0 * self.after.far,
+            self.threshold,
+            self.threshold_after,
+            self.out.display()
+        )
+    }
 }
