@@ -44,10 +44,22 @@ fn bench_reports_speeds_that_order_as_the_work_does() {
     // f32 always; bf16 too exactly where a bf16 kernel runs, and named.
     let stacks = v["siamface"].as_array().unwrap();
     let kernel = siamface::engine::gemm::Kernel::for_precision(siamface::engine::gemm::Precision::Bf16);
-    let want: Vec<&str> = if kernel == siamface::engine::gemm::Kernel::F32 { vec!["siamface f32"] } else { vec!["siamface f32", "siamface bf16"] };
+    let mut want: Vec<&str> = if kernel == siamface::engine::gemm::Kernel::F32 { vec!["siamface f32"] } else { vec!["siamface f32", "siamface bf16"] };
+    // int8 too where an int8 kernel runs, named, with no training figure (it does not train).
+    let int8 = siamface::engine::gemm::Kernel::for_precision(siamface::engine::gemm::Precision::Int8);
+    if int8.is_int8() {
+        want.push("siamface int8");
+    }
     assert_eq!(stacks.iter().map(|s| s["stack"].as_str().unwrap()).collect::<Vec<_>>(), want, "{v}");
     assert_eq!(v["bf16_kernel"].as_str(), (kernel != siamface::engine::gemm::Kernel::F32).then(|| kernel.name()), "{v}");
+    assert_eq!(v["int8_kernel"].as_str(), int8.is_int8().then(|| int8.name()), "{v}");
     for f in stacks {
+        if f["stack"] == "siamface int8" {
+            assert!(f["train_pairs_per_s"].is_null(), "int8 trained: {f}");
+            positive(f, "embed_per_s");
+            positive(f, "single_ms");
+            continue;
+        }
         let train = positive(f, "train_pairs_per_s");
         let embed = positive(f, "embed_per_s");
         positive(f, "single_ms");

@@ -113,7 +113,7 @@ pub struct VerifyArgs {
     claimed: String,
     /// Score at which one enrolment image accepts the face (default: the model card's, else
     /// 0.5). (`--detection` is the older name of this option.)
-    #[arg(long = "image-threshold", alias = "detection", value_parser = unit)]
+    #[arg(long = "image-threshold", alias = "detection", value_name = "IMAGE_THRESHOLD", value_parser = unit)]
     detection: Option<f32>,
     /// Fraction of enrolment images that must accept the face (default: the model card's,
     /// calibrated on held-out people; else 0.5).

@@ -67,8 +67,20 @@ pub fn values(v: &[f32], dim: Option<usize>) -> Result<(), String> {
     if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| !x.is_finite()) {
         return Err(format!("value {i} of the embedding is {x}, not a finite number"));
     }
+    // No model here makes these (Koch's embeddings are sigmoids in [0, 1], the ResNet's are near
+    // unit length), and a gallery row of them would never match anyone or would swamp every
+    // distance it enters: an embedding written by hand or by something else.
+    if let Some((i, x)) = v.iter().enumerate().find(|(_, x)| x.abs() > MAX_ABS) {
+        return Err(format!("value {i} of the embedding is {x}; embeddings stay within +-{MAX_ABS}"));
+    }
+    if v.iter().all(|x| *x == 0.0) {
+        return Err("every value of the embedding is 0: it points nowhere".into());
+    }
     Ok(())
 }
+
+/// The largest magnitude a stored embedding value may have.
+const MAX_ABS: f32 = 1e4;
 
 #[cfg(test)]
 mod tests {
@@ -78,6 +90,15 @@ mod tests {
         let mut out = Vec::new();
         image::DynamicImage::ImageRgb8(RgbImage::new(w, h)).write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png).unwrap();
         out
+    }
+
+    #[test]
+    fn embeddings_that_no_model_makes_are_refused() {
+        assert!(values(&[0.0, 0.0, 0.0], None).unwrap_err().contains("every value"));
+        assert!(values(&[0.1, 1e38, 0.2], None).unwrap_err().contains("value 1"));
+        assert!(values(&[-2e4, 0.0], None).unwrap_err().contains("+-"));
+        values(&[0.0, 0.5, -0.3], None).unwrap();
+        values(&[1e4, -1e4], None).unwrap();
     }
 
     #[test]
