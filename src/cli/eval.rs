@@ -146,7 +146,8 @@ pub struct FacesArgs {
     /// landmarks, as the app does) or frame (LFW's own deep-funneled frame, no detection).
     #[arg(long, value_enum, default_value_t = Align::Detect)]
     align: Align,
-    /// Keep the embeddings here and reuse them on the next run with the same model.
+    /// Keep the embeddings here and reuse them on the next run with the same model; a cache
+    /// whose detections or crops another version of the pipeline made is made again.
     #[arg(long)]
     cache: Option<PathBuf>,
     /// Embed again (after a change of crop) with the detections kept in --cache.

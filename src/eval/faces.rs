@@ -1,7 +1,9 @@
 //! LFW photos through the whole face pipeline (detection, five landmarks, the model's crop,
 //! embedding), computed once and reused by every protocol: the ten folds of View 2, a head
 //! trained per fold, and thresholds calibrated on held-out people. Embeddings can be kept in a
-//! cache file keyed by the model's fingerprint, since the detector is most of the time.
+//! cache file keyed by the model's fingerprint, since the detector is most of the time; the
+//! cache names how its detections and crops were made, and is reused only by the same pipeline,
+//! so that a cached run measures what `eval lfw` and the app compute today.
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Instant;
@@ -12,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::lfw::Face;
 use crate::data::photo;
 use crate::error::{Error, Result};
-use crate::face::{self, Detector};
+use crate::face::{self, Detector, Pick};
 use crate::model::Siamese;
 
 /// How a photo becomes the network's input.
@@ -41,8 +43,24 @@ pub struct Embeddings {
     /// re-embeds without detecting again.
     #[serde(default)]
     pub detections: Vec<Option<crate::face::Face>>,
+    /// How `detections` were made (`detection_revision`); empty in caches that did not say.
+    #[serde(default)]
+    pub detection: String,
+    /// How a photo and its detection became the network's input (`face::align::REVISION`).
+    #[serde(default)]
+    pub crop: String,
     #[serde(skip)]
     index: HashMap<(String, usize), usize>,
+}
+
+/// The face of an LFW photo the protocols take: the one nearest the centre, as LFW names its
+/// photos (whoever else is larger).
+const PICK: Pick = Pick::Centre;
+
+/// Names how the detections are made: the detector (`face::detect::REVISION`) and which face of
+/// a photo is taken. Kept detections made otherwise are found again.
+pub fn detection_revision() -> String {
+    format!("{}; {PICK:?}", face::detect::REVISION)
 }
 
 impl Embeddings {
@@ -61,10 +79,12 @@ impl Embeddings {
 }
 
 /// Embeds `faces` (photos under `root`) through the pipeline, on all threads; reuses and updates
-/// `cache` when given: its embeddings when they are this model's and `reembed` is off, its
-/// detections in any case.
+/// `cache` when given: its detections when today's detector and pick made them, its embeddings
+/// when besides they are this model's, cut by today's crop, and `reembed` is off. A cache made
+/// by another pipeline is made again: reused, it would report the numbers of that pipeline.
 #[allow(clippy::too_many_arguments)]
 pub fn embed(net: &Siamese, det: &Detector, root: &Path, faces: &[Face], align: Align, model: &str, cache: Option<&Path>, reembed: bool) -> Result<Embeddings> {
+    let detection = detection_revision();
     let fresh = || Embeddings {
         model: model.to_string(),
         align,
@@ -74,6 +94,8 @@ pub fn embed(net: &Siamese, det: &Detector, root: &Path, faces: &[Face], align: 
         missed: Vec::new(),
         ms_per_face: 0.0,
         detections: Vec::new(),
+        detection: detection.clone(),
+        crop: face::align::REVISION.to_string(),
         index: HashMap::new(),
     };
     let mut found: HashMap<(String, usize), Option<crate::face::Face>> = HashMap::new();
@@ -81,10 +103,11 @@ pub fn embed(net: &Siamese, det: &Detector, root: &Path, faces: &[Face], align: 
         Some(p) => {
             let text = std::fs::read(p).map_err(|e| Error::io(p, e))?;
             let mut e: Embeddings = serde_json::from_slice(&text).map_err(|e| Error::data(p, None, format!("embedding cache: {e}")))?;
-            if e.detections.len() == e.faces.len() {
+            let same_detection = e.detection == detection;
+            if same_detection && e.detections.len() == e.faces.len() {
                 found = e.faces.iter().cloned().zip(e.detections.iter().copied()).collect();
             }
-            if reembed || e.model != model || e.align != align || e.dim != net.embedding_len() {
+            if reembed || !same_detection || e.crop != face::align::REVISION || e.model != model || e.align != align || e.dim != net.embedding_len() {
                 fresh()
             } else {
                 e.reindex();
@@ -109,8 +132,7 @@ pub fn embed(net: &Siamese, det: &Detector, root: &Path, faces: &[Face], align: 
                 let detection = match (align, found.get(&(f.name.clone(), f.number))) {
                     (Align::Frame, _) => None,
                     (Align::Detect, Some(known)) => *known,
-                    // LFW names the person in the middle of each photo, whoever else is larger.
-                    (Align::Detect, None) => crate::face::pipeline::pick(&det.detect(&img)?, img.width(), img.height(), crate::face::Pick::Centre),
+                    (Align::Detect, None) => crate::face::pipeline::pick(&det.detect(&img)?, img.width(), img.height(), PICK),
                 };
                 let input = match detection {
                     Some(face) => face::input_from_photo(&img, &face, &cfg),
@@ -176,4 +198,57 @@ pub fn sample_inputs(net: &Siamese, det: &Detector, dir: &Path, limit: usize, al
     let used = inputs.iter().flatten().count();
     let floats = inputs.iter().flatten().flat_map(|b| cfg.input.floats(b, cfg.channels)).collect();
     Ok((floats, used, picked.len() - used))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{ConvLayer, ModelConfig};
+    use crate::model::Params;
+
+    fn tiny_net() -> Siamese {
+        let cfg = ModelConfig::koch(13, 12, 3, vec![ConvLayer { filters: 3, kernel: 3, pool: true }, ConvLayer { filters: 2, kernel: 2, pool: false }], 5);
+        Siamese::new(cfg.clone(), Params::zeros(&cfg).unwrap(), 1).unwrap()
+    }
+
+    /// A cache as an earlier version of the pipeline left it: rows of this model, a face found
+    /// in the photo, and no word on how either was made.
+    fn earlier_cache(path: &Path, model: &str, dim: usize) {
+        let face = serde_json::json!({
+            "rect": [60.0, 60.0, 100.0, 120.0], "score": 0.95,
+            "landmarks": [[95.0, 110.0], [145.0, 110.0], [120.0, 140.0], [100.0, 160.0], [140.0, 160.0]], "points": null
+        });
+        let v = serde_json::json!({
+            "model": model, "align": "detect", "dim": dim, "faces": [["Some_One", 1]], "rows": vec![7.0f32; dim],
+            "missed": [], "ms_per_face": 1.0, "detections": [face]
+        });
+        std::fs::write(path, serde_json::to_vec(&v).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn a_cache_of_another_pipeline_is_detected_and_embedded_again() {
+        let dir = std::env::temp_dir().join(format!("siamface-faces-cache-{}", std::process::id()));
+        let root = dir.join("images");
+        std::fs::create_dir_all(root.join("Some_One")).unwrap();
+        // A plain grey photo: the detector finds no face in it, whatever the cache says.
+        image::RgbImage::from_pixel(250, 250, image::Rgb([128, 128, 128])).save(root.join("Some_One/Some_One_0001.jpg")).unwrap();
+        let (net, det) = (tiny_net(), Detector::new().unwrap());
+        let dim = net.embedding_len();
+        let faces = [Face { name: "Some_One".into(), number: 1 }];
+        let cache = dir.join("cache.json");
+        for reembed in [false, true] {
+            earlier_cache(&cache, "m", dim);
+            let e = embed(&net, &det, &root, &faces, Align::Detect, "m", Some(&cache), reembed).unwrap();
+            assert_eq!(e.detections, vec![None], "reembed {reembed}: the earlier detection was reused");
+            assert_eq!(e.missed, vec![("Some_One".to_string(), 1)], "reembed {reembed}");
+            assert_ne!(e.row(&faces[0]).unwrap(), &vec![7.0f32; dim][..], "reembed {reembed}: the earlier embedding was reused");
+        }
+        // What this version kept, it reuses: its rows, marked, come back.
+        let mut kept: serde_json::Value = serde_json::from_slice(&std::fs::read(&cache).unwrap()).unwrap();
+        kept["rows"] = serde_json::json!(vec![7.0f32; dim]);
+        std::fs::write(&cache, serde_json::to_vec(&kept).unwrap()).unwrap();
+        let e = embed(&net, &det, &root, &faces, Align::Detect, "m", Some(&cache), false).unwrap();
+        assert_eq!(e.row(&faces[0]).unwrap(), &vec![7.0f32; dim][..]);
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

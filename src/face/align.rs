@@ -11,6 +11,11 @@ use crate::data::{lfw, photo};
 
 pub const CANONICAL_SIZE: u32 = 250;
 
+/// Names how a detection becomes the network's input (`input_from_photo`, `to_input`).
+/// Embeddings kept between runs (`eval faces --cache`) are reused only under the same name, so
+/// change it with anything that moves a crop.
+pub const REVISION: &str = "LFW frame by LFW_LANDMARKS; dlib chip 150/0.25 as extract_image_chip, by dlib's points or YuNet's";
+
 /// Where YuNet puts the five landmarks in LFW deep-funneled images, on average, measured over the
 /// first 300 distinct images of `pairs.txt`. The test
 /// `lfw_faces_are_found_and_their_landmarks_agree_with_dlibs_and_the_canonical_frame` holds the

@@ -27,6 +27,12 @@ const STRIDES: [usize; 3] = [8, 16, 32];
 /// at 3.5x, 0.85 and 0.87 at 2.56x.
 const MAX_ENLARGEMENT: f32 = 2.56;
 
+/// Names what `Detector::detect` returns for a photo. Detections kept between runs
+/// (`eval faces --cache`) are reused only under the same name, so change it with anything that
+/// moves a detection or its points: the network, the input scale, `min_score`, the overlap of
+/// non-maximum suppression, `dlib_box`, the shape predictor.
+pub const REVISION: &str = "yunet_s_640 at most 2.56x, score 0.8, nms 0.3; dlib's 5 points in dlib_box";
+
 /// A detected face, in the pixel coordinates of the image it was found in.
 #[derive(Clone, Copy, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Face {
