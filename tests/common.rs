@@ -103,3 +103,22 @@ pub fn spawn_serve(mut cmd: std::process::Command) -> (std::process::Child, Stri
     let addr = line.split("http://").nth(1).and_then(|r| r.split_whitespace().next()).unwrap_or_else(|| panic!("no address in {line:?}")).to_string();
     (child, addr)
 }
+
+/// Cosine between two vectors, in `f64`.
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
+    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
+    dot / (norm(a) * norm(b))
+}
+
+/// The kernels of `all` this CPU runs. Each one it cannot run is named on the process's stderr
+/// directly (not through `eprintln!`, which the harness captures), so a run's output says what
+/// went unchecked.
+pub fn kernels_that_run(all: &[siamface::engine::gemm::Kernel]) -> Vec<siamface::engine::gemm::Kernel> {
+    use std::io::Write;
+    let (here, skipped): (Vec<_>, Vec<_>) = all.iter().copied().partition(|k| k.runs_here());
+    for k in skipped {
+        let _ = writeln!(std::io::stderr(), "SKIPPED gemm kernel {}: this CPU does not run it (checked to be refused instead)", k.name());
+    }
+    here
+}

@@ -12,7 +12,6 @@
 //!   significant bits), and `f32` accumulation of k terms adds at most (k + 1) 2^-24 relative. So
 //!   |got - want| <= (2^-7 + 2^-16) S + (k + 1) 2^-24 (S + |c0|), S = sum_p |a_ip b_pj|.
 //!   For `f32` operands the first term is 0.
-use std::io::Write;
 
 use siamface::engine::amx;
 use siamface::engine::gemm::{matmul_on, matmul_packed, Cap, Cpu, Kernel, Op, PackedB, Par, Precision};
@@ -24,12 +23,7 @@ const EDGES: &[usize] = &[1, 2, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100];
 /// (not through `eprintln!`, which the harness captures), so a run's output says what went
 /// unchecked.
 fn kernels_here() -> Vec<Kernel> {
-    let all = [Kernel::F32, Kernel::Bf16Portable, Kernel::Bf16Avx512, Kernel::Bf16Amx];
-    let (here, skipped): (Vec<Kernel>, Vec<Kernel>) = all.into_iter().partition(|k| k.runs_here());
-    for k in skipped {
-        let _ = writeln!(std::io::stderr(), "SKIPPED gemm kernel {}: this CPU does not run it (checked to be refused instead)", k.name());
-    }
-    here
+    crate::common::kernels_that_run(&[Kernel::F32, Kernel::Bf16Portable, Kernel::Bf16Avx512, Kernel::Bf16Amx])
 }
 
 /// The flag `flag` on /proc/cpuinfo's first flags line: the CPU's own report, independent of the

@@ -11,8 +11,6 @@
 //!   `|a| s_w / 2 + |w| s_a / 2 + s_a s_w / 4`; the integer sums are exact, and the final scaling
 //!   and the `f32` accumulation add a few units of 2^-24 relative.
 //! - The kernels agree bit for bit (their integer sums are the same numbers).
-use std::io::Write;
-
 use siamface::engine::gemm::{matmul_packed, matmul_rows_packed, Kernel, Op, PackedB, Par};
 use siamface::engine::int8::Quant;
 use siamface::rng::Rng;
@@ -20,11 +18,7 @@ use siamface::rng::Rng;
 const EDGES: &[usize] = &[1, 2, 3, 4, 5, 15, 16, 17, 31, 32, 33, 63, 64, 65, 100, 129];
 
 fn int8_kernels_here() -> Vec<Kernel> {
-    let (here, skipped): (Vec<Kernel>, Vec<Kernel>) = [Kernel::Int8Portable, Kernel::Int8Vnni].into_iter().partition(|k| k.runs_here());
-    for k in skipped {
-        let _ = writeln!(std::io::stderr(), "SKIPPED int8 kernel {}: this CPU does not run it (checked to be refused instead)", k.name());
-    }
-    here
+    crate::common::kernels_that_run(&[Kernel::Int8Portable, Kernel::Int8Vnni])
 }
 
 struct Case {

@@ -11,7 +11,7 @@ use siamface::engine::gemm::{Kernel, Precision};
 use siamface::face::{self, Detector};
 use siamface::model::{io, Siamese};
 
-use crate::common::{lfw, shared};
+use crate::common::{cosine, lfw, shared};
 
 fn model(name: &str) -> io::Checkpoint {
     io::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(name)).unwrap()
@@ -32,12 +32,6 @@ fn faces(cfg: &siamface::ModelConfig, people: &[&str]) -> Vec<f32> {
 
 const TESTED: [&str; 8] = ["George_W_Bush", "Colin_Powell", "Tony_Blair", "Donald_Rumsfeld", "Gerhard_Schroeder", "Ariel_Sharon", "Hugo_Chavez", "Junichiro_Koizumi"];
 const CALIBRATION: [&str; 8] = ["Jean_Chretien", "John_Ashcroft", "Jacques_Chirac", "Serena_Williams", "Vladimir_Putin", "Luiz_Inacio_Lula_da_Silva", "Gloria_Macapagal_Arroyo", "Jennifer_Capriati"];
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b))
-}
 
 /// The int8 kernel here, or `None` after naming the skip on stderr.
 fn int8_kernel() -> Option<Kernel> {
@@ -114,7 +108,7 @@ fn a_calibration_refuses_other_weights_and_int8_needs_one() {
     let e = no_calibration.err().expect("int8 without a calibration").to_string();
     assert!(e.contains("siamface calibrate"), "{e}");
     let face = model("face");
-    let shipped = face.int8.clone().unwrap();
+    let shipped = face.int8.unwrap().unwrap();
     let e = Siamese::new(cfg, ck.params, 1).unwrap().with_int8(shipped.clone()).err().expect("another model's calibration").to_string();
     assert!(e.contains("run `siamface calibrate` again"), "{e}");
     // The same weights changed by one value: the fingerprint no longer matches.
@@ -122,4 +116,32 @@ fn a_calibration_refuses_other_weights_and_int8_needs_one() {
     params.data[0] += 1e-3;
     let e = Siamese::new(face.config.clone(), params, 1).unwrap().with_int8(shipped).err().expect("changed weights").to_string();
     assert!(e.contains("made for weights"), "{e}");
+}
+
+#[test]
+fn a_broken_int8_json_stops_only_int8_and_training_drops_the_calibration() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/koch-face");
+    let dir = std::env::temp_dir().join(format!("siamface-int8-broken-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for f in ["model.safetensors", "config.json"] {
+        std::fs::copy(src.join(f), dir.join(f)).unwrap();
+    }
+    std::fs::write(dir.join("int8.json"), "{ not json").unwrap();
+    Siamese::load(io::load(&dir).unwrap(), 1, Precision::F32).expect("f32 does not read int8.json");
+    let e = Siamese::load(io::load(&dir).unwrap(), 1, Precision::Int8).err().expect("int8 with a broken int8.json").to_string();
+    assert!(e.contains("int8.json"), "{e}");
+    std::fs::remove_dir_all(&dir).ok();
+
+    // Weights changed by an optimiser step leave the calibration behind: int8 is refused after.
+    let ck = model("koch-face");
+    let cfg = ck.config.clone();
+    let mut net = Siamese::new(cfg.clone(), ck.params.clone(), 1).unwrap();
+    let x: Vec<f32> = (0..2 * cfg.input_len()).map(|i| (i % 7) as f32 / 7.0).collect();
+    let c = net.calibrate(&x, "test").unwrap();
+    let mut net = net.with_int8(c).unwrap();
+    let mut opt = siamface::model::Optimizer::new(siamface::OptimizerConfig::adam(), net.params()).unwrap();
+    net.forward_backward(&x, &[(0, 1)], &[1.0]).unwrap();
+    net.apply(&mut opt);
+    let e = net.set_precision(Precision::Int8).err().expect("int8 after a step").to_string();
+    assert!(e.contains("siamface calibrate"), "{e}");
 }

@@ -10,7 +10,7 @@ use siamface::face::{self, Detector};
 use siamface::model::{io, Optimizer, Siamese};
 use siamface::OptimizerConfig;
 
-use crate::common::{lfw, shared};
+use crate::common::{cosine, lfw, shared};
 
 /// Two photos each of eight people, as the tower's input floats.
 fn faces(cfg: &siamface::ModelConfig) -> Vec<f32> {
@@ -29,12 +29,6 @@ fn faces(cfg: &siamface::ModelConfig) -> Vec<f32> {
 /// Koch's tower trained on faces, as shipped.
 fn koch_face() -> io::Checkpoint {
     io::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/koch-face")).unwrap()
-}
-
-fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| *x as f64 * *y as f64).sum();
-    let norm = |v: &[f32]| v.iter().map(|x| (*x as f64).powi(2)).sum::<f64>().sqrt();
-    dot / (norm(a) * norm(b))
 }
 
 /// `None`, after naming the skip on stderr (which the harness does not capture), where bf16 runs

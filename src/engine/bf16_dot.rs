@@ -12,9 +12,6 @@ use std::arch::x86_64::*;
 
 use super::bf16::{BLOCK, STEP, TILE};
 
-/// Rows of one strip.
-const STRIP: usize = 8;
-
 /// Whether this CPU has `vdpbf16ps`.
 pub fn supported() -> bool {
     std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16")
@@ -28,20 +25,7 @@ pub fn supported() -> bool {
 /// (`ks * 2 * TILE` values each), and `acc` holds `BLOCK * BLOCK` floats.
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn block(a: *const u16, b: *const u16, ks: usize, rows: usize, acc: *mut f32) {
-    for row0 in (0..rows.min(BLOCK)).step_by(STRIP) {
-        // A strip of fewer rows (the last of a ragged matrix, or a single image's row) runs a
-        // kernel of that many rows: the stream of B is then the cost, not padding.
-        match rows - row0 {
-            1 => strip::<1>(a, b, ks, row0, acc),
-            2 => strip::<2>(a, b, ks, row0, acc),
-            3 => strip::<3>(a, b, ks, row0, acc),
-            4 => strip::<4>(a, b, ks, row0, acc),
-            5 => strip::<5>(a, b, ks, row0, acc),
-            6 => strip::<6>(a, b, ks, row0, acc),
-            7 => strip::<7>(a, b, ks, row0, acc),
-            _ => strip::<STRIP>(a, b, ks, row0, acc),
-        }
-    }
+    super::strips!(rows, strip(a, b, ks, acc));
 }
 
 /// Rows `row0..row0 + R` (R <= 8, within one 16-row half) of the block, into `acc`.

@@ -24,6 +24,9 @@ pub const STEP: usize = 64;
 /// Bytes of one step of one band, in A or in B.
 pub const BAND_STEP: usize = BLOCK * STEP;
 
+/// The deepest product whose integer sums stay exact: 255 * 127 * k < 2^31.
+pub const MAX_DEPTH: usize = 66_000;
+
 /// Depth steps of a product of depth `k`.
 pub fn steps(k: usize) -> usize {
     k.div_ceil(STEP)
@@ -51,6 +54,9 @@ impl Quant {
             return Quant { scale: 1.0, zero: 0 };
         }
         let scale = span / 255.0;
+        if scale < f32::MIN_POSITIVE {
+            return Quant { scale: 1.0, zero: 0 };
+        }
         Quant { scale, zero: (-lo / scale).round().clamp(0.0, 255.0) as i32 }
     }
 

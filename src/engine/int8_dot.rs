@@ -6,9 +6,6 @@ use std::arch::x86_64::*;
 
 use super::int8::{Quant, BAND_STEP, BLOCK, STEP};
 
-/// Rows of one strip.
-const STRIP: usize = 8;
-
 /// Whether this CPU has `vpdpbusd` on 512-bit registers.
 pub fn supported() -> bool {
     std::arch::is_x86_feature_detected!("avx512f")
@@ -25,18 +22,7 @@ pub fn supported() -> bool {
 /// (`ks * BAND_STEP` bytes each), and `acc` holds `BLOCK * BLOCK` values.
 #[target_feature(enable = "avx512f,avx512vnni")]
 pub unsafe fn block(a: *const u8, b: *const i8, ks: usize, rows: usize, acc: *mut i32) {
-    for row0 in (0..rows.min(BLOCK)).step_by(STRIP) {
-        match rows - row0 {
-            1 => strip::<1>(a, b, ks, row0, acc),
-            2 => strip::<2>(a, b, ks, row0, acc),
-            3 => strip::<3>(a, b, ks, row0, acc),
-            4 => strip::<4>(a, b, ks, row0, acc),
-            5 => strip::<5>(a, b, ks, row0, acc),
-            6 => strip::<6>(a, b, ks, row0, acc),
-            7 => strip::<7>(a, b, ks, row0, acc),
-            _ => strip::<STRIP>(a, b, ks, row0, acc),
-        }
-    }
+    super::strips!(rows, strip(a, b, ks, acc));
 }
 
 #[inline]

@@ -51,6 +51,29 @@ macro_rules! multiversion {
 }
 pub(crate) use multiversion;
 
+/// Runs `$strip::<R>($a, $b, $ks, row0, $acc)` over a 32-row block's first `$rows` rows in strips
+/// of 8, R the strip's rows: a short last strip (a ragged matrix, or one image's single row) runs
+/// a kernel of its own size, so the stream of B is its cost, not padding.
+#[cfg(target_arch = "x86_64")]
+macro_rules! strips {
+    ($rows:expr, $strip:ident($a:expr, $b:expr, $ks:expr, $acc:expr)) => {
+        for row0 in (0..$rows.min(32)).step_by(8) {
+            match $rows - row0 {
+                1 => $strip::<1>($a, $b, $ks, row0, $acc),
+                2 => $strip::<2>($a, $b, $ks, row0, $acc),
+                3 => $strip::<3>($a, $b, $ks, row0, $acc),
+                4 => $strip::<4>($a, $b, $ks, row0, $acc),
+                5 => $strip::<5>($a, $b, $ks, row0, $acc),
+                6 => $strip::<6>($a, $b, $ks, row0, $acc),
+                7 => $strip::<7>($a, $b, $ks, row0, $acc),
+                _ => $strip::<8>($a, $b, $ks, row0, $acc),
+            }
+        }
+    };
+}
+#[cfg(target_arch = "x86_64")]
+pub(crate) use strips;
+
 pub mod act;
 pub mod affine;
 pub mod amx;

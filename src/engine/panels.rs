@@ -58,6 +58,7 @@ impl PackedB {
     /// with `a`. Panics for a kernel that is not int8 or does not run here.
     pub fn int8(b: Op, k: usize, n: usize, kernel: Kernel, a: Quant) -> PackedB {
         assert!(kernel.is_int8() && kernel.runs_here(), "PackedB::int8: {kernel:?} is not an int8 kernel that runs here");
+        assert!(k <= int8::MAX_DEPTH, "PackedB::int8: a depth of {k} would overflow the i32 sums (at most {})", int8::MAX_DEPTH);
         let (cs, rs, span) = b.steps(k, n);
         assert!(b.data.len() >= span, "PackedB: operand has {} elements, needs {span}", b.data.len());
         let w = int8::pack_b(b.data, rs as usize, cs as usize, k, n);

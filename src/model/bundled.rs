@@ -20,7 +20,7 @@ pub const FACE_MODEL_NAME: &str = "built-in face model (models/face)";
 
 pub fn face() -> Result<Checkpoint> {
     let mut ck = io::parse(FACE_MODEL, Path::new(FACE_MODEL_NAME))?;
-    ck.int8 = Some(super::int8::Calibration::parse(FACE_INT8, Path::new("built-in face model's int8.json"))?);
+    ck.int8 = Some(super::int8::Calibration::parse(FACE_INT8, Path::new("built-in face model's int8.json")));
     Ok(ck)
 }
 

@@ -32,6 +32,12 @@ impl Siamese {
         if let Some((i, _)) = stats.iter().enumerate().find(|(_, s)| s.count == 0) {
             return Err(Error::Internal(format!("calibration: weight matrix {i} multiplied nothing")));
         }
+        if let Some((i, s)) = stats.iter().enumerate().find(|(_, s)| !(s.min.is_finite() && s.max.is_finite()) || s.range().1 <= s.range().0) {
+            return Err(Error::Input {
+                field: "calibration images".into(),
+                reason: format!("weight matrix {i} saw no usable range (min {}, max {}): calibrate on photos like those the model will see", s.min, s.max),
+            });
+        }
         let inputs = matrices
             .iter()
             .zip(&stats)

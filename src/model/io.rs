@@ -31,8 +31,9 @@ pub struct Checkpoint {
     pub optimizer: Option<Optimizer>,
     /// Whatever the trainer stored (epoch history, RNG state), as JSON.
     pub trainer: Option<String>,
-    /// The int8 calibration beside the weights of a model directory (`int8.json`), if any.
-    pub int8: Option<super::int8::Calibration>,
+    /// The int8 calibration beside the weights of a model directory (`int8.json`), if any; a
+    /// file that does not read is an error only for int8 (`Siamese::load`).
+    pub int8: Option<Result<super::int8::Calibration>>,
 }
 
 struct F32s<'a>(&'a [f32], Vec<usize>);
@@ -92,7 +93,7 @@ pub fn load(path: &Path) -> Result<Checkpoint> {
     let bytes = std::fs::read(&file).map_err(|e| Error::io(&file, e))?;
     let mut ck = parse(&bytes, &file)?;
     if file != path {
-        ck.int8 = super::int8::Calibration::read(path)?;
+        ck.int8 = super::int8::Calibration::read(path).transpose();
     }
     Ok(ck)
 }

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::int8::Calibration;
 use crate::engine::gemm::{Kernel, Op, PackedB, Precision, Weights};
-use crate::engine::int8::Stats;
+use crate::engine::int8::{Stats, MAX_DEPTH};
 
 /// A weight matrix of the model: its offset in the parameters, depth `k` and width `n`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,14 +40,16 @@ impl Packed {
         let pack = |m: &Matrix, t: bool| {
             let data = &params[m.offset..m.offset + m.k * m.n];
             let (b, k, n) = if t { (Op::t(data), m.n, m.k) } else { (Op::n(data), m.k, m.n) };
-            match int8.and_then(|c| c.quant(m.offset)).filter(|_| kernel.is_int8() && !t) {
-                Some(q) => PackedB::int8(b, k, n, kernel, q),
-                None if parallel => PackedB::new_parallel(b, k, n, bf16),
-                None => PackedB::new(b, k, n, bf16),
+            match int8.and_then(|c| c.quant(m.offset)).filter(|_| kernel.is_int8() && !t && k <= MAX_DEPTH) {
+                Some(q) => Some(PackedB::int8(b, k, n, kernel, q)),
+                // A CPU with VNNI but no bf16 unit: the products left out run in f32.
+                None if bf16 == Kernel::F32 => None,
+                None if parallel => Some(PackedB::new_parallel(b, k, n, bf16)),
+                None => Some(PackedB::new(b, k, n, bf16)),
             }
         };
-        let right = matrices.iter().map(|(m, _)| (m.offset, pack(m, false))).collect();
-        let transposed = matrices.iter().filter(|(_, t)| *t).map(|(m, _)| (m.offset, pack(m, true))).collect();
+        let right = matrices.iter().filter_map(|(m, _)| Some((m.offset, pack(m, false)?))).collect();
+        let transposed = matrices.iter().filter(|(_, t)| *t).filter_map(|(m, _)| Some((m.offset, pack(m, true)?))).collect();
         Packed { prec, right, transposed }
     }
 

@@ -150,7 +150,7 @@ impl Siamese {
         let mut net = Siamese::new(ck.config, ck.params, threads)?;
         // Only int8 reads the calibration: a stale one must not stop the model in f32 or bf16.
         if let (Precision::Int8, Some(c)) = (precision, ck.int8) {
-            net = net.with_int8(c)?;
+            net = net.with_int8(c?)?;
         }
         net.with_precision(precision)
     }
@@ -162,10 +162,7 @@ impl Siamese {
     /// The parameters, to change them; the packed weights are rebuilt at the next product, and
     /// an int8 calibration, made for the old weights, is dropped (int8 falls back to bf16).
     pub fn params_mut(&mut self) -> &mut Params {
-        self.packed = std::sync::OnceLock::new();
-        if self.int8.take().is_some() && self.precision == Precision::Int8 {
-            self.precision = Precision::Bf16;
-        }
+        self.forget_packing();
         &mut self.params
     }
 
@@ -225,7 +222,16 @@ impl Siamese {
     pub fn apply(&mut self, opt: &mut super::Optimizer) {
         let (params, grads) = (&mut self.params, &self.grads);
         self.pool.install(|| opt.update(params, grads));
+        self.forget_packing();
+    }
+
+    /// After the weights change: the packed panels go, and so does an int8 calibration made
+    /// for the old weights (int8 falls back to bf16 until a new one is attached).
+    fn forget_packing(&mut self) {
         self.packed = std::sync::OnceLock::new();
+        if self.int8.take().is_some() && self.precision == Precision::Int8 {
+            self.precision = Precision::Bf16;
+        }
     }
 
     fn check_images(&self, images: &[f32]) -> Result<usize> {
