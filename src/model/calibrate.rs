@@ -1,11 +1,60 @@
-//! Calibration for int8 inference: the model runs in `f32` over sample images twice, its weight
-//! matrices recording the activations they multiply (first their range, then a histogram over
-//! it), and each matrix gets the range that rounds those activations with the least error.
+//! The model's arithmetic: its precision, and the calibration int8 inference needs. To
+//! calibrate, the model runs in `f32` over sample images twice, its weight matrices recording
+//! the activations they multiply (first their range, then a histogram over it), and each matrix
+//! gets the range that rounds those activations with the least error.
 use super::*;
 use crate::engine::int8::Stats;
 use crate::model::int8::Input;
 
 impl Siamese {
+    /// The model computing in `precision` (`F32` is what `new` gives). int8 needs the
+    /// model's calibration first (`with_int8`).
+    pub fn with_precision(mut self, precision: Precision) -> Result<Self> {
+        self.set_precision(precision)?;
+        Ok(self)
+    }
+
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        if precision == Precision::Int8 && self.int8.is_none() {
+            return Err(Error::Input {
+                field: "precision".into(),
+                reason: "int8 needs the model's activation ranges (int8.json beside its weights): run `siamface calibrate --model DIR --images DIR` first".into(),
+            });
+        }
+        self.precision = precision;
+        self.packed = std::sync::OnceLock::new();
+        Ok(())
+    }
+
+    /// The model with the int8 calibration `c` (checked against its weights), for `Int8`.
+    pub fn with_int8(mut self, c: Calibration) -> Result<Self> {
+        let matrices: Vec<Matrix> = self.matrices(false).into_iter().map(|(m, _)| m).collect();
+        c.check(&self.params.fingerprint(), &matrices)?;
+        self.int8 = Some(std::sync::Arc::new(c));
+        self.packed = std::sync::OnceLock::new();
+        Ok(self)
+    }
+
+    /// The model as a checkpoint describes it, in `precision` (int8 with the checkpoint's
+    /// calibration).
+    pub fn load(ck: crate::model::io::Checkpoint, threads: usize, precision: Precision) -> Result<Self> {
+        let mut net = Siamese::new(ck.config, ck.params, threads)?;
+        // Only int8 reads the calibration: a stale one must not stop the model in f32 or bf16.
+        if let (Precision::Int8, Some(c)) = (precision, ck.int8) {
+            net = net.with_int8(c?)?;
+        }
+        net.with_precision(precision)
+    }
+
+    /// After the weights change: the packed panels go, and so does an int8 calibration made
+    /// for the old weights (int8 falls back to bf16 until a new one is attached).
+    pub(super) fn forget_packing(&mut self) {
+        self.packed = std::sync::OnceLock::new();
+        if self.int8.take().is_some() && self.precision == Precision::Int8 {
+            self.precision = Precision::Bf16;
+        }
+    }
+
     /// The int8 calibration of this model measured on `images` (NHWC, as `embed` takes them);
     /// `source` says where they came from. The model's own precision is left as it was: switch
     /// with `with_int8` and `set_precision`.
