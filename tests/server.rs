@@ -364,6 +364,8 @@ async fn cross_site_requests_and_foreign_hosts_change_nothing() {
         (Request::builder().method("POST").uri("/api/enroll").header("host", HOST).header("content-type", format!("multipart/form-data; boundary={B}")).body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::FORBIDDEN, "X-Siamface-Request"),
         (page_request("POST", "/api/enroll", None).header("origin", "http://evil.example").body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::FORBIDDEN, "evil.example"),
         (page_request("POST", "/api/enroll", None).header("origin", "null").body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::FORBIDDEN, "origin"),
+        // Identifying changes nothing but reads the gallery: refused too, and said as much.
+        (page_request("POST", "/api/identify", None).header("origin", "http://evil.example").body(Body::from(form(&[], &[("photo", "a.jpg", &photo("Aaron_Peirsol", 1))]))).unwrap(), StatusCode::FORBIDDEN, "send photos"),
         (page_request("POST", "/api/enroll", None).header("sec-fetch-site", "cross-site").body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::FORBIDDEN, "cross-site"),
         (page_request("POST", "/api/enroll", None).header("sec-fetch-site", "same-site").body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::FORBIDDEN, "same-site"),
         (page_request("POST", "/api/enroll", None).header("host", "evil.example:8080").body(Body::from(enroll("Mallory"))).unwrap(), StatusCode::MISDIRECTED_REQUEST, "evil.example"),

@@ -210,13 +210,13 @@ pub async fn check(State(g): State<Arc<Guard>>, mut req: Request, next: Next) ->
     if changes_state(req.method()) || websocket {
         if let Some(site) = header_text(h, "sec-fetch-site") {
             if site != "same-origin" && site != "none" {
-                return refuse(StatusCode::FORBIDDEN, format!("a {site} request may not change anything here (Sec-Fetch-Site: {site})"));
+                return refuse(StatusCode::FORBIDDEN, format!("a {site} request may not {} here (Sec-Fetch-Site: {site}): only this server's own page may", what_it_does(websocket, req.method())));
             }
         }
         if let Some(origin) = h.get(header::ORIGIN) {
             let same = origin.to_str().ok().is_some_and(|o| o == format!("http://{host}") || o == format!("https://{host}"));
             if !same {
-                return refuse(StatusCode::FORBIDDEN, format!("requests from origin {origin:?} may not change anything here"));
+                return refuse(StatusCode::FORBIDDEN, format!("requests from origin {origin:?} may not {} here: only this server's own page may", what_it_does(websocket, req.method())));
             }
         }
         // A browser cannot add headers to a WebSocket handshake; its Origin, always sent and
@@ -289,4 +289,16 @@ pub async fn json_errors(req: Request, next: Next) -> Response {
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
+}
+
+/// What a refused cross-site call would have done, for its message: every POST is guarded
+/// (identifying a face reads the gallery, and its answer must not reach another site either).
+fn what_it_does(websocket: bool, method: &Method) -> &'static str {
+    if websocket {
+        "open a video stream"
+    } else if method == Method::POST {
+        "send photos or change the gallery"
+    } else {
+        "change anything"
+    }
 }
