@@ -120,6 +120,25 @@ pub unsafe fn pack_a(a: View, m: usize, k: usize, dst: &mut [u16]) {
 /// # Safety
 /// AVX-512F present, `b.cs == 1 || b.rs == 1`, `b` covers `k x n`, `dst` holds `packed_len(n, k)`.
 #[target_feature(enable = "avx512f")]
+/// Depth rows `p` and `p + 1` (`p` even) of a B of depth `k` and width `n`, given as two rows of
+/// `n` floats (`None`: zero), into B's panels `dst`: `pack_b`'s layout, bit for bit.
+///
+/// # Safety
+/// AVX-512F is present, each row holds `n` floats, and `dst` holds `packed_len(n, k)` values.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn pack_b_pair(r0: Option<*const f32>, r1: Option<*const f32>, p: usize, k: usize, n: usize, dst: *mut u16) {
+    let (ks, s, r) = (steps(k), p / STEP, (p % STEP) / 2);
+    for band in 0..n.div_ceil(BLOCK) {
+        for half in 0..2 {
+            let j0 = band * BLOCK + half * 16;
+            let width = n.saturating_sub(j0).min(16);
+            let (a, b) = if width > 0 { (r0.map(|x| x.add(j0)), r1.map(|x| x.add(j0))) } else { (None, None) };
+            let tile = dst.add(((band * ks + s) * 2 + half) * TILE);
+            _mm512_storeu_si512(tile.add(r * STEP) as *mut _, pairs16(a, b, width));
+        }
+    }
+}
+
 pub unsafe fn pack_b(b: View, k: usize, n: usize, dst: &mut [u16]) {
     let (ks, bands) = (steps(k), n.div_ceil(BLOCK));
     debug_assert!(dst.len() >= packed_len(n, k));

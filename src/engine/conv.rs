@@ -5,7 +5,7 @@
 //! being written and being multiplied.
 use rayon::prelude::*;
 
-use super::gemm::{matmul_levels_packed, matmul_rows_packed, matmul_with, Kernel, Op, PackedB, Par, Weights};
+use super::gemm::{matmul_b_rows, matmul_levels_packed, matmul_rows_packed, matmul_with, Kernel, Op, PackedB, Par, Precision, Weights};
 use super::int8;
 
 /// One convolution: input `h x w x c` (NHWC, one image), `k` filters of `kh x kw`.
@@ -161,10 +161,12 @@ pub fn backward(
     }
     let (patch, step) = (s.patch(), s.chunk_rows(col.len()));
     // In bf16 the weight gradient is computed transposed, `dW^T = dout^T col`: the large operand,
-    // the patches, is then a right operand read along its rows, which packs into VNNI pairs
-    // directly, where `col^T dout` would transpose every patch while packing it. The sum over
-    // chunks stays in a `k x patch` buffer, added into `dw` once at the end.
-    let transposed = Kernel::for_precision(w.prec) != Kernel::F32;
+    // the patches, is then a right operand read along its rows, gathered two at a time and
+    // rounded straight into VNNI pairs, so the f32 patch matrix is never written for it (`col`
+    // only receives the input gradient's product). The sum over chunks stays in a `k x patch`
+    // buffer, added into `dw` once at the end.
+    let kernel = if w.prec == Precision::F32 { Kernel::F32 } else { Kernel::for_precision(Precision::Bf16) };
+    let transposed = kernel != Kernel::F32;
     let mut dwt = if transposed { DWT.take() } else { Vec::new() };
     if transposed {
         dwt.clear();
@@ -173,10 +175,10 @@ pub fn backward(
     for row0 in (0..s.pixels()).step_by(step) {
         let rows = step.min(s.pixels() - row0);
         let dchunk = &dout[row0 * s.k..(row0 + rows) * s.k];
-        im2col(x, s, row0, rows, col);
         if transposed {
-            matmul_with(Op::t(dchunk), Op::n(col), &mut dwt, patch, s.k, patch, rows, true, par, w.prec);
+            matmul_b_rows(kernel, Op::t(dchunk), s.k, rows, patch, |p, r| im2col(x, s, row0 + p, 1, r), &mut dwt, patch, par);
         } else {
+            im2col(x, s, row0, rows, col);
             matmul_with(Op::t(col), Op::n(dchunk), dw, s.k, patch, s.k, rows, true, par, w.prec);
         }
         if let Some(dx) = dx.as_deref_mut() {
@@ -216,7 +218,6 @@ mod tests {
     use super::*;
     use crate::engine::gradcheck;
     use crate::engine::reference;
-    use crate::engine::gemm::Precision;
     use crate::rng::Rng;
 
     fn random(n: usize, rng: &mut Rng) -> Vec<f32> {

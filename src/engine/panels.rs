@@ -242,6 +242,37 @@ pub fn matmul_packed_a(pa: &[u16], m: usize, b: &PackedB, c: &mut [f32], ldc: us
     blocks(b.kernel, pa, panels, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
 }
 
+/// `c[m x n] += A * B` in bf16 on `kernel`, with B (`k x n`) given a depth row at a time by
+/// `row(p, buf)` (its `n` values) and rounded two rows at a time straight into its panels, never
+/// stored in `f32`: the weight gradient's patches (`dW^T = dout^T col`).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_b_rows(kernel: Kernel, a: Op, m: usize, k: usize, n: usize, mut row: impl FnMut(usize, &mut [f32]), c: &mut [f32], ldc: usize, par: Par) {
+    assert!(kernel != Kernel::F32 && !kernel.is_int8() && kernel.runs_here(), "matmul_b_rows: {kernel:?} is not a bf16 kernel that runs here");
+    let (a_cs, a_rs, a_span) = a.steps(m, k);
+    assert!(a.data.len() >= a_span, "matmul_b_rows: lhs has {} elements, needs {a_span}", a.data.len());
+    assert!(m == 0 || n == 0 || (ldc >= n && c.len() >= (m - 1) * ldc + n), "matmul_b_rows: dst has {} elements for {m}x{n} (ldc {ldc})", c.len());
+    if m == 0 || n == 0 || k == 0 {
+        return;
+    }
+    let (mut pa, mut pb) = PANELS.take();
+    pa.resize(pa.len().max(bf16::packed_len(m, k)), 0);
+    pb.resize(pb.len().max(bf16::packed_len(n, k)), 0);
+    bf16::pack_a(View { data: a.data, rs: a_rs as usize, cs: a_cs as usize }, m, k, &mut pa);
+    let (mut r0, mut r1) = (vec![0f32; n], vec![0f32; n]);
+    for p in (0..bf16::steps(k) * bf16::STEP).step_by(2) {
+        let (has0, has1) = (p < k, p + 1 < k);
+        if has0 {
+            row(p, &mut r0);
+        }
+        if has1 {
+            row(p + 1, &mut r1);
+        }
+        bf16::pack_b_pair(has0.then_some(&r0[..]), has1.then_some(&r1[..]), p, k, n, &mut pb);
+    }
+    blocks(kernel, &pa, &pb, m, n, k, Dst(c.as_mut_ptr()), ldc, true, par);
+    PANELS.set((pa, pb));
+}
+
 thread_local! {
     /// A's panels for `matmul_rows_packed`, kept per thread between calls.
     static ROW_PANELS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
