@@ -279,7 +279,8 @@ fn a_client_that_stops_reading_its_answers_is_cut_off() {
 fn bodies_being_read_share_the_upload_budget() {
     use siamface::server::{limits::BODY_BUDGET_MB, MAX_BODY};
     let dir = tmp("budget");
-    let server = start(&dir, &["--queue-wait", "2"]);
+    // Bodies held still for as long as this test needs (the idle limit has its own test).
+    let server = start(&dir, &["--queue-wait", "2", "--body-idle", "120"]);
     let addr = server.1.as_str();
     let holders = BODY_BUDGET_MB / (MAX_BODY >> 20);
     let almost = vec![0u8; MAX_BODY - 1];
@@ -301,6 +302,36 @@ fn bodies_being_read_share_the_upload_budget() {
     drop(held.pop());
     let (code, body) = http(addr, "POST", "/api/identify", &probe);
     assert_eq!(code, 200, "once a body was given up, its megabytes came back: {body}");
+}
+
+/// Uploads that stall midway, together holding the whole budget, hold it only for `--body-idle`:
+/// the stalled ones are answered 408, and an upload that came in meanwhile waited for budget
+/// (`--queue-wait` longer than the idle limit) and is served.
+#[test]
+fn stalled_bodies_give_their_budget_back_after_the_idle_limit() {
+    use siamface::server::{limits::BODY_BUDGET_MB, MAX_BODY};
+    let dir = tmp("stalled");
+    let server = start(&dir, &["--queue-wait", "20", "--body-idle", "2"]);
+    let addr = server.1.as_str();
+    let holders = BODY_BUDGET_MB / (MAX_BODY >> 20);
+    let almost = vec![0u8; MAX_BODY - 1];
+    let mut held: Vec<TcpStream> = (0..holders)
+        .map(|_| {
+            let mut s = announcing(addr, "POST", "/api/identify");
+            s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+            s.write_all(&almost).unwrap();
+            s
+        })
+        .collect();
+    let probe = form(&[], &[("photo", "a.jpg", &crate::server::photo("Aaron_Peirsol", 1))]);
+    let (code, body) = http(addr, "POST", "/api/identify", &probe);
+    assert_eq!(code, 200, "an upload beside {holders} stalled bodies was not served once they timed out: {body}");
+    for s in &mut held {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        assert!(answer.starts_with("HTTP/1.1 408") && answer.contains("stalled"), "a stalled body was answered: {answer}");
+    }
 }
 
 /// `--max-connections 3` with three requests in progress (bodies still arriving): a fourth

@@ -42,6 +42,10 @@ pub struct Args {
     /// Seconds a client may take to send a request body.
     #[arg(long, value_name = "SECONDS", default_value_t = 60)]
     body_timeout: u64,
+    /// Seconds a request body may go without a byte arriving before it is refused (408) and
+    /// its share of the upload budget given back.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    body_idle: u64,
     /// Connections open at once; more wait to be accepted.
     #[arg(long, default_value_t = 128)]
     max_connections: usize,
@@ -83,6 +87,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
         guard.jobs = Arc::new(tokio::sync::Semaphore::new(a.jobs));
         guard.queue_wait = Duration::from_secs(a.queue_wait);
         guard.body_timeout = Duration::from_secs(a.body_timeout);
+        guard.body_idle = Duration::from_secs(a.body_idle);
         guard.collect = a.collect.clone().map(|d| (d, a.collect_cap_mb * 1_000_000));
         println!("siamface is serving on http://{bound} (gallery {gpath})");
         server::app(state, Arc::new(guard))

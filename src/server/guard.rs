@@ -115,6 +115,9 @@ pub struct Guard {
     pub queue_wait: Duration,
     /// How long a client may take to send a request body.
     pub body_timeout: Duration,
+    /// How long a request body may go without a byte arriving: an upload stalled midway holds
+    /// its megabytes of the shared budget only this long, not the whole `body_timeout`.
+    pub body_idle: Duration,
     /// The collection folder and the most bytes it may hold.
     pub collect: Option<(std::path::PathBuf, u64)>,
 }
@@ -122,7 +125,7 @@ pub struct Guard {
 impl Guard {
     /// Rules for a server bound to `bound`, also answering to the host names in `names` (with or
     /// without a port; without one, the bound port is meant). Defaults: 2 model requests at once,
-    /// 10 s queue, 60 s per body, no token, no collection.
+    /// 10 s queue, 60 s per body and 10 s without a byte of it, no token, no collection.
     pub fn new(bound: SocketAddr, names: &[String]) -> Guard {
         let port = bound.port();
         let mut hosts = Vec::new();
@@ -149,6 +152,7 @@ impl Guard {
             bodies: Arc::new(tokio::sync::Semaphore::new(super::limits::BODY_BUDGET_MB)),
             queue_wait: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
+            body_idle: Duration::from_secs(10),
             collect: None,
         }
     }

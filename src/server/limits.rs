@@ -64,12 +64,17 @@ pub async fn body(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Resp
 /// The body, read frame by frame, with one megabyte of the shared budget held for each megabyte
 /// received: a connection that announces 20 MB and sends nothing holds none of it, so a handful
 /// of such announcements cannot answer every upload 503. Waiting for budget is bounded by the
-/// queue wait, as for a model slot; more than `MAX_BODY` is 413.
+/// queue wait, as for a model slot; more than `MAX_BODY` is 413, and a body that stalls for the
+/// guard's `body_idle` is 408, its megabytes given back.
 async fn read_budgeted(g: &Guard, mut body: Body) -> Result<(Vec<u8>, Option<tokio::sync::OwnedSemaphorePermit>), Response> {
     use http_body_util::BodyExt;
     let mut bytes = Vec::new();
     let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
-    while let Some(frame) = body.frame().await {
+    loop {
+        let Ok(next) = tokio::time::timeout(g.body_idle, body.frame()).await else {
+            return Err(refuse(StatusCode::REQUEST_TIMEOUT, format!("the request body stalled: nothing of it arrived for {} s", g.body_idle.as_secs())));
+        };
+        let Some(frame) = next else { break };
         let frame = frame.map_err(|e| refuse(StatusCode::BAD_REQUEST, format!("reading the request body: {e}")))?;
         let Ok(data) = frame.into_data() else { continue };
         let total = bytes.len() + data.len();
