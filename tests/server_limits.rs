@@ -277,21 +277,12 @@ fn a_client_that_stops_reading_its_answers_is_cut_off() {
 /// answered. Without the budget the first upload would be answered 200 beside them.
 #[test]
 fn bodies_being_read_share_the_upload_budget() {
-    use siamface::server::{limits::BODY_BUDGET_MB, MAX_BODY};
+    use siamface::server::limits::BODY_BUDGET_MB;
     let dir = tmp("budget");
     // Bodies held still for as long as this test needs (the idle limit has its own test).
     let server = start(&dir, &["--queue-wait", "2", "--body-idle", "120"]);
     let addr = server.1.as_str();
-    let holders = BODY_BUDGET_MB / (MAX_BODY >> 20);
-    let almost = vec![0u8; MAX_BODY - 1];
-    let mut held: Vec<TcpStream> = (0..holders)
-        .map(|k| {
-            let mut s = announcing(addr, "POST", "/api/identify");
-            s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
-            s.write_all(&almost).unwrap_or_else(|e| panic!("body {k} of {holders}, within the budget, was not read: {e}"));
-            s
-        })
-        .collect();
+    let (holders, mut held) = budget_holders(addr);
     for s in &held {
         wait_read_by_server(s);
     }
@@ -304,25 +295,32 @@ fn bodies_being_read_share_the_upload_budget() {
     assert_eq!(code, 200, "once a body was given up, its megabytes came back: {body}");
 }
 
+/// Connections that each send a body a byte short of the limit and then stall: together they
+/// hold the whole upload budget. Returns how many, and the connections.
+fn budget_holders(addr: &str) -> (usize, Vec<TcpStream>) {
+    use siamface::server::{limits::BODY_BUDGET_MB, MAX_BODY};
+    let holders = BODY_BUDGET_MB / (MAX_BODY >> 20);
+    let almost = vec![0u8; MAX_BODY - 1];
+    let held = (0..holders)
+        .map(|k| {
+            let mut s = announcing(addr, "POST", "/api/identify");
+            s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
+            s.write_all(&almost).unwrap_or_else(|e| panic!("body {k} of {holders}, within the budget, was not read: {e}"));
+            s
+        })
+        .collect();
+    (holders, held)
+}
+
 /// Uploads that stall midway, together holding the whole budget, hold it only for `--body-idle`:
 /// the stalled ones are answered 408, and an upload that came in meanwhile waited for budget
 /// (`--queue-wait` longer than the idle limit) and is served.
 #[test]
 fn stalled_bodies_give_their_budget_back_after_the_idle_limit() {
-    use siamface::server::{limits::BODY_BUDGET_MB, MAX_BODY};
     let dir = tmp("stalled");
     let server = start(&dir, &["--queue-wait", "20", "--body-idle", "2"]);
     let addr = server.1.as_str();
-    let holders = BODY_BUDGET_MB / (MAX_BODY >> 20);
-    let almost = vec![0u8; MAX_BODY - 1];
-    let mut held: Vec<TcpStream> = (0..holders)
-        .map(|_| {
-            let mut s = announcing(addr, "POST", "/api/identify");
-            s.set_write_timeout(Some(Duration::from_secs(60))).unwrap();
-            s.write_all(&almost).unwrap();
-            s
-        })
-        .collect();
+    let (holders, mut held) = budget_holders(addr);
     let probe = form(&[], &[("photo", "a.jpg", &crate::server::photo("Aaron_Peirsol", 1))]);
     let (code, body) = http(addr, "POST", "/api/identify", &probe);
     assert_eq!(code, 200, "an upload beside {holders} stalled bodies was not served once they timed out: {body}");
