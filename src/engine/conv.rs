@@ -328,6 +328,16 @@ mod tests {
         gradcheck::assert_close(&db, &plus1(want_db), 1e-5, "db");
     }
 
+    /// `forward` with packed weights, on one thread and on two, gives `plain` bit for bit.
+    fn fused_equals(x: &[f32], w: Weights, s: &Shape, plain: &[f32], kernel: Kernel) {
+        for par in [Par::One, Par::Many(2)] {
+            let mut col = vec![0f32; 2 * 64 * s.patch()];
+            let mut fused = vec![1f32; s.pixels() * s.k];
+            forward(x, w, s, &mut fused, &mut col, par);
+            assert_eq!(fused, plain, "{kernel:?} {s:?} {par:?}");
+        }
+    }
+
     #[test]
     fn int8_forward_on_quantised_input_equals_quantising_each_patch_bit_for_bit() {
         // The fused int8 path (input quantised once, patches gathered as levels) against the
@@ -349,13 +359,7 @@ mod tests {
                 let pb = PackedB::int8(Op::n(&w), s.patch(), s.k, kernel, Quant::covering(0.0, 2.0));
                 let mut plain = vec![0f32; s.pixels() * s.k];
                 matmul_packed(Op::n(&all), &pb, &mut plain, s.k, s.pixels(), false, Par::One);
-                for par in [Par::One, Par::Many(2)] {
-                    let mut col = vec![0f32; 2 * 64 * s.patch()];
-                    let mut fused = vec![1f32; s.pixels() * s.k];
-                    let packed = Weights { data: &w, prec: Precision::Int8, packed: Some(&pb), packed_t: None };
-                    forward(&x, packed, &s, &mut fused, &mut col, par);
-                    assert_eq!(fused, plain, "{kernel:?} {s:?} {par:?}");
-                }
+                fused_equals(&x, Weights { data: &w, prec: Precision::Int8, packed: Some(&pb), packed_t: None }, &s, &plain, kernel);
             }
         }
     }
@@ -377,13 +381,7 @@ mod tests {
                 let mut plain = vec![0f32; s.pixels() * s.k];
                 matmul_on(kernel, Op::n(&all), Op::n(&w), &mut plain, s.k, s.pixels(), s.k, s.patch(), false, Par::One);
                 let pb = PackedB::new(Op::n(&w), s.patch(), s.k, kernel);
-                for par in [Par::One, Par::Many(2)] {
-                    let mut col = vec![0f32; 2 * 64 * s.patch()];
-                    let mut fused = vec![1f32; s.pixels() * s.k];
-                    let packed = Weights { data: &w, prec: Precision::Bf16, packed: Some(&pb), packed_t: None };
-                    forward(&x, packed, &s, &mut fused, &mut col, par);
-                    assert_eq!(fused, plain, "{kernel:?} {s:?} {par:?}");
-                }
+                fused_equals(&x, Weights { data: &w, prec: Precision::Bf16, packed: Some(&pb), packed_t: None }, &s, &plain, kernel);
             }
         }
     }

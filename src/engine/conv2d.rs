@@ -194,6 +194,17 @@ mod tests {
         (x, w, col)
     }
 
+    /// `forward` of `n` images with packed weights, on one thread and on two, gives `plain` bit
+    /// for bit.
+    fn fused_equals(x: &[f32], w: Weights, s: &Shape, n: usize, plain: &[f32], kernel: crate::engine::gemm::Kernel) {
+        for par in [Par::One, Par::Many(2)] {
+            let mut scratch = vec![0f32; s.patch()];
+            let mut fused = vec![1f32; n * s.out_len()];
+            forward(x, w, &[], s, n, &mut fused, &mut scratch, par);
+            assert_eq!(fused, plain, "{kernel:?} {s:?} {par:?}");
+        }
+    }
+
     #[test]
     fn int8_forward_on_quantised_input_equals_quantising_each_patch_bit_for_bit() {
         // Padding included: the level of 0 must stand where the f32 path quantises a 0.
@@ -213,13 +224,7 @@ mod tests {
                 let pb = PackedB::int8(Op::n(&w), s.patch(), s.f, kernel, Quant::covering(-1.5, 2.5));
                 let mut plain = vec![0f32; n * s.out_len()];
                 matmul_packed(Op::n(&col), &pb, &mut plain, s.f, rows, false, Par::One);
-                for par in [Par::One, Par::Many(2)] {
-                    let mut scratch = vec![0f32; s.patch()];
-                    let mut fused = vec![1f32; n * s.out_len()];
-                    let packed = Weights { data: &w, prec: Precision::Int8, packed: Some(&pb), packed_t: None };
-                    forward(&x, packed, &[], &s, n, &mut fused, &mut scratch, par);
-                    assert_eq!(fused, plain, "{kernel:?} {s:?} {par:?}");
-                }
+                fused_equals(&x, Weights { data: &w, prec: Precision::Int8, packed: Some(&pb), packed_t: None }, &s, n, &plain, kernel);
             }
         }
     }
@@ -237,13 +242,7 @@ mod tests {
                 let mut plain = vec![0f32; n * s.out_len()];
                 matmul_on(kernel, Op::n(&col), Op::n(&w), &mut plain, s.f, rows, s.f, s.patch(), false, Par::One);
                 let pb = PackedB::new(Op::n(&w), s.patch(), s.f, kernel);
-                for par in [Par::One, Par::Many(2)] {
-                    let mut scratch = vec![0f32; s.patch()];
-                    let mut fused = vec![1f32; n * s.out_len()];
-                    let packed = Weights { data: &w, prec: Precision::Bf16, packed: Some(&pb), packed_t: None };
-                    forward(&x, packed, &[], &s, n, &mut fused, &mut scratch, par);
-                    assert_eq!(fused, plain, "{kernel:?} {s:?} {par:?}");
-                }
+                fused_equals(&x, Weights { data: &w, prec: Precision::Bf16, packed: Some(&pb), packed_t: None }, &s, n, &plain, kernel);
             }
         }
     }
