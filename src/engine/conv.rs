@@ -91,21 +91,30 @@ pub fn forward(x: &[f32], w: Weights, s: &Shape, out: &mut [f32], col: &mut [f32
         Par::Many(t) if t > 1 => t.min(s.pixels()),
         _ => 1,
     };
+    // int8: the input quantised once for every band, its patches gathered as levels (each input
+    // value is in up to kh x kw patches).
+    let levels = w.packed.and_then(PackedB::int8_quant).map(|q| {
+        let mut levels = vec![0u8; x.len()];
+        int8::quantise(x, q, &mut levels);
+        levels
+    });
+    let levels = levels.as_deref();
     if threads == 1 {
-        return forward_band(x, w, s, 0, out, col);
+        return forward_band(x, levels, w, s, 0, out, col);
     }
     let band = s.pixels().div_ceil(threads);
     let scratch = col.len() / threads;
     out.par_chunks_mut(band * s.k)
         .zip(col.par_chunks_mut(scratch))
         .enumerate()
-        .for_each(|(i, (o, c))| forward_band(x, w, s, i * band, o, c));
+        .for_each(|(i, (o, c))| forward_band(x, levels, w, s, i * band, o, c));
 }
 
-/// Output pixels `row0..row0 + out.len() / k`, in chunks that fit `col`.
-fn forward_band(x: &[f32], w: Weights, s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32]) {
+/// Output pixels `row0..row0 + out.len() / k`, in chunks that fit `col`; `levels` is `x`
+/// quantised for int8 weights.
+fn forward_band(x: &[f32], levels: Option<&[u8]>, w: Weights, s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32]) {
     if let Some(pb) = w.packed.filter(|p| p.k() == s.patch() && p.n() == s.k) {
-        return forward_band_packed(x, pb, s, row0, out, col);
+        return forward_band_packed(x, levels, pb, s, row0, out, col);
     }
     let (patch, step, end) = (s.patch(), s.chunk_rows(col.len()), row0 + out.len() / s.k);
     for r in (row0..end).step_by(step) {
@@ -115,18 +124,14 @@ fn forward_band(x: &[f32], w: Weights, s: &Shape, row0: usize, out: &mut [f32], 
     }
 }
 
-/// `forward_band` with weights packed for a bf16 kernel: each pixel's patch is gathered into a
-/// row of `col` and rounded straight into A's panels, so the `f32` im2col matrix is never
-/// written out and read back to be packed.
-fn forward_band_packed(x: &[f32], pb: &PackedB, s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32]) {
+/// `forward_band` with packed weights: each pixel's patch is gathered into a row and rounded
+/// straight into A's panels (bf16), or gathered from the quantised input `levels` as levels
+/// (int8), so the `f32` im2col matrix is never written out and read back to be packed.
+fn forward_band_packed(x: &[f32], levels: Option<&[u8]>, pb: &PackedB, s: &Shape, row0: usize, out: &mut [f32], col: &mut [f32]) {
     let rows = out.len() / s.k;
-    if let Some(q) = pb.int8_quant() {
-        // int8: the input quantised once, its patches gathered as levels (each input value is in
-        // up to kh x kw patches).
-        let mut levels = vec![0u8; x.len()];
-        int8::quantise(x, q, &mut levels);
+    if let Some(levels) = levels.filter(|_| pb.int8_quant().is_some()) {
         let mut row = vec![0u8; s.patch()];
-        return matmul_levels_packed(rows, pb, &mut row, |i, r| im2col(&levels, s, row0 + i, 1, r), out, s.k, Par::One);
+        return matmul_levels_packed(rows, pb, &mut row, |i, r| im2col(levels, s, row0 + i, 1, r), out, s.k, Par::One);
     }
     matmul_rows_packed(rows, pb, col, |i, row| im2col(x, s, row0 + i, 1, row), out, s.k, Par::One);
 }
