@@ -70,7 +70,7 @@ impl View<'_> {
 }
 
 /// Whether the AVX-512 packers run here (every CPU with AMX has AVX-512F).
-fn simd() -> bool {
+pub(super) fn simd() -> bool {
     #[cfg(target_arch = "x86_64")]
     return std::arch::is_x86_feature_detected!("avx512f");
     #[cfg(not(target_arch = "x86_64"))]
@@ -96,29 +96,6 @@ pub fn pack_a_row(row: &[f32], i: usize, k: usize, dst: &mut [u16]) {
         for (p, d) in slot.iter_mut().enumerate() {
             *d = row.get(s * STEP + p).filter(|_| s * STEP + p < k).map_or(0, |x| from_f32(*x));
         }
-    }
-}
-
-/// Depth rows `p` and `p + 1` (`p` even; `None` for a row past the depth) of a B of depth `k`
-/// and width `n` into B's panels `dst`, `pack_b`'s layout bit for bit: B built two rows at a
-/// time (a convolution's patches, as the weight gradient's right operand) instead of from a
-/// whole matrix. Rows past the depth must be written as `None` (zeros) for the last step.
-pub fn pack_b_pair(r0: Option<&[f32]>, r1: Option<&[f32]>, p: usize, k: usize, n: usize, dst: &mut [u16]) {
-    assert!(p % 2 == 0 && p < steps(k).max(1) * STEP, "pack_b_pair: depth row {p} of {k}");
-    assert!(r0.is_none_or(|r| r.len() >= n) && r1.is_none_or(|r| r.len() >= n), "pack_b_pair: rows shorter than {n}");
-    assert!(dst.len() >= packed_len(n, k), "pack_b_pair: destination too short");
-    #[cfg(target_arch = "x86_64")]
-    if simd() {
-        // SAFETY: AVX-512F is present; the assertions bound both rows and every slot.
-        return unsafe { super::bf16_simd::pack_b_pair(r0.map(|r| r.as_ptr()), r1.map(|r| r.as_ptr()), p, k, n, dst.as_mut_ptr()) };
-    }
-    let (ks, s, r) = (steps(k), p / STEP, (p % STEP) / 2);
-    for j in 0..n.div_ceil(BLOCK) * BLOCK {
-        let (band, half, q) = (j / BLOCK, (j % BLOCK) / 16, j % 16);
-        let at = ((band * ks + s) * 2 + half) * TILE + r * STEP + 2 * q;
-        let v = |row: Option<&[f32]>| row.filter(|_| j < n).map_or(0, |x| from_f32(x[j]));
-        dst[at] = v(r0);
-        dst[at + 1] = v(r1);
     }
 }
 
@@ -310,22 +287,6 @@ mod tests {
                 pack_b_portable(v, rows, cols, &mut slow);
                 assert_eq!(fast, slow, "B {rows}x{cols} transposed {transposed} pad {pad}");
             }
-        }
-    }
-
-    #[test]
-    fn b_packed_two_rows_at_a_time_equals_the_packed_matrix() {
-        let mut rng = crate::rng::Rng::new(8);
-        for &(k, n) in &[(1, 1), (3, 17), (32, 33), (33, 64), (70, 100), (64, 3136)] {
-            let b: Vec<f32> = (0..k * n).map(|_| rng.normal() as f32).collect();
-            let mut whole = vec![1u16; packed_len(n, k)];
-            pack_b(View { data: &b, rs: n, cs: 1 }, k, n, &mut whole);
-            let mut pairs = vec![2u16; packed_len(n, k)];
-            for p in (0..steps(k) * STEP).step_by(2) {
-                let row = |i: usize| (i < k).then(|| &b[i * n..(i + 1) * n]);
-                pack_b_pair(row(p), row(p + 1), p, k, n, &mut pairs);
-            }
-            assert_eq!(pairs, whole, "{k}x{n}");
         }
     }
 

@@ -57,6 +57,34 @@ unsafe fn pairs16(row0: Option<*const f32>, row1: Option<*const f32>, len: usize
     _mm512_or_si512(lo, _mm512_slli_epi32::<16>(hi))
 }
 
+/// Depth rows `r0` and `r1` of 16 columns (`width` of them, zero past it; `None`: a row past the
+/// depth) as one 64-byte row of VNNI pairs at `out`: a row of a B tile.
+///
+/// # Safety
+/// AVX-512F present; each row holds `width` (<= 16) floats; `out` holds 32 values.
+#[inline]
+#[target_feature(enable = "avx512f")]
+pub unsafe fn pair_slot(r0: Option<*const f32>, r1: Option<*const f32>, width: usize, out: *mut u16) {
+    _mm512_storeu_si512(out as *mut _, pairs16(r0, r1, width));
+}
+
+/// One 16-column half of a B band whose depth rows are `width` contiguous floats at
+/// `x + bases[p] + off` for depth `p < depth` (zero past it): the slot of depth pair `r` of step
+/// `s` at `out + s * 2 * TILE + r * STEP`. A convolution's patch columns, one kernel row's run.
+///
+/// # Safety
+/// AVX-512F present; every row read lies inside `x`'s allocation; `out` holds `ks` steps.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn pack_half_rows(x: *const f32, bases: &[usize], off: usize, width: usize, depth: usize, ks: usize, out: *mut u16) {
+    let row = |p: usize| (p < depth && width > 0).then(|| x.add(bases[p] + off));
+    for s in 0..ks {
+        for r in 0..STEP / 2 {
+            let p = s * STEP + 2 * r;
+            _mm512_storeu_si512(out.add(s * 2 * TILE + r * STEP) as *mut _, pairs16(row(p), row(p + 1), width));
+        }
+    }
+}
+
 /// Writes the 16 x 16 dword transpose of `d` as one 16-row tile at `out`.
 #[inline]
 unsafe fn transposed_tile(d: &[u32; 256], out: *mut u16) {
@@ -120,25 +148,6 @@ pub unsafe fn pack_a(a: View, m: usize, k: usize, dst: &mut [u16]) {
 /// # Safety
 /// AVX-512F present, `b.cs == 1 || b.rs == 1`, `b` covers `k x n`, `dst` holds `packed_len(n, k)`.
 #[target_feature(enable = "avx512f")]
-/// Depth rows `p` and `p + 1` (`p` even) of a B of depth `k` and width `n`, given as two rows of
-/// `n` floats (`None`: zero), into B's panels `dst`: `pack_b`'s layout, bit for bit.
-///
-/// # Safety
-/// AVX-512F is present, each row holds `n` floats, and `dst` holds `packed_len(n, k)` values.
-#[target_feature(enable = "avx512f")]
-pub unsafe fn pack_b_pair(r0: Option<*const f32>, r1: Option<*const f32>, p: usize, k: usize, n: usize, dst: *mut u16) {
-    let (ks, s, r) = (steps(k), p / STEP, (p % STEP) / 2);
-    for band in 0..n.div_ceil(BLOCK) {
-        for half in 0..2 {
-            let j0 = band * BLOCK + half * 16;
-            let width = n.saturating_sub(j0).min(16);
-            let (a, b) = if width > 0 { (r0.map(|x| x.add(j0)), r1.map(|x| x.add(j0))) } else { (None, None) };
-            let tile = dst.add(((band * ks + s) * 2 + half) * TILE);
-            _mm512_storeu_si512(tile.add(r * STEP) as *mut _, pairs16(a, b, width));
-        }
-    }
-}
-
 pub unsafe fn pack_b(b: View, k: usize, n: usize, dst: &mut [u16]) {
     let (ks, bands) = (steps(k), n.div_ceil(BLOCK));
     debug_assert!(dst.len() >= packed_len(n, k));

@@ -5,7 +5,7 @@
 //! being written and being multiplied.
 use rayon::prelude::*;
 
-use super::gemm::{matmul_b_rows, matmul_levels_packed, matmul_rows_packed, matmul_with, Kernel, Op, PackedB, Par, Precision, Weights};
+use super::gemm::{matmul_levels_packed, matmul_rows_packed, matmul_with, Kernel, Op, PackedB, Par, Precision, Weights};
 use super::int8;
 
 /// One convolution: input `h x w x c` (NHWC, one image), `k` filters of `kh x kw`.
@@ -165,55 +165,30 @@ pub fn backward(
         dx.fill(0.0);
     }
     let (patch, step) = (s.patch(), s.chunk_rows(col.len()));
-    // In bf16 the weight gradient is computed transposed, `dW^T = dout^T col`: the large operand,
-    // the patches, is then a right operand read along its rows, gathered two at a time and
-    // rounded straight into VNNI pairs, so the f32 patch matrix is never written for it (`col`
-    // only receives the input gradient's product). The sum over chunks stays in a `k x patch`
-    // buffer, added into `dw` once at the end.
     let kernel = if w.prec == Precision::F32 { Kernel::F32 } else { Kernel::for_precision(Precision::Bf16) };
-    let transposed = kernel != Kernel::F32;
-    let mut dwt = if transposed { DWT.take() } else { Vec::new() };
-    if transposed {
-        dwt.clear();
-        dwt.resize(s.k * patch, 0.0);
+    let bf16 = kernel != Kernel::F32;
+    if bf16 {
+        super::conv_bf16::weight_grad(kernel, x, dout, s, dw, par);
+        // One image on one thread adds its input gradient's blocks straight onto `dx`; split
+        // over threads, the blocks of neighbouring pixels would add onto the same inputs, so
+        // that case takes the chunks below.
+        let fused = w.packed_t.filter(|p| p.k() == s.k && p.n() == patch && p.kernel() != Kernel::F32 && !p.kernel().is_int8());
+        match (dx.as_deref_mut(), fused) {
+            (Some(dx), Some(pt)) if !matches!(par, Par::Many(t) if t > 1) => return super::conv_bf16::input_grad(pt, dout, s, dx),
+            (None, _) => return,
+            _ => {}
+        }
     }
     for row0 in (0..s.pixels()).step_by(step) {
         let rows = step.min(s.pixels() - row0);
         let dchunk = &dout[row0 * s.k..(row0 + rows) * s.k];
-        if transposed {
-            matmul_b_rows(kernel, Op::t(dchunk), s.k, rows, patch, |p, r| im2col(x, s, row0 + p, 1, r), &mut dwt, patch, par);
-        } else {
+        if !bf16 {
             im2col(x, s, row0, rows, col);
             matmul_with(Op::t(col), Op::n(dchunk), dw, s.k, patch, s.k, rows, true, par, w.prec);
         }
         if let Some(dx) = dx.as_deref_mut() {
             w.right_of_t(Op::n(dchunk), col, patch, rows, s.k, patch, false, par);
             col2im_add(col, s, row0, rows, dx);
-        }
-    }
-    if transposed {
-        add_transposed(&dwt, s.k, patch, dw);
-        DWT.set(dwt);
-    }
-}
-
-thread_local! {
-    /// The transposed weight gradient of `backward` in bf16, kept per thread between calls.
-    static DWT: std::cell::Cell<Vec<f32>> = const { std::cell::Cell::new(Vec::new()) };
-}
-
-/// `dst (cols x rows) += src^T`, `src` being `rows x cols`, in 32 x 32 tiles so that both sides
-/// are read and written a cache line at a time.
-fn add_transposed(src: &[f32], rows: usize, cols: usize, dst: &mut [f32]) {
-    const T: usize = 32;
-    for r0 in (0..rows).step_by(T) {
-        for c0 in (0..cols).step_by(T) {
-            for c in c0..(c0 + T).min(cols) {
-                let d = &mut dst[c * rows..][..rows];
-                for r in r0..(r0 + T).min(rows) {
-                    d[r] += src[r * cols + c];
-                }
-            }
         }
     }
 }

@@ -11,10 +11,11 @@
 //! `matmul_packed`.
 pub use super::kernel::{check_env, Cap, Cpu, Kernel, KERNELS_ENV};
 use super::bf16::{self, View};
-use super::panels::{blocks, Dst, PANELS};
+use super::blocks::{blocks, Dst};
+use super::panels::PANELS;
 #[cfg(test)]
 pub use super::panels::bf16_kernels_to_check;
-pub use super::panels::{matmul_b_rows, matmul_levels_packed, matmul_packed, matmul_packed_a, matmul_rows_packed, PackedB, Weights};
+pub use super::panels::{matmul_levels_packed, matmul_packed, matmul_packed_a, matmul_rows_packed, PackedB, Weights};
 
 /// How many threads one product may use. Batches run one image per thread with `Par::One`
 /// (no synchronisation inside the product); a single image uses `Par::Many` instead.

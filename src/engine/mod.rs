@@ -78,11 +78,13 @@ pub mod act;
 pub mod affine;
 pub mod amx;
 pub mod bf16;
+mod blocks;
 #[cfg(target_arch = "x86_64")]
 pub mod bf16_dot;
 #[cfg(target_arch = "x86_64")]
 mod bf16_simd;
 pub mod conv;
+mod conv_bf16;
 pub mod conv2d;
 pub mod gemm;
 pub mod head;

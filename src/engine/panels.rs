@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use rayon::prelude::*;
 
-use super::amx::Tiles;
-use super::bf16::{self, View, BLOCK, TILE};
+use super::bf16::{self, View, BLOCK};
+use super::blocks::{blocks, split, Dst};
 use super::gemm::{matmul_with, Kernel, Op, Par, Precision};
 use super::int8::{self, Quant, Stats};
 
@@ -129,6 +129,14 @@ impl PackedB {
         (kernel != Kernel::F32 && !kernel.is_int8()).then(|| PackedB::new(b, k, n, kernel))
     }
 
+    /// The bf16 panels, for the products that run their own block loop over them.
+    pub(super) fn bf16_panels(&self) -> Option<&[u16]> {
+        match &self.panels {
+            Panels::Bf16(p) => Some(p),
+            _ => None,
+        }
+    }
+
     pub fn k(&self) -> usize {
         self.k
     }
@@ -240,37 +248,6 @@ pub fn matmul_packed_a(pa: &[u16], m: usize, b: &PackedB, c: &mut [f32], ldc: us
     }
     let Panels::Bf16(panels) = &b.panels else { panic!("matmul_packed_a: B is not packed for a bf16 kernel") };
     blocks(b.kernel, pa, panels, m, n, k, Dst(c.as_mut_ptr()), ldc, accumulate, par);
-}
-
-/// `c[m x n] += A * B` in bf16 on `kernel`, with B (`k x n`) given a depth row at a time by
-/// `row(p, buf)` (its `n` values) and rounded two rows at a time straight into its panels, never
-/// stored in `f32`: the weight gradient's patches (`dW^T = dout^T col`).
-#[allow(clippy::too_many_arguments)]
-pub fn matmul_b_rows(kernel: Kernel, a: Op, m: usize, k: usize, n: usize, mut row: impl FnMut(usize, &mut [f32]), c: &mut [f32], ldc: usize, par: Par) {
-    assert!(kernel != Kernel::F32 && !kernel.is_int8() && kernel.runs_here(), "matmul_b_rows: {kernel:?} is not a bf16 kernel that runs here");
-    let (a_cs, a_rs, a_span) = a.steps(m, k);
-    assert!(a.data.len() >= a_span, "matmul_b_rows: lhs has {} elements, needs {a_span}", a.data.len());
-    assert!(m == 0 || n == 0 || (ldc >= n && c.len() >= (m - 1) * ldc + n), "matmul_b_rows: dst has {} elements for {m}x{n} (ldc {ldc})", c.len());
-    if m == 0 || n == 0 || k == 0 {
-        return;
-    }
-    let (mut pa, mut pb) = PANELS.take();
-    pa.resize(pa.len().max(bf16::packed_len(m, k)), 0);
-    pb.resize(pb.len().max(bf16::packed_len(n, k)), 0);
-    bf16::pack_a(View { data: a.data, rs: a_rs as usize, cs: a_cs as usize }, m, k, &mut pa);
-    let (mut r0, mut r1) = (vec![0f32; n], vec![0f32; n]);
-    for p in (0..bf16::steps(k) * bf16::STEP).step_by(2) {
-        let (has0, has1) = (p < k, p + 1 < k);
-        if has0 {
-            row(p, &mut r0);
-        }
-        if has1 {
-            row(p + 1, &mut r1);
-        }
-        bf16::pack_b_pair(has0.then_some(&r0[..]), has1.then_some(&r1[..]), p, k, n, &mut pb);
-    }
-    blocks(kernel, &pa, &pb, m, n, k, Dst(c.as_mut_ptr()), ldc, true, par);
-    PANELS.set((pa, pb));
 }
 
 thread_local! {
@@ -423,78 +400,4 @@ pub fn bf16_kernels_to_check(what: &str) -> Vec<Kernel> {
         k => kernels.push(k),
     }
     kernels
-}
-
-/// The destination of a product, shared by the threads that write its disjoint blocks.
-#[derive(Clone, Copy)]
-pub(super) struct Dst(pub(super) *mut f32);
-// SAFETY: each thread writes only the rows and columns of its own blocks.
-unsafe impl Send for Dst {}
-unsafe impl Sync for Dst {}
-
-impl Dst {
-    /// # Safety
-    /// `at..at + len` lies inside the destination and no other thread uses it meanwhile.
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn run(&self, at: usize, len: usize) -> &mut [f32] {
-        std::slice::from_raw_parts_mut(self.0.add(at), len)
-    }
-}
-
-/// Every block of `c` from the packed panels, split over threads by row bands (or by column
-/// bands when there are fewer row bands than threads).
-#[allow(clippy::too_many_arguments)]
-pub(super) fn blocks(kernel: Kernel, pa: &[u16], pb: &[u16], m: usize, n: usize, k: usize, c: Dst, ldc: usize, accumulate: bool, par: Par) {
-    let (mb, nb, ks) = (m.div_ceil(BLOCK), n.div_ceil(BLOCK), bf16::steps(k));
-    let panel = ks * 2 * TILE;
-    let run = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
-        let tiles = (kernel == Kernel::Bf16Amx).then(Tiles::configure);
-        let mut acc = [0f32; BLOCK * BLOCK];
-        for i in rows {
-            for j in cols.clone() {
-                let (a, b) = (&pa[i * panel..(i + 1) * panel], &pb[j * panel..(j + 1) * panel]);
-                let (r0, c0) = (i * BLOCK, j * BLOCK);
-                match (&tiles, kernel) {
-                    (Some(t), _) => t.block(a, b, ks, &mut acc),
-                    #[cfg(target_arch = "x86_64")]
-                    // SAFETY: `Bf16Avx512` runs only where `runs_here` saw the features (checked
-                    // by `matmul_on` and `PackedB::new`); both bands hold `ks` steps.
-                    (None, Kernel::Bf16Avx512) => unsafe { super::bf16_dot::block(a.as_ptr(), b.as_ptr(), ks, m - r0, acc.as_mut_ptr()) },
-                    _ => bf16::block_portable(a, b, ks, &mut acc),
-                }
-                for r in 0..BLOCK.min(m - r0) {
-                    let w = BLOCK.min(n - c0);
-                    // SAFETY: row r0 + r < m and columns c0..c0 + w <= n lie inside `c` (checked
-                    // by `matmul_on`), and no other thread writes this block.
-                    let dst = unsafe { c.run((r0 + r) * ldc + c0, w) };
-                    let src = &acc[r * BLOCK..r * BLOCK + w];
-                    if accumulate {
-                        dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
-                    } else {
-                        dst.copy_from_slice(src);
-                    }
-                }
-            }
-        }
-    };
-    split(par, mb, nb, run);
-}
-
-/// Runs `run(row bands, column bands)` over an `mb x nb` grid of blocks on `par`'s threads:
-/// split by row bands, or by column bands when there are fewer row bands than threads.
-fn split(par: Par, mb: usize, nb: usize, run: impl Fn(std::ops::Range<usize>, std::ops::Range<usize>) + Sync) {
-    let threads = match par {
-        Par::Many(t) if t > 1 => t.min(mb.max(nb)),
-        _ => 1,
-    };
-    if threads <= 1 {
-        return run(0..mb, 0..nb);
-    }
-    let part = |len: usize, t: usize| {
-        let step = len.div_ceil(threads);
-        (t * step).min(len)..((t + 1) * step).min(len)
-    };
-    (0..threads).into_par_iter().for_each(|t| {
-        if mb >= threads { run(part(mb, t), 0..nb) } else { run(0..mb, part(nb, t)) }
-    });
 }
