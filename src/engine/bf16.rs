@@ -69,6 +69,58 @@ impl View<'_> {
     }
 }
 
+/// Lanes `lane..lane + len` of a 16-lane half of a row, read from `offset..offset + len` past
+/// the row's base: one of the contiguous runs a convolution's patch row is made of.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seg {
+    pub lane: usize,
+    pub len: usize,
+    pub offset: usize,
+}
+
+/// A row's 16-value halves as the segments each reads past the row's base (`Seg`), checked
+/// once: segments of half `h` are `segs[start[h]..start[h + 1]]`, and none reads past `end`.
+#[derive(Clone, Debug)]
+pub struct Segments {
+    segs: Vec<Seg>,
+    start: Vec<usize>,
+    end: usize,
+}
+
+impl Segments {
+    /// Panics on a segment outside its half's 16 lanes.
+    pub fn new(halves: impl IntoIterator<Item = Vec<Seg>>) -> Segments {
+        let (mut segs, mut start) = (Vec::new(), vec![0]);
+        for h in halves {
+            assert!(h.iter().all(|g| g.lane + g.len <= 16), "Segments: a segment past its half's 16 lanes");
+            segs.extend(h);
+            start.push(segs.len());
+        }
+        let end = segs.iter().map(|g| g.offset + g.len).max().unwrap_or(0);
+        Segments { segs, start, end }
+    }
+
+    pub fn halves(&self) -> usize {
+        self.start.len() - 1
+    }
+
+    /// The segments of half `h` (none past the last half).
+    pub fn half(&self, h: usize) -> &[Seg] {
+        if h < self.halves() { &self.segs[self.start[h]..self.start[h + 1]] } else { &[] }
+    }
+
+    /// One past the furthest value any segment reads.
+    pub fn end(&self) -> usize {
+        self.end
+    }
+}
+
+/// Where row `i` of an A of depth `k` starts in its panels (its slot of step `s` is
+/// `2 * TILE * s` further).
+pub fn row_slot(i: usize, k: usize) -> usize {
+    (i / BLOCK) * steps(k) * 2 * TILE + ((i % BLOCK) / 16) * TILE + (i % 16) * STEP
+}
+
 /// Whether the AVX-512 packers run here (every CPU with AMX has AVX-512F).
 pub(super) fn simd() -> bool {
     #[cfg(target_arch = "x86_64")]
@@ -81,9 +133,7 @@ pub(super) fn simd() -> bool {
 /// layout, bit for bit), so that a caller can build A one row at a time in a small buffer
 /// instead of the whole matrix in `f32` first (a convolution's patches).
 pub fn pack_a_row(row: &[f32], i: usize, k: usize, dst: &mut [u16]) {
-    let ks = steps(k);
-    let (band, rr) = (i / BLOCK, i % BLOCK);
-    let base = band * ks * 2 * TILE + (rr / 16) * TILE + (rr % 16) * STEP;
+    let (ks, base) = (steps(k), row_slot(i, k));
     assert!(row.len() >= k, "pack_a_row: {} values for a depth of {k}", row.len());
     assert!(ks == 0 || dst.len() >= base + (ks - 1) * 2 * TILE + STEP, "pack_a_row: destination too short for row {i}");
     #[cfg(target_arch = "x86_64")]
@@ -95,6 +145,39 @@ pub fn pack_a_row(row: &[f32], i: usize, k: usize, dst: &mut [u16]) {
         let slot = &mut dst[base + s * 2 * TILE..][..STEP];
         for (p, d) in slot.iter_mut().enumerate() {
             *d = row.get(s * STEP + p).filter(|_| s * STEP + p < k).map_or(0, |x| from_f32(*x));
+        }
+    }
+}
+
+/// Packs row `i` of an A of depth `k` whose 16-value halves are read by `halves` past
+/// `x[base]` (zero in lanes no segment covers): `pack_a_row` of the gathered row, bit for bit,
+/// without gathering it first (a convolution's patch row straight from its input).
+pub fn pack_a_row_segments(x: &[f32], base: usize, halves: &Segments, i: usize, k: usize, dst: &mut [u16]) {
+    pack_a_row_segments_on(simd(), x, base, halves, i, k, dst)
+}
+
+/// `pack_a_row_segments` in AVX-512 when `simd` (which the caller has checked), portable
+/// otherwise.
+pub(super) fn pack_a_row_segments_on(simd: bool, x: &[f32], base: usize, halves: &Segments, i: usize, k: usize, dst: &mut [u16]) {
+    let (ks, at) = (steps(k), row_slot(i, k));
+    assert!(halves.halves() == k.div_ceil(16), "pack_a_row_segments: {} halves for a depth of {k}", halves.halves());
+    assert!(base + halves.end() <= x.len(), "pack_a_row_segments: a segment past the input");
+    assert!(ks == 0 || dst.len() >= at + (ks - 1) * 2 * TILE + STEP, "pack_a_row_segments: destination too short for row {i}");
+    #[cfg(target_arch = "x86_64")]
+    if simd {
+        // SAFETY: AVX-512F is present (`simd`); the assertions bound every segment and slot.
+        return unsafe { super::bf16_simd::pack_row_segments(x.as_ptr().add(base), halves, dst.as_mut_ptr().add(at), 2 * TILE) };
+    }
+    let _ = simd;
+    for s in 0..ks {
+        let slot = &mut dst[at + s * 2 * TILE..][..STEP];
+        slot.fill(0);
+        for part in 0..2 {
+            for g in halves.half(2 * s + part) {
+                for l in 0..g.len {
+                    slot[16 * part + g.lane + l] = from_f32(x[base + g.offset + l]);
+                }
+            }
         }
     }
 }

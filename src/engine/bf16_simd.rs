@@ -8,7 +8,7 @@
 //! (pairs) in a stack buffer. Rounding is bit for bit `bf16::from_f32`.
 use std::arch::x86_64::*;
 
-use super::bf16::{packed_len, steps, View, BLOCK, STEP, TILE};
+use super::bf16::{packed_len, steps, Seg, Segments, View, BLOCK, STEP, TILE};
 
 /// 16 floats rounded to bf16 (nearest, ties to even; NaN kept quiet), each in the low half of
 /// its dword.
@@ -57,30 +57,53 @@ unsafe fn pairs16(row0: Option<*const f32>, row1: Option<*const f32>, len: usize
     _mm512_or_si512(lo, _mm512_slli_epi32::<16>(hi))
 }
 
-/// Depth rows `r0` and `r1` of 16 columns (`width` of them, zero past it; `None`: a row past the
-/// depth) as one 64-byte row of VNNI pairs at `out`: a row of a B tile.
-///
-/// # Safety
-/// AVX-512F present; each row holds `width` (<= 16) floats; `out` holds 32 values.
+/// The 16 lanes that `segs` read from past `base` (zero in lanes no segment covers).
 #[inline]
 #[target_feature(enable = "avx512f")]
-pub unsafe fn pair_slot(r0: Option<*const f32>, r1: Option<*const f32>, width: usize, out: *mut u16) {
-    _mm512_storeu_si512(out as *mut _, pairs16(r0, r1, width));
+unsafe fn gather16(base: *const f32, segs: &[Seg]) -> __m512 {
+    let mut v = _mm512_setzero_ps();
+    for g in segs {
+        // Lanes below `g.lane` are masked off, so the address they would read is never touched.
+        v = _mm512_mask_loadu_ps(v, lanes(g.len) << g.lane, base.add(g.offset).wrapping_sub(g.lane));
+    }
+    v
 }
 
-/// One 16-column half of a B band whose depth rows are `width` contiguous floats at
-/// `x + bases[p] + off` for depth `p < depth` (zero past it): the slot of depth pair `r` of step
-/// `s` at `out + s * 2 * TILE + r * STEP`. A convolution's patch columns, one kernel row's run.
+/// One row of A whose 16-value halves are read by `halves[h]` past `base`, rounded into its
+/// 32-value slots (zero past the last half), the slot of depth step `s` at `out + s * stride`:
+/// a convolution's patch row packed straight from its input.
 ///
 /// # Safety
-/// AVX-512F present; every row read lies inside `x`'s allocation; `out` holds `ks` steps.
+/// AVX-512F present; every segment lies inside the input's allocation; every slot of
+/// `halves.len().div_ceil(2)` steps lies inside the destination.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn pack_half_rows(x: *const f32, bases: &[usize], off: usize, width: usize, depth: usize, ks: usize, out: *mut u16) {
-    let row = |p: usize| (p < depth && width > 0).then(|| x.add(bases[p] + off));
+pub unsafe fn pack_row_segments(base: *const f32, halves: &Segments, out: *mut u16, stride: usize) {
+    for s in 0..halves.halves().div_ceil(2) {
+        for part in 0..2 {
+            let v = match 2 * s + part < halves.halves() {
+                true => _mm512_cvtepi32_epi16(round16(gather16(base, halves.half(2 * s + part)))),
+                false => _mm256_setzero_si256(),
+            };
+            _mm256_storeu_si256(out.add(s * stride + 16 * part) as *mut __m256i, v);
+        }
+    }
+}
+
+/// One 16-column half of a B band whose depth row `p < depth` is read by `segs` past
+/// `x + bases[p]` (zero past the depth): the slot of depth pair `r` of step `s` at
+/// `out + s * 2 * TILE + r * STEP`. A convolution's patch columns, all pixels deep.
+///
+/// # Safety
+/// AVX-512F present; every segment of every pixel lies inside `x`'s allocation; `out` holds
+/// `ks` steps.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn pack_half_rows(x: *const f32, bases: &[usize], segs: &[Seg], depth: usize, ks: usize, out: *mut u16) {
+    let row = |p: usize| if p < depth { round16(gather16(x.add(bases[p]), segs)) } else { _mm512_setzero_si512() };
     for s in 0..ks {
         for r in 0..STEP / 2 {
             let p = s * STEP + 2 * r;
-            _mm512_storeu_si512(out.add(s * 2 * TILE + r * STEP) as *mut _, pairs16(row(p), row(p + 1), width));
+            let pair = _mm512_or_si512(row(p), _mm512_slli_epi32::<16>(row(p + 1)));
+            _mm512_storeu_si512(out.add(s * 2 * TILE + r * STEP) as *mut _, pair);
         }
     }
 }

@@ -5,7 +5,8 @@
 //! being written and being multiplied.
 use rayon::prelude::*;
 
-use super::gemm::{matmul_levels_packed, matmul_rows_packed, matmul_with, Kernel, Op, PackedB, Par, Precision, Weights};
+use super::gemm::{matmul_levels_packed, matmul_packed_rows, matmul_rows_packed, matmul_with, Kernel, Op, PackedB, Par, Precision, Weights};
+use super::bf16::{self, Seg, Segments};
 use super::int8;
 
 /// One convolution: input `h x w x c` (NHWC, one image), `k` filters of `kh x kw`.
@@ -35,6 +36,30 @@ impl Shape {
     pub fn weights(&self) -> usize {
         self.patch() * self.k
     }
+    /// Patch column `q`'s offset in the input from its pixel's first value: kernel row
+    /// `q / (kw c)` is that many input rows further on, and within a kernel row the patch is
+    /// contiguous.
+    pub fn column_offset(&self, q: usize) -> usize {
+        let run = self.kw * self.c;
+        (q / run) * self.w * self.c + q % run
+    }
+
+    /// The patch row's columns in halves of 16 (the last one short), each as the runs of the
+    /// input it reads past its pixel's first value: one run when the half lies in one kernel
+    /// row, more when kernel rows are narrower than 16 values.
+    pub fn patch_halves(&self) -> Segments {
+        let (patch, run) = (self.patch(), self.kw * self.c);
+        Segments::new((0..patch.div_ceil(16)).map(|h| {
+                let (mut q, end, mut segs) = (16 * h, (16 * h + 16).min(patch), Vec::new());
+                while q < end {
+                    let len = (run - q % run).min(end - q);
+                    segs.push(Seg { lane: q - 16 * h, len, offset: self.column_offset(q) });
+                    q += len;
+                }
+                segs
+            }))
+    }
+
     /// Output pixels per im2col chunk for a scratch buffer of `scratch` floats.
     fn chunk_rows(&self, scratch: usize) -> usize {
         let rows = scratch / self.patch();
@@ -132,6 +157,14 @@ fn forward_band_packed(x: &[f32], levels: Option<&[u8]>, pb: &PackedB, s: &Shape
     if let Some(levels) = levels.filter(|_| pb.int8_quant().is_some()) {
         let mut row = vec![0u8; s.patch()];
         return matmul_levels_packed(rows, pb, &mut row, |i, r| im2col(levels, s, row0 + i, 1, r), out, s.k, Par::One);
+    }
+    if pb.bf16_panels().is_some() {
+        let (halves, patch, ow) = (s.patch_halves(), s.patch(), s.ow());
+        let pack = |g: usize, i: usize, pa: &mut [u16]| {
+            let p = row0 + g;
+            bf16::pack_a_row_segments(x, ((p / ow) * s.w + p % ow) * s.c, &halves, i, patch, pa);
+        };
+        return matmul_packed_rows(rows, pb, pack, out, s.k, Par::One);
     }
     matmul_rows_packed(rows, pb, col, |i, row| im2col(x, s, row0 + i, 1, row), out, s.k, Par::One);
 }

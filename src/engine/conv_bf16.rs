@@ -11,6 +11,7 @@
 
 use super::bf16::{self, View, BLOCK, STEP, TILE};
 use super::blocks::{add_or_copy, block_on, blocks_with, split, Dst};
+use super::bf16::Segments;
 use super::conv::Shape;
 use super::gemm::{Kernel, Par};
 use super::panels::PackedB;
@@ -23,13 +24,6 @@ thread_local! {
 /// Where output pixel `p`'s patch starts in the input: `(oy * w + ox) * c`.
 fn bases(s: &Shape) -> Vec<usize> {
     (0..s.pixels()).map(|p| ((p / s.ow()) * s.w + p % s.ow()) * s.c).collect()
-}
-
-/// Patch column `q`'s offset from its pixel's base: kernel row `q / (kw c)` is a whole input
-/// row further on, and within it the patch is contiguous.
-fn column_offset(s: &Shape, q: usize) -> usize {
-    let run = s.kw * s.c;
-    (q / run) * s.w * s.c + q % run
 }
 
 /// `dw (patch x k) += (dout^T col)^T` for one image `x` on the bf16 `kernel`, the bands of
@@ -49,7 +43,8 @@ pub fn weight_grad(kernel: Kernel, x: &[f32], dout: &[f32], s: &Shape, dw: &mut 
     bf16::pack_a(View { data: dout, rs: 1, cs: k }, k, pixels, &mut pa);
     PANELS.set((Vec::new(), pb));
     let bases = bases(s);
-    let (pa_ref, bases, dst, simd) = (&pa[..], &bases[..], Dst(dw.as_mut_ptr()), bf16::simd());
+    let (halves, simd) = (s.patch_halves(), bf16::simd());
+    let (pa_ref, bases, halves, dst) = (&pa[..], &bases[..], &halves, Dst(dw.as_mut_ptr()));
     let run = |_: std::ops::Range<usize>, bands: std::ops::Range<usize>| {
         let tiles = (kernel == Kernel::Bf16Amx).then(super::amx::Tiles::configure);
         let (keep, mut band) = PANELS.take();
@@ -57,7 +52,7 @@ pub fn weight_grad(kernel: Kernel, x: &[f32], dout: &[f32], s: &Shape, dw: &mut 
         let mut acc = [0f32; BLOCK * BLOCK];
         for j in bands {
             let c0 = j * BLOCK;
-            patch_band(x, s, bases, c0, ks, &mut band, simd);
+            patch_band(x, s, bases, halves, c0, ks, &mut band, simd);
             let cols = BLOCK.min(patch - c0);
             for i in 0..k.div_ceil(BLOCK) {
                 let (r0, panel) = (i * BLOCK, ks * 2 * TILE);
@@ -162,68 +157,36 @@ mod transpose_simd {
 }
 
 /// Patch columns `c0..c0 + 32` of every output pixel (the depth) as one B band, `pack_b`'s
-/// layout bit for bit; in AVX-512 when `simd`.
-fn patch_band(x: &[f32], s: &Shape, bases: &[usize], c0: usize, ks: usize, band: &mut [u16], simd: bool) {
-    let (pixels, patch, run) = (s.pixels(), s.patch(), s.kw * s.c);
-    assert!(band.len() >= ks * 2 * TILE && bases.len() == pixels);
+/// layout bit for bit; in AVX-512 when `simd`. `halves` is `s.patch_halves()`.
+#[allow(clippy::too_many_arguments)]
+fn patch_band(x: &[f32], s: &Shape, bases: &[usize], halves: &Segments, c0: usize, ks: usize, band: &mut [u16], simd: bool) {
+    let pixels = s.pixels();
+    assert!(band.len() >= ks * 2 * TILE && bases.len() == pixels && c0 % 32 == 0);
     for half in 0..2 {
-        let j0 = c0 + 16 * half;
-        let width = patch.saturating_sub(j0).min(16);
-        // The half's 16 columns lie in one kernel row unless the row is narrower than that.
-        let off = column_offset(s, j0.min(patch.saturating_sub(1)));
-        let contiguous = width == 0 || j0 % run + width <= run;
+        let segs = halves.half(c0 / 16 + half);
+        assert!(pixels == 0 || bases[pixels - 1] + halves.end() <= x.len());
         #[cfg(target_arch = "x86_64")]
-        if simd && contiguous {
-            // SAFETY: AVX-512F is present (`simd`); each pixel's run of `width` columns starting
-            // at `off` lies inside its patch, so inside `x`; `band` holds `ks` steps (asserted).
-            unsafe { super::bf16_simd::pack_half_rows(x.as_ptr(), bases, off, width, pixels, ks, band.as_mut_ptr().add(half * TILE)) };
+        if simd {
+            // SAFETY: AVX-512F is present (`simd`); every segment of a pixel lies inside its
+            // patch, so inside `x`; `band` holds `ks` steps (asserted).
+            unsafe { super::bf16_simd::pack_half_rows(x.as_ptr(), bases, segs, pixels, ks, band.as_mut_ptr().add(half * TILE)) };
             continue;
         }
-        let mut gathered = [[0f32; 16]; 2];
+        let _ = simd;
+        let value = |p: usize, lane: usize| {
+            let g = segs.iter().find(|g| (g.lane..g.lane + g.len).contains(&lane));
+            g.filter(|_| p < pixels).map_or(0, |g| bf16::from_f32(x[bases[p] + g.offset + lane - g.lane]))
+        };
         for st in 0..ks {
             let tile = &mut band[(st * 2 + half) * TILE..][..TILE];
             for r in 0..STEP / 2 {
                 let p = st * STEP + 2 * r;
-                let mut rows: [Option<&[f32]>; 2] = [None, None];
-                for (e, pp) in [p, p + 1].into_iter().enumerate() {
-                    if pp >= pixels || width == 0 {
-                        continue;
-                    }
-                    if contiguous {
-                        rows[e] = Some(&x[bases[pp] + off..][..width]);
-                    } else {
-                        for (q, g) in gathered[e][..width].iter_mut().enumerate() {
-                            *g = x[bases[pp] + column_offset(s, j0 + q)];
-                        }
-                    }
+                for lane in 0..16 {
+                    tile[r * STEP + 2 * lane] = value(p, lane);
+                    tile[r * STEP + 2 * lane + 1] = value(p + 1, lane);
                 }
-                if !contiguous {
-                    let [g0, g1] = &gathered;
-                    rows = [(p < pixels).then_some(&g0[..width]), (p + 1 < pixels).then_some(&g1[..width])];
-                }
-                pair_slot(rows[0], rows[1], &mut tile[r * STEP..][..STEP], simd);
             }
         }
-    }
-}
-
-/// Two depth rows of up to 16 columns as one row of VNNI pairs (zero past them), in AVX-512
-/// when `simd`.
-#[inline]
-fn pair_slot(r0: Option<&[f32]>, r1: Option<&[f32]>, out: &mut [u16], simd: bool) {
-    let width = r0.or(r1).map_or(0, |r| r.len());
-    assert!(width <= 16 && r0.is_none_or(|r| r.len() == width) && r1.is_none_or(|r| r.len() == width) && out.len() >= STEP);
-    #[cfg(target_arch = "x86_64")]
-    if simd {
-        // SAFETY: AVX-512F is present (`simd`); both rows hold `width` <= 16 floats, `out` 32
-        // values.
-        return unsafe { super::bf16_simd::pair_slot(r0.map(|r| r.as_ptr()), r1.map(|r| r.as_ptr()), width, out.as_mut_ptr()) };
-    }
-    let _ = simd;
-    for q in 0..16 {
-        let v = |r: Option<&[f32]>| r.filter(|_| q < width).map_or(0, |r| bf16::from_f32(r[q]));
-        out[2 * q] = v(r0);
-        out[2 * q + 1] = v(r1);
     }
 }
 
@@ -252,7 +215,7 @@ pub fn input_grad(w_t: &PackedB, dout: &[f32], s: &Shape, dx: &mut [f32]) {
                 // SAFETY: the patch column's pixel lies inside the input (`bases` and
                 // `column_offset` stay within `h x w x c` for valid pixels and columns), and
                 // only this thread writes `dx`.
-                let d = unsafe { dst.run(bases[r0 + r] + column_offset(s, q), len) };
+                let d = unsafe { dst.run(bases[r0 + r] + s.column_offset(q), len) };
                 add_or_copy(&acc[r * BLOCK + q - c0..][..len], d, true);
                 q += len;
             }
@@ -309,8 +272,30 @@ mod tests {
                 bf16::pack_b(View { data: &col[c0..], rs: patch, cs: 1 }, pixels, w, &mut want);
                 for &simd in &simds {
                     let mut got = vec![7u16; ks * 2 * TILE];
-                    patch_band(&x, s, &bases(s), c0, ks, &mut got, simd);
+                    patch_band(&x, s, &bases(s), &s.patch_halves(), c0, ks, &mut got, simd);
                     assert!(got == want, "{s:?} band {j} (simd {simd}) differs from pack_b");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn patch_rows_packed_from_their_segments_equal_packing_the_gathered_row_bit_for_bit() {
+        let mut rng = Rng::new(25);
+        let simds = if bf16::simd() { vec![false, true] } else { vec![false] };
+        for s in SHAPES {
+            let x = random(s.h * s.w * s.c, &mut rng);
+            let (patch, halves) = (s.patch(), s.patch_halves());
+            let mut row = vec![0f32; patch];
+            for p in 0..s.pixels() {
+                im2col(&x, s, p, 1, &mut row);
+                let mut want = vec![3u16; bf16::packed_len(BLOCK, patch)];
+                bf16::pack_a_row(&row, p % BLOCK, patch, &mut want);
+                for &simd in &simds {
+                    let mut got = vec![3u16; want.len()];
+                    let base = bases(s)[p];
+                    bf16::pack_a_row_segments_on(simd, &x, base, &halves, p % BLOCK, patch, &mut got);
+                    assert!(got == want, "{s:?} pixel {p} (simd {simd})");
                 }
             }
         }

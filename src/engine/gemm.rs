@@ -15,7 +15,7 @@ use super::blocks::{blocks, Dst};
 use super::panels::PANELS;
 #[cfg(test)]
 pub use super::panels::bf16_kernels_to_check;
-pub use super::panels::{matmul_levels_packed, matmul_packed, matmul_packed_a, matmul_rows_packed, PackedB, Weights};
+pub use super::panels::{matmul_levels_packed, matmul_packed, matmul_packed_a, matmul_packed_rows, matmul_rows_packed, PackedB, Weights};
 
 /// How many threads one product may use. Batches run one image per thread with `Par::One`
 /// (no synchronisation inside the product); a single image uses `Par::Many` instead.

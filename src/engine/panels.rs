@@ -267,21 +267,10 @@ pub fn matmul_rows_packed(m: usize, b: &PackedB, buf: &mut [f32], mut row: impl 
     let k = b.k;
     let buf = &mut buf[..k];
     match &b.panels {
-        Panels::Bf16(_) => {
-            let mut pa = ROW_PANELS.take();
-            for r in (0..m).step_by(ROW_CHUNK) {
-                let rows = ROW_CHUNK.min(m - r);
-                pa.resize(pa.len().max(bf16::packed_len(rows, k)), 0);
-                for i in 0..rows {
-                    row(r + i, buf);
-                    bf16::pack_a_row(buf, i, k, &mut pa);
-                }
-                // Rows past `rows` in the last band hold an earlier call's values: the kernels
-                // never store them, and rows of a product do not mix.
-                matmul_packed_a(&pa, rows, b, &mut c[r * ldc..], ldc, false, par);
-            }
-            ROW_PANELS.set(pa);
-        }
+        Panels::Bf16(_) => matmul_packed_rows(m, b, |g, i, pa| {
+            row(g, buf);
+            bf16::pack_a_row(buf, i, k, pa);
+        }, c, ldc, par),
         Panels::Int8 { .. } => int8_rows(m, b, row, buf, c, ldc, false, par),
         Panels::Observe { w, stats } => {
             let mut a = vec![0f32; ROW_CHUNK.min(m) * k];
@@ -295,6 +284,25 @@ pub fn matmul_rows_packed(m: usize, b: &PackedB, buf: &mut [f32], mut row: impl 
             }
         }
     }
+}
+
+/// `c[m x n] = A * b` on bf16 panels, with `pack(row, row within the chunk, panels)` packing
+/// each row of A straight into A's panels, 64 rows per product.
+pub fn matmul_packed_rows(m: usize, b: &PackedB, mut pack: impl FnMut(usize, usize, &mut [u16]), c: &mut [f32], ldc: usize, par: Par) {
+    let k = b.k;
+    assert!(matches!(b.panels, Panels::Bf16(_)), "matmul_packed_rows: B is not packed for a bf16 kernel");
+    let mut pa = ROW_PANELS.take();
+    for r in (0..m).step_by(ROW_CHUNK) {
+        let rows = ROW_CHUNK.min(m - r);
+        pa.resize(pa.len().max(bf16::packed_len(rows, k)), 0);
+        for i in 0..rows {
+            pack(r + i, i, &mut pa);
+        }
+        // Rows past `rows` in the last band hold an earlier call's values: the kernels never
+        // store them, and rows of a product do not mix.
+        matmul_packed_a(&pa, rows, b, &mut c[r * ldc..], ldc, false, par);
+    }
+    ROW_PANELS.set(pa);
 }
 
 thread_local! {
