@@ -11,8 +11,10 @@ pub mod optimizer;
 mod packed;
 pub mod params;
 pub mod siamese;
+mod tower;
 mod work;
 
 pub use optimizer::Optimizer;
 pub use params::{ParamSpec, Params};
-pub use siamese::{Scratch, Siamese, StepOutput};
+pub use siamese::{Siamese, StepOutput};
+pub use work::Scratch;
