@@ -2,6 +2,7 @@
 //! threads, and refused shapes.
 use super::*;
 use crate::config::ConvLayer;
+use crate::model::TrainState;
 use crate::engine::gradcheck;
 use crate::rng::Rng;
 
@@ -31,19 +32,21 @@ fn whole_model_gradient_passes_central_difference_check() {
     let pairs = [(0u32, 1u32), (2, 3), (1, 2), (3, 0)];
     let labels = [1.0f32, 0.0, 1.0, 0.0];
     for threads in [1, 2] {
-        let mut net = Siamese::new(cfg.clone(), params.clone(), threads).unwrap();
-        net.forward_backward(&images, &pairs, &labels).unwrap();
-        let grads = net.grads.clone();
+        let net = Siamese::new(cfg.clone(), params.clone(), threads).unwrap();
+        let mut state = TrainState::new(&net).unwrap();
+        state.forward_backward(&net, &images, &pairs, &labels).unwrap();
+        let grads = state.grads().to_vec();
         let mut probe = Siamese::new(cfg.clone(), params.clone(), 1).unwrap();
+        let mut probe_state = TrainState::new(&probe).unwrap();
         for spec in params.specs.clone() {
             let r = spec.range();
             assert!(grads[r.clone()].iter().any(|g| g.abs() > 1e-4), "{}: gradient vanished", spec.name);
             let mut loss = |v: &[f32]| -> f64 {
-                probe.params.data[r.clone()].copy_from_slice(v);
-                probe.forward_backward(&images, &pairs, &labels).unwrap().loss
+                probe.params_mut().data[r.clone()].copy_from_slice(v);
+                probe_state.forward_backward(&probe, &images, &pairs, &labels).unwrap().loss
             };
             gradcheck::check_f32(&params.data[r.clone()], &grads[r.clone()], &mut loss, &spec.name);
-            probe.params.data[r.clone()].copy_from_slice(&params.data[r.clone()]);
+            probe.params_mut().data[r.clone()].copy_from_slice(&params.data[r.clone()]);
         }
     }
 }
@@ -56,7 +59,7 @@ fn batch_split_over_threads_gives_the_same_embeddings() {
     let images: Vec<f32> = (0..7 * cfg.input_len()).map(|_| rng.uniform() as f32).collect();
     let mut outs = Vec::new();
     for threads in [1, 2, 3] {
-        let mut net = Siamese::new(cfg.clone(), params.clone(), threads).unwrap();
+        let net = Siamese::new(cfg.clone(), params.clone(), threads).unwrap();
         let mut out = vec![0f32; 7 * cfg.embedding];
         net.embed(&images, &mut out).unwrap();
         // One image at a time takes the multi-threaded-GEMM path.
@@ -75,10 +78,11 @@ fn batch_split_over_threads_gives_the_same_embeddings() {
 #[test]
 fn wrong_batch_length_is_an_error_not_a_panic() {
     let cfg = tiny();
-    let mut net = Siamese::new(cfg.clone(), Params::zeros(&cfg).unwrap(), 1).unwrap();
+    let net = Siamese::new(cfg.clone(), Params::zeros(&cfg).unwrap(), 1).unwrap();
     let err = net.embed(&[0.0; 10], &mut []).unwrap_err().to_string();
     assert!(err.contains("image batch") && err.contains("13x12x2"), "{err}");
     let images = vec![0f32; 2 * cfg.input_len()];
-    let err = net.forward_backward(&images, &[(0, 2)], &[1.0]).unwrap_err().to_string();
+    let mut state = TrainState::new(&net).unwrap();
+    let err = state.forward_backward(&net, &images, &[(0, 2)], &[1.0]).unwrap_err().to_string();
     assert!(err.contains("pair"), "{err}");
 }

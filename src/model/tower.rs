@@ -5,7 +5,7 @@
 //!
 //! Koch's batched forward spreads the images over the threads, one image per thread at a time
 //! with single-threaded GEMMs; a batch smaller than the thread count runs its GEMMs
-//! multi-threaded instead. Training's backward pass splits the same way.
+//! multi-threaded instead. Training's backward pass (`TrainState`) splits the same way.
 //!
 //! # Shapes
 //! Images `n x height x width x channels` (NHWC floats in [0, 1]); the last layer's output

@@ -77,6 +77,11 @@ impl BatchWork {
         BatchWork { layers: layers.to_vec(), works, traces: Vec::new(), flat: Vec::new(), emb: Vec::new(), scratch: Vec::new() }
     }
 
+    /// Whether these buffers were made for `layers` on `threads` threads.
+    pub fn fits(&self, layers: &[LayerShape], threads: usize) -> bool {
+        self.layers == layers && self.works.len() == threads
+    }
+
     /// The thread count the batch is split over.
     pub fn threads(&self) -> usize {
         self.works.len()
