@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::config::ModelConfig;
 use crate::engine::gemm::{matmul, Op, Par};
 use crate::error::{Error, Result};
-use crate::model::{Optimizer, Params, Siamese};
+use crate::model::{Optimizer, Params, Siamese, TrainState};
 use crate::rng::Rng;
 use crate::OptimizerConfig;
 
@@ -158,7 +158,8 @@ pub fn run(opts: &Options) -> Result<Report> {
         }
         let net = net.with_precision(p)?;
         let opt = Optimizer::new(OptimizerConfig::adam(), net.params())?;
-        nets.push((net, opt));
+        let step = TrainState::new(&net)?;
+        nets.push((net, opt, step));
     }
     let threads = nets[0].0.threads();
 
@@ -168,14 +169,14 @@ pub fn run(opts: &Options) -> Result<Report> {
     let batch = synthetic(&cfg, EMBED_BATCH, &mut rng);
     let mut out = vec![0f32; EMBED_BATCH * cfg.embedding];
     let mut out1 = vec![0f32; cfg.embedding];
-    let mut measure = |net: &mut Siamese, opt: &mut Optimizer| -> (f64, f64, f64) {
+    let mut measure = |net: &mut Siamese, opt: &mut Optimizer, step: &mut TrainState| -> (f64, f64, f64) {
         // int8 is for inference: its training figure is left out (NaN, printed as "-").
         let train_s = if net.precision() == Precision::Int8 {
             f64::NAN
         } else {
             time(opts.steps, || {
-                net.forward_backward(&images, &pairs, &labels).expect("valid batch");
-                net.apply(opt);
+                step.forward_backward(net, &images, &pairs, &labels).expect("valid batch");
+                net.apply(opt, step.grads()).expect("gradients of this model");
             })
         };
         let embed_s = time(opts.steps, || net.embed(&batch, &mut out).expect("valid batch"));
@@ -194,8 +195,8 @@ pub fn run(opts: &Options) -> Result<Report> {
     let mut ours: Vec<(f64, f64, f64)> = Vec::new();
     let mut theirs: Vec<Option<(f64, f64, f64)>> = vec![None, None];
     for round in 0..2 {
-        for (i, (net, opt)) in nets.iter_mut().enumerate() {
-            let m = measure(net, opt);
+        for (i, (net, opt, step)) in nets.iter_mut().enumerate() {
+            let m = measure(net, opt, step);
             if round == 0 { ours.push(m) } else { ours[i] = best(ours[i], m) }
         }
         for (i, bf16) in [false, true].into_iter().enumerate() {

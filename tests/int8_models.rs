@@ -46,7 +46,7 @@ fn int8_kernel() -> Option<Kernel> {
 /// Worst embedding cosine and worst pair-score change of `int8` against `f32` on `x`, and
 /// whether each same/different pair (each person's two photos; each photo and the next
 /// person's) keeps its side of `threshold`.
-fn compare(f32_net: &mut Siamese, int8: &mut Siamese, x: &[f32], threshold: f32) -> (f64, f32, usize) {
+fn compare(f32_net: &Siamese, int8: &Siamese, x: &[f32], threshold: f32) -> (f64, f32, usize) {
     let d = f32_net.embedding_len();
     let n = x.len() / f32_net.config().input_len();
     let (mut a, mut b) = (vec![0f32; n * d], vec![0f32; n * d]);
@@ -73,10 +73,10 @@ fn the_face_resnet_in_int8_with_its_shipped_calibration_follows_f32() {
     assert!(ck.int8.is_some(), "models/face has no int8.json");
     let cfg = ck.config.clone();
     let x = faces(&cfg, &TESTED);
-    let mut f32_net = Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap();
+    let f32_net = Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap();
     let threshold = siamface::model::card::Card::read(&Path::new(env!("CARGO_MANIFEST_DIR")).join("models/face")).unwrap().threshold as f32;
-    let mut int8 = Siamese::load(ck, 2, Precision::Int8).unwrap();
-    let (worst, moved, flipped) = compare(&mut f32_net, &mut int8, &x, threshold);
+    let int8 = Siamese::load(ck, 2, Precision::Int8).unwrap();
+    let (worst, moved, flipped) = compare(&f32_net, &int8, &x, threshold);
     let _ = writeln!(std::io::stderr(), "int8 face ResNet ({}): embedding cosine to f32 >= {worst:.5}, pair scores within {moved:.4}, {flipped} of 120 decisions flipped", kernel.name());
     assert!(worst > 0.99, "an embedding at cosine {worst} from f32's");
     assert!(flipped <= 1, "{flipped} decisions flipped at the card's threshold {threshold}");
@@ -88,13 +88,13 @@ fn koch_face_calibrated_on_other_people_follows_f32_on_these() {
     let _ = shared("lfw");
     let ck = model("koch-face");
     let cfg = ck.config.clone();
-    let mut f32_net = Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap();
+    let f32_net = Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap();
     let mut net = Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap();
     let c = net.calibrate(&faces(&cfg, &CALIBRATION), "test").unwrap();
     assert_eq!(c.images, 16);
     assert!(c.inputs.iter().all(|i| i.lo <= 0.0 && i.hi > 0.0 && i.hi <= i.seen_max.max(0.0) + 1e-6), "a range outside what was seen: {:?}", c.inputs);
-    let mut int8 = net.with_int8(c).unwrap().with_precision(Precision::Int8).unwrap();
-    let (worst, moved, flipped) = compare(&mut f32_net, &mut int8, &faces(&cfg, &TESTED), 0.5);
+    let int8 = net.with_int8(c).unwrap().with_precision(Precision::Int8).unwrap();
+    let (worst, moved, flipped) = compare(&f32_net, &int8, &faces(&cfg, &TESTED), 0.5);
     let _ = writeln!(std::io::stderr(), "int8 koch-face ({}): embedding cosine to f32 >= {worst:.5}, pair scores within {moved:.4}, {flipped} of 120 decisions flipped", kernel.name());
     assert!(worst > 0.99, "an embedding at cosine {worst} from f32's");
     assert!(moved < 0.1, "a pair score moved by {moved}");
@@ -140,8 +140,9 @@ fn a_broken_int8_json_stops_only_int8_and_training_drops_the_calibration() {
     let c = net.calibrate(&x, "test").unwrap();
     let mut net = net.with_int8(c).unwrap();
     let mut opt = siamface::model::Optimizer::new(siamface::OptimizerConfig::adam(), net.params()).unwrap();
-    net.forward_backward(&x, &[(0, 1)], &[1.0]).unwrap();
-    net.apply(&mut opt);
+    let mut state = siamface::model::TrainState::new(&net).unwrap();
+    state.forward_backward(&net, &x, &[(0, 1)], &[1.0]).unwrap();
+    net.apply(&mut opt, state.grads()).unwrap();
     let e = net.set_precision(Precision::Int8).err().expect("int8 after a step").to_string();
     assert!(e.contains("siamface calibrate"), "{e}");
 }

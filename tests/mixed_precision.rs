@@ -7,7 +7,7 @@ use std::io::Write;
 
 use siamface::engine::gemm::{Kernel, Precision};
 use siamface::face::{self, Detector};
-use siamface::model::{io, Optimizer, Siamese};
+use siamface::model::{io, Optimizer, Siamese, TrainState};
 use siamface::OptimizerConfig;
 
 use crate::common::{cosine, lfw, shared};
@@ -54,7 +54,6 @@ fn bf16_embeddings_and_scores_follow_f32_on_real_faces() {
     let (mut e32, mut e16) = (vec![0f32; n * d], vec![0f32; n * d]);
     Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap().embed(&x, &mut e32).unwrap();
     let bf = Siamese::new(cfg.clone(), ck.params.clone(), 2).unwrap().with_precision(Precision::Bf16).unwrap();
-    let mut bf = bf;
     bf.embed(&x, &mut e16).unwrap();
     assert_ne!(e32, e16, "{}: bf16 embeddings identical to f32's: operands not rounded?", kernel.name());
     let worst = (0..n).map(|i| cosine(&e32[i * d..][..d], &e16[i * d..][..d])).fold(1.0, f64::min);
@@ -86,14 +85,15 @@ fn bf16_gradients_point_where_f32_gradients_point() {
         labels.push(0.0);
     }
     for threads in [1, 2] {
-        let mut f32_net = Siamese::new(cfg.clone(), ck.params.clone(), threads).unwrap();
-        let mut bf16_net = Siamese::new(cfg.clone(), ck.params.clone(), threads).unwrap().with_precision(Precision::Bf16).unwrap();
-        let want = f32_net.forward_backward(&x, &pairs, &labels).unwrap().loss;
-        let got = bf16_net.forward_backward(&x, &pairs, &labels).unwrap().loss;
+        let f32_net = Siamese::new(cfg.clone(), ck.params.clone(), threads).unwrap();
+        let bf16_net = Siamese::new(cfg.clone(), ck.params.clone(), threads).unwrap().with_precision(Precision::Bf16).unwrap();
+        let (mut f32_state, mut bf16_state) = (TrainState::new(&f32_net).unwrap(), TrainState::new(&bf16_net).unwrap());
+        let want = f32_state.forward_backward(&f32_net, &x, &pairs, &labels).unwrap().loss;
+        let got = bf16_state.forward_backward(&bf16_net, &x, &pairs, &labels).unwrap().loss;
         let mut line = format!("mixed precision ({}, {threads} threads): loss {got:.5} vs {want:.5}; gradient cosines", kernel.name());
         assert!((got - want).abs() < 0.01 * want.abs().max(0.1), "loss {got} in bf16, {want} in f32");
         for spec in &ck.params.specs {
-            let (g, w) = (&bf16_net.grads[spec.range()], &f32_net.grads[spec.range()]);
+            let (g, w) = (&bf16_state.grads()[spec.range()], &f32_state.grads()[spec.range()]);
             let c = cosine(g, w);
             line += &format!(" {} {c:.4}", spec.name);
             assert!(c > 0.99, "{}: bf16 gradient at cosine {c} from f32's\n{line}", spec.name);
@@ -117,9 +117,10 @@ fn packed_bf16_weights_follow_each_optimiser_step() {
     let d = cfg.embedding;
     let mut before = vec![0f32; 16 * d];
     net.embed(&x, &mut before).unwrap();
+    let mut state = TrainState::new(&net).unwrap();
     for _ in 0..2 {
-        net.forward_backward(&x, &pairs, &labels).unwrap();
-        net.apply(&mut opt);
+        state.forward_backward(&net, &x, &pairs, &labels).unwrap();
+        net.apply(&mut opt, state.grads()).unwrap();
     }
     let (mut after, mut fresh) = (vec![0f32; 16 * d], vec![0f32; 16 * d]);
     net.embed(&x, &mut after).unwrap();

@@ -3,7 +3,7 @@ use std::collections::HashMap;
 use std::path::Path;
 
 use safetensors::tensor::{Dtype, TensorView};
-use siamface::model::{io, Optimizer, Params, Siamese};
+use siamface::model::{io, Optimizer, Params, Siamese, TrainState};
 use siamface::rng::Rng;
 use siamface::{ModelConfig, OptimizerConfig};
 
@@ -48,8 +48,9 @@ fn checkpoint_resumes_the_same_optimizer_state() {
     let mut rng = Rng::new(3);
     let images: Vec<f32> = (0..4 * cfg.input_len()).map(|_| rng.uniform() as f32).collect();
     let (pairs, labels) = ([(0u32, 1u32), (2, 3)], [1.0f32, 0.0]);
-    net.forward_backward(&images, &pairs, &labels).unwrap();
-    net.apply(&mut opt);
+    let mut state = TrainState::new(&net).unwrap();
+    state.forward_backward(&net, &images, &pairs, &labels).unwrap();
+    net.apply(&mut opt, state.grads()).unwrap();
     let file = tmp("ckpt").join("last.safetensors");
     io::save(&file, &cfg, net.params(), Some(&opt), Some("{\"epoch\":1}")).unwrap();
     let ck = io::load(&file).unwrap();
@@ -57,12 +58,13 @@ fn checkpoint_resumes_the_same_optimizer_state() {
     assert_eq!((o.m.clone(), o.v.clone(), o.counters), (opt.m.clone(), opt.v.clone(), opt.counters));
     assert_eq!(ck.trainer.as_deref(), Some("{\"epoch\":1}"));
 
-    // One more step from the restored state equals one more step from the live one.
+    // One more step from the restored state (and fresh buffers) equals one more step from the
+    // live one.
     let (mut a, mut b) = (net, Siamese::new(ck.config, ck.params, 1).unwrap());
-    let mut ob = o;
-    for (n, o) in [(&mut a, &mut opt), (&mut b, &mut ob)] {
-        n.forward_backward(&images, &pairs, &labels).unwrap();
-        n.apply(o);
+    let (mut ob, mut sb) = (o, TrainState::new(&b).unwrap());
+    for (n, o, s) in [(&mut a, &mut opt, &mut state), (&mut b, &mut ob, &mut sb)] {
+        s.forward_backward(n, &images, &pairs, &labels).unwrap();
+        n.apply(o, s.grads()).unwrap();
     }
     assert_eq!(a.params(), b.params());
 }

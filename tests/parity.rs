@@ -1,7 +1,7 @@
 //! siamface against TensorFlow on a tiny network: the fixture holds weights, inputs, outputs and
 //! gradients computed by `tools/parity_fixture.py` (TensorFlow, float64).
 use safetensors::SafeTensors;
-use siamface::model::{Params, Siamese};
+use siamface::model::{Params, Siamese, TrainState};
 use siamface::ModelConfig;
 
 const FIXTURE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/parity_tiny.safetensors");
@@ -41,16 +41,17 @@ fn model_matches_tensorflow_parity_fixture() {
     let labels = f32s(&st, "labels");
 
     for threads in [1, 2] {
-        let mut net = Siamese::new(config.clone(), params.clone(), threads).unwrap();
-        let out = net.forward_backward(&images, &pairs, &labels).unwrap();
+        let net = Siamese::new(config.clone(), params.clone(), threads).unwrap();
+        let mut state = TrainState::new(&net).unwrap();
+        let out = state.forward_backward(&net, &images, &pairs, &labels).unwrap();
         let want_loss = f32s(&st, "loss")[0] as f64;
         assert!((out.loss - want_loss).abs() <= 1e-4 * want_loss, "loss {} vs {want_loss}", out.loss);
-        let e = rel_err(net.last_logits(), &f32s(&st, "logits"));
+        let e = rel_err(state.last_logits(), &f32s(&st, "logits"));
         assert!(e <= 1e-4, "logits: relative error {e}");
         for spec in &params.specs {
             let want = f32s(&st, &format!("grad.{}", spec.name));
             assert!(want.iter().any(|v| *v != 0.0), "fixture gradient of {} is all zero", spec.name);
-            let e = rel_err(&net.grads[spec.range()], &want);
+            let e = rel_err(&state.grads()[spec.range()], &want);
             assert!(e <= 1e-4, "gradient of {} ({threads} threads): relative error {e}", spec.name);
         }
         let mut emb = vec![0f32; images.len() / config.input_len() * config.embedding];

@@ -44,19 +44,19 @@ fn koch_face_model_still_scores_same_people_above_different_people() {
 fn held_out_auc(model: &str) -> f32 {
     let ck = io::load(&root().join(model)).unwrap();
     let cfg = ck.config.clone();
-    let mut net = Siamese::new(ck.config, ck.params, 0).unwrap();
+    let net = Siamese::new(ck.config, ck.params, 0).unwrap();
     let det = Detector::new().unwrap();
     let lfw = crate::common::shared("lfw");
     let pairs = Pairs::parse(&lfw.join("pairs.txt")).unwrap();
     let fold10 = &pairs.folds[9];
-    let embed = |net: &mut Siamese, f: &siamface::data::lfw::Face| -> Vec<f32> {
+    let embed = |net: &Siamese, f: &siamface::data::lfw::Face| -> Vec<f32> {
         let found = face::from_file(&det, &f.path(&lfw.join("images_deepfunneled")), &cfg).unwrap();
         net.embed_bytes(&found.input).unwrap()
     };
     let mut same = Vec::new();
     let mut diff = Vec::new();
     for p in fold10.iter().take(20).chain(fold10.iter().skip(300).take(20)) {
-        let (a, b) = (embed(&mut net, &p.a), embed(&mut net, &p.b));
+        let (a, b) = (embed(&net, &p.a), embed(&net, &p.b));
         let s = net.score(&a, &b);
         if p.same { same.push(s) } else { diff.push(s) }
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use siamface::data::omniglot::Omniglot;
 use siamface::data::sampler::{self, Pair};
-use siamface::model::{Optimizer, Params, Siamese};
+use siamface::model::{Optimizer, Params, Siamese, TrainState};
 use siamface::rng::Rng;
 use siamface::{ModelConfig, OptimizerConfig};
 
@@ -25,7 +25,7 @@ fn batch(set: &Omniglot, pairs: &[Pair], il: usize) -> (Vec<f32>, Vec<(u32, u32)
     (images, idx, pairs.iter().map(|p| p.same as u8 as f32).collect())
 }
 
-fn accuracy(net: &mut Siamese, set: &Omniglot, pairs: &[Pair], il: usize) -> f64 {
+fn accuracy(net: &Siamese, set: &Omniglot, pairs: &[Pair], il: usize) -> f64 {
     let (images, idx, labels) = batch(set, pairs, il);
     let d = net.embedding_len();
     let mut emb = vec![0f32; images.len() / il * d];
@@ -50,17 +50,18 @@ fn omniglot_training_lowers_loss_and_verifies_unseen_alphabets() {
     let mut rng = Rng::new(2015);
     let mut net = Siamese::new(cfg.clone(), Params::init(&cfg, &mut rng).unwrap(), 0).unwrap();
     let mut opt = Optimizer::new(OptimizerConfig::Adam { lr: 1e-3, beta1: 0.9, beta2: 0.999, epsilon: 1e-7 }, net.params()).unwrap();
+    let mut state = TrainState::new(&net).unwrap();
 
     let test_pairs = sampler::balanced(&mut Rng::new(7), &vec![held_out.drawers; held_out.characters], 600);
-    let before = accuracy(&mut net, &held_out, &test_pairs, il);
+    let before = accuracy(&net, &held_out, &test_pairs, il);
     let sizes = vec![train.drawers; train.characters];
     let mut losses = Vec::new();
     for _ in 0..1500 {
         let (images, idx, labels) = batch(&train, &sampler::balanced(&mut rng, &sizes, 32), il);
-        losses.push(net.forward_backward(&images, &idx, &labels).unwrap().loss);
-        net.apply(&mut opt);
+        losses.push(state.forward_backward(&net, &images, &idx, &labels).unwrap().loss);
+        net.apply(&mut opt, state.grads()).unwrap();
     }
-    let after = accuracy(&mut net, &held_out, &test_pairs, il);
+    let after = accuracy(&net, &held_out, &test_pairs, il);
     let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
     let (first, last) = (mean(&losses[..30]), mean(&losses[losses.len() - 30..]));
     eprintln!("loss {first:.3} -> {last:.3}; held-out verification accuracy {before:.3} -> {after:.3}");

@@ -58,7 +58,7 @@ pub fn faces(model: &Model, precision: Precision, lfw: &Path, photos: usize, dli
     }
     let ck = model.load()?.0;
     let cfg = ck.config.clone();
-    let mut net = Siamese::load(ck, 0, precision)?;
+    let net = Siamese::load(ck, 0, precision)?;
     let det = Detector::new()?;
     let pairs = lfw::Pairs::parse(&lfw.join("pairs.txt"))?;
     let mut paths: Vec<PathBuf> = Vec::new();

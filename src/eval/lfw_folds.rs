@@ -65,7 +65,7 @@ pub fn view2_scores(net: &crate::model::Siamese, lfw: &std::path::Path, align: s
 /// Embeddings of LFW photos, row by row in `faces`' order, each cut from the deep-funneled
 /// image as from the canonical face frame (the model's own crop of it, no detection), 256 at
 /// a time on the network's threads.
-pub fn embed_frames(net: &mut crate::model::Siamese, root: &std::path::Path, faces: &[crate::data::lfw::Face]) -> crate::error::Result<Vec<f32>> {
+pub fn embed_frames(net: &crate::model::Siamese, root: &std::path::Path, faces: &[crate::data::lfw::Face]) -> crate::error::Result<Vec<f32>> {
     let c = net.config().clone();
     let (il, d) = (c.input_len(), c.embedding);
     let mut out = vec![0f32; faces.len() * d];

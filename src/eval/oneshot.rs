@@ -58,7 +58,7 @@ pub fn random_trials(set: &ImageSet, way: usize, trials: usize, rng: &mut Rng) -
 }
 
 /// Scores the trials over `images` (each `input_len` floats, network input).
-pub fn evaluate(net: &mut Siamese, images: &[f32], trials: &[Trial]) -> Result<Report> {
+pub fn evaluate(net: &Siamese, images: &[f32], trials: &[Trial]) -> Result<Report> {
     let d = net.embedding_len();
     let mut emb = vec![0f32; images.len() / net.config().input_len() * d];
     net.embed(images, &mut emb)?;
@@ -76,7 +76,7 @@ pub fn evaluate(net: &mut Siamese, images: &[f32], trials: &[Trial]) -> Result<R
 }
 
 /// Embeds only the images the trials use, then scores them.
-pub fn evaluate_set(net: &mut Siamese, set: &ImageSet, trials: &[Trial]) -> Result<Report> {
+pub fn evaluate_set(net: &Siamese, set: &ImageSet, trials: &[Trial]) -> Result<Report> {
     let mut used: Vec<usize> = trials.iter().flat_map(|t| std::iter::once(t.query).chain(t.candidates.iter().copied())).collect();
     used.sort_unstable();
     used.dedup();
@@ -95,7 +95,7 @@ pub fn evaluate_set(net: &mut Siamese, set: &ImageSet, trials: &[Trial]) -> Resu
 
 /// Lake et al.'s runs (`omniglot::lake_runs`) scored: each run's 20 drawings are the
 /// candidates of its 20 queries, the characters shrunk by `scale` to the model's input.
-pub fn lake(net: &mut Siamese, runs: &[omniglot::Run], scale: usize) -> Result<Report> {
+pub fn lake(net: &Siamese, runs: &[omniglot::Run], scale: usize) -> Result<Report> {
     let il = net.config().input_len();
     let mut images = Vec::new();
     let mut trials = Vec::new();
@@ -115,7 +115,7 @@ pub fn lake(net: &mut Siamese, runs: &[omniglot::Run], scale: usize) -> Result<R
 /// `trials` random `way`-way tasks among the people of LFW `people.txt` fold `fold` (1-based)
 /// with two or more images, from LFW's training crop (Koch's face models); `model` names the
 /// model in errors. Returns the report and a line saying what was drawn.
-pub fn lfw_fold(net: &mut Siamese, model: &Path, root: &Path, fold: usize, way: usize, trials: usize, seed: u64) -> Result<(Report, String)> {
+pub fn lfw_fold(net: &Siamese, model: &Path, root: &Path, fold: usize, way: usize, trials: usize, seed: u64) -> Result<(Report, String)> {
     let c = net.config().clone();
     let folds = lfw::people(&root.join("people.txt"))?;
     if fold == 0 || fold > folds.len() {
@@ -171,18 +171,18 @@ pub fn on_model(model: &Path, threads: usize, precision: Precision, tasks: &Task
     let (report, source) = match *tasks {
         Tasks::Lfw { root, fold } => {
             let ck = io::load(model)?;
-            let mut net = Siamese::load(ck, threads, precision)?;
-            lfw_fold(&mut net, model, root, fold, way, trials, seed)?
+            let net = Siamese::load(ck, threads, precision)?;
+            lfw_fold(&net, model, root, fold, way, trials, seed)?
         }
         Tasks::Lake(dir) => {
-            let (mut net, scale) = omniglot_model(model, threads, precision)?;
-            (lake(&mut net, &omniglot::lake_runs(dir)?, scale)?, format!("Lake's runs in {}", dir.display()))
+            let (net, scale) = omniglot_model(model, threads, precision)?;
+            (lake(&net, &omniglot::lake_runs(dir)?, scale)?, format!("Lake's runs in {}", dir.display()))
         }
         Tasks::Omniglot(dir) => {
-            let (mut net, scale) = omniglot_model(model, threads, precision)?;
+            let (net, scale) = omniglot_model(model, threads, precision)?;
             let set = omniglot::load_split(dir, omniglot::Split::Test, scale)?;
             let drawn = random_trials(&set, way, trials, &mut Rng::new(seed));
-            (evaluate_set(&mut net, &set, &drawn)?, format!("random {way}-way tasks, test alphabets of {}", dir.display()))
+            (evaluate_set(&net, &set, &drawn)?, format!("random {way}-way tasks, test alphabets of {}", dir.display()))
         }
     };
     Ok(Outcome { report, source })

@@ -88,7 +88,7 @@ pub struct ClaimFold {
 /// than `enrol` images: each of a person's next `queries` images claims its own person (the
 /// first `enrol` images are their enrolment), and each of the others.
 pub fn lfw_claims(
-    net: &mut crate::model::Siamese,
+    net: &crate::model::Siamese,
     lfw_root: &std::path::Path,
     folds: &[Vec<(String, usize)>],
     fold: usize,
@@ -172,12 +172,12 @@ pub fn on_lfw(
     fit_detection: bool,
 ) -> crate::error::Result<OnLfw> {
     let ck = crate::model::io::load(model)?;
-    let mut net = crate::model::Siamese::new(ck.config, ck.params, threads)?;
+    let net = crate::model::Siamese::new(ck.config, ck.params, threads)?;
     let card = crate::model::card::Card::read(model)?.same_at();
     let fixed = if fit_detection { None } else { Some(detection.unwrap_or(card)) };
     let folds = crate::data::lfw::people(&lfw.join("people.txt"))?;
-    let (fit_claims, fit_on) = lfw_claims(&mut net, lfw, &folds, fit_fold, enrol, queries)?;
-    let (test_claims, test_on) = lfw_claims(&mut net, lfw, &folds, test_fold, enrol, queries)?;
+    let (fit_claims, fit_on) = lfw_claims(&net, lfw, &folds, fit_fold, enrol, queries)?;
+    let (test_claims, test_on) = lfw_claims(&net, lfw, &folds, test_fold, enrol, queries)?;
     let fitted = fit(&fit_claims, fixed);
     let test = evaluate(&test_claims, fitted.detection, fitted.verification);
     let before = evaluate(&test_claims, fixed.unwrap_or(card), 0.5);

@@ -4,6 +4,7 @@
 //! gets the range that rounds those activations with the least error.
 use super::*;
 use crate::engine::int8::Stats;
+use crate::model::packed::Matrix;
 use crate::model::int8::Input;
 
 impl Siamese {
@@ -22,16 +23,16 @@ impl Siamese {
             });
         }
         self.precision = precision;
-        self.packed = std::sync::OnceLock::new();
+        self.packed = OnceLock::new();
         Ok(())
     }
 
     /// The model with the int8 calibration `c` (checked against its weights), for `Int8`.
     pub fn with_int8(mut self, c: Calibration) -> Result<Self> {
-        let matrices: Vec<Matrix> = self.matrices(false).into_iter().map(|(m, _)| m).collect();
+        let matrices: Vec<Matrix> = self.tower.matrices(&self.params, false).into_iter().map(|(m, _)| m).collect();
         c.check(&self.params.fingerprint(), &matrices)?;
-        self.int8 = Some(std::sync::Arc::new(c));
-        self.packed = std::sync::OnceLock::new();
+        self.int8 = Some(Arc::new(c));
+        self.packed = OnceLock::new();
         Ok(self)
     }
 
@@ -49,7 +50,7 @@ impl Siamese {
     /// After the weights change: the packed panels go, and so does an int8 calibration made
     /// for the old weights (int8 falls back to bf16 until a new one is attached).
     pub(super) fn forget_packing(&mut self) {
-        self.packed = std::sync::OnceLock::new();
+        self.packed = OnceLock::new();
         if self.int8.take().is_some() && self.precision == Precision::Int8 {
             self.precision = Precision::Bf16;
         }
@@ -63,13 +64,13 @@ impl Siamese {
         if n == 0 {
             return Err(Error::Input { field: "calibration images".into(), reason: "none given: int8 ranges need sample images".into() });
         }
-        let matrices = self.matrices(false);
+        let matrices = self.tower.matrices(&self.params, false);
         let precision = std::mem::replace(&mut self.precision, Precision::F32);
         let mut stats = vec![Stats::new(); matrices.len()];
         let mut out = vec![0f32; n * self.config.embedding];
         for pass in 0..2 {
             let start: Vec<Stats> = if pass == 0 { stats.clone() } else { stats.iter().map(Stats::histogram).collect() };
-            self.packed = std::sync::OnceLock::from(Packed::observing(&self.params.data, &matrices, start));
+            self.packed = OnceLock::from(Packed::observing(&self.params.data, &matrices, start));
             let done = self.embed(images, &mut out);
             stats = self.packed.take().map(|p| p.observed(&matrices)).unwrap_or_default();
             if let Err(e) = done {

@@ -1,4 +1,7 @@
-//! Buffers for the batched passes, sized once from the config and reused every step.
+//! Buffers for the passes through Koch's tower, sized from the config and reused from call to
+//! call: what one thread needs for one image (`ThreadWork`, `ImageTrace`), what a batch needs
+//! (`BatchWork`), and what one caller of a shared model needs (`Scratch`). None of them hold
+//! weights, so a model borrowed by `&self` can run with any of them.
 use crate::config::LayerShape;
 use crate::engine::conv;
 
@@ -48,6 +51,68 @@ impl ImageTrace {
             acts: layers.iter().map(|l| vec![0.0; l.out_len()]).collect(),
             args: layers.iter().map(|l| vec![0; if l.pool { l.out_len() } else { 0 }]).collect(),
         }
+    }
+}
+
+/// A batch's forward pass through Koch's tower on `threads` threads: one workspace per thread
+/// (the first one's im2col scratch big enough for all threads, for a batch smaller than the
+/// thread count), one trace per image, the tower's flattened outputs and the embeddings. Kept
+/// apart from the model so that inference (`Siamese::embed`) and training (`TrainState`) each
+/// bring their own while the weights stay shared.
+pub struct BatchWork {
+    layers: Vec<LayerShape>,
+    pub works: Vec<ThreadWork>,
+    pub traces: Vec<ImageTrace>,
+    /// `n x flat_len`: the last layer's output of each image.
+    pub flat: Vec<f32>,
+    /// `n x embedding`: the dense layer's output, after the sigmoid.
+    pub emb: Vec<f32>,
+    /// The dense layer's per-thread blocks.
+    pub scratch: Vec<f32>,
+}
+
+impl BatchWork {
+    pub fn new(layers: &[LayerShape], threads: usize) -> Self {
+        let works = (0..threads.max(1)).map(|t| ThreadWork::new(layers, if t == 0 { threads } else { 1 })).collect();
+        BatchWork { layers: layers.to_vec(), works, traces: Vec::new(), flat: Vec::new(), emb: Vec::new(), scratch: Vec::new() }
+    }
+
+    /// Whether these buffers were made for `layers` on `threads` threads.
+    pub fn fits(&self, layers: &[LayerShape], threads: usize) -> bool {
+        self.layers == layers && self.works.len() == threads
+    }
+
+    /// The thread count the batch is split over.
+    pub fn threads(&self) -> usize {
+        self.works.len()
+    }
+
+    /// Room for `n` images whose tower ends at `flat_len` values and `embedding` outputs.
+    pub fn reserve(&mut self, n: usize, flat_len: usize, embedding: usize) {
+        while self.traces.len() < n {
+            self.traces.push(ImageTrace::new(&self.layers));
+        }
+        for (buf, len) in [(&mut self.flat, n * flat_len), (&mut self.emb, n * embedding)] {
+            if buf.len() < len {
+                buf.resize(len, 0.0);
+            }
+        }
+    }
+}
+
+/// One thread's buffers for inference on a shared model (see `Siamese::embed_with`).
+pub struct Scratch {
+    /// The layer tower's im2col buffer.
+    pub(super) col: Vec<f32>,
+    pub(super) trace: ImageTrace,
+    pub(super) work: ThreadWork,
+    pub(super) dense: Vec<f32>,
+}
+
+impl Scratch {
+    /// Buffers for `layers` (none for a layered tower, which sizes its own `col`).
+    pub(super) fn new(layers: &[LayerShape]) -> Self {
+        Scratch { col: Vec::new(), trace: ImageTrace::new(layers), work: ThreadWork::new(layers, 1), dense: Vec::new() }
     }
 }
 

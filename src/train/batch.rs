@@ -26,7 +26,7 @@ pub enum Augment {
     Photo,
 }
 
-/// A batch ready for `Siamese::forward_backward`.
+/// A batch ready for `TrainState::forward_backward`.
 #[derive(Default)]
 pub struct Batch {
     pub images: Vec<f32>,

@@ -13,7 +13,7 @@ use crate::rng::Rng;
 /// drawers 17-20) in the folder `omniglot`, drawn with `seed`; accuracy, precision and recall
 /// at `threshold`.
 pub fn verify(model: &Path, threads: usize, omniglot: &Path, pairs: usize, threshold: f64, seed: u64) -> Result<PairScores> {
-    let (mut net, scale) = omniglot_model(model, threads, crate::engine::gemm::Precision::F32)?;
+    let (net, scale) = omniglot_model(model, threads, crate::engine::gemm::Precision::F32)?;
     let set = omniglot::load_split(omniglot, Split::Test, scale)?;
     let mut batch = Batch::default();
     batch.fill(&set, Mode::Pairs, pairs.max(2), Augment::None, &mut Rng::new(seed));

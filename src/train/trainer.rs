@@ -17,7 +17,7 @@ use crate::engine::gemm::Precision;
 use crate::error::{Error, Result};
 pub use crate::eval::history::EpochRecord;
 use crate::eval::oneshot::{self, Trial};
-use crate::model::{io, Optimizer, Params, Siamese};
+use crate::model::{io, Optimizer, Params, Siamese, TrainState};
 use crate::rng::Rng;
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -111,6 +111,8 @@ pub fn model_config(spec: &str) -> Result<ModelConfig> {
 pub struct Trainer<'a> {
     state: State,
     net: Siamese,
+    /// What each step writes (gradients, traces); the model only changes in `apply`.
+    step: TrainState,
     opt: Optimizer,
     train: &'a ImageSet,
     val: &'a ImageSet,
@@ -134,13 +136,14 @@ impl<'a> Trainer<'a> {
         };
         refuse_int8(config.precision)?;
         let net = Siamese::new(config.model.clone(), params, threads)?.with_precision(config.precision)?;
+        let step = TrainState::new(&net)?;
         let opt = Optimizer::new(config.optimizer.clone(), net.params())?;
         std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
         let path = out.join("train_config.json");
         std::fs::write(&path, serde_json::to_string_pretty(&config).expect("config serialises")).map_err(|e| Error::io(&path, e))?;
         let trials = oneshot::random_trials(val, config.val_way, config.val_trials, &mut Rng::new(config.seed ^ 0x5EED));
         let state = State { config, epoch: 0, rng, best: f64::NEG_INFINITY, bad_epochs: 0, history: Vec::new() };
-        Ok(Trainer { state, net, opt, train, val, trials, out: out.to_path_buf(), batch: Batch::default() })
+        Ok(Trainer { state, net, step, opt, train, val, trials, out: out.to_path_buf(), batch: Batch::default() })
     }
 
     /// Continues the run saved in `out` (its `last.safetensors`).
@@ -154,9 +157,10 @@ impl<'a> Trainer<'a> {
         let opt = ck.optimizer.ok_or_else(|| Error::ModelFile { path: file.clone(), reason: "no optimizer state".into() })?;
         refuse_int8(state.config.precision)?;
         let net = Siamese::new(ck.config, ck.params, threads)?.with_precision(state.config.precision)?;
+        let step = TrainState::new(&net)?;
         let c = &state.config;
         let trials = oneshot::random_trials(val, c.val_way, c.val_trials, &mut Rng::new(c.seed ^ 0x5EED));
-        Ok(Trainer { state, net, opt, train, val, trials, out: out.to_path_buf(), batch: Batch::default() })
+        Ok(Trainer { state, net, step, opt, train, val, trials, out: out.to_path_buf(), batch: Batch::default() })
     }
 
     /// Changes the precision of the products from here on (a run resumed on another machine, or
@@ -192,9 +196,9 @@ impl<'a> Trainer<'a> {
             let started = Instant::now();
             for step in 1..=c.steps_per_epoch {
                 self.batch.fill(self.train, c.mode, c.batch, c.augment, &mut self.state.rng);
-                let out = self.net.forward_backward(&self.batch.images, &self.batch.pairs, &self.batch.labels)?;
-                self.net.apply(&mut self.opt);
-                conf.add(self.net.last_logits(), &self.batch.labels);
+                let out = self.step.forward_backward(&self.net, &self.batch.images, &self.batch.pairs, &self.batch.labels)?;
+                self.net.apply(&mut self.opt, self.step.grads())?;
+                conf.add(self.step.last_logits(), &self.batch.labels);
                 loss_sum += out.loss;
                 steps_done = step;
                 pairs += self.batch.pairs.len() as u64;
@@ -215,7 +219,7 @@ impl<'a> Trainer<'a> {
                 }
             }
             let train_secs = started.elapsed().as_secs_f64();
-            let val = oneshot::evaluate_set(&mut self.net, self.val, &self.trials)?.accuracy;
+            let val = oneshot::evaluate_set(&self.net, self.val, &self.trials)?.accuracy;
             let prev = self.state.history.last();
             let record = EpochRecord {
                 epoch,
