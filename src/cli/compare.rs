@@ -23,9 +23,7 @@ pub struct Args {
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let out = a.model.load(None)?.compare(&Photo::read(&a.a)?, &Photo::read(&a.b)?, a.threshold)?;
     if !a.json {
-        for s in [&out.a, &out.b].into_iter().filter(|s| s.faces > 1) {
-            eprintln!("note: {}: {} faces found; using the largest", s.file, s.faces);
-        }
+        out.notes().for_each(|note| eprintln!("{note}"));
     }
     super::show(a.json, &out)?;
     // 0 same, 1 different, 2 error (main), as `cmp` answers.

@@ -5,10 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::options::{unit, FaceModel, GalleryArg};
-use crate::data::frames::Frames;
-use crate::face::track::Settings;
-use crate::service::stream::Stream;
-use crate::service::{FaceService, Log, Photo};
+use crate::service::{FaceService, Photo};
 
 /// Options every gallery command shares.
 #[derive(clap::Args)]
@@ -49,17 +46,8 @@ pub struct EnrollArgs {
 }
 
 pub fn enroll(a: EnrollArgs) -> anyhow::Result<ExitCode> {
-    let service = a.common.service(true)?;
-    let done = if a.video {
-        let mut frames = Frames::open(&a.photos)?;
-        service.enroll_video(&a.name, &mut || frames.next_frame(), a.add)?
-    } else {
-        let photos = a.photos.iter().map(|p| Photo::read(p)).collect::<Result<Vec<_>, _>>()?;
-        service.enroll(&a.name, &photos, a.add)?
-    };
-    for (file, n) in &done.crowded {
-        eprintln!("note: {file}: {n} faces found; enrolled the largest");
-    }
+    let done = a.common.service(true)?.enroll_files(&a.name, &a.photos, a.video, a.add)?;
+    done.notes().for_each(|note| eprintln!("{note}"));
     super::show(a.common.json, &done)
 }
 
@@ -86,22 +74,19 @@ pub struct IdentifyArgs {
 pub fn identify(a: IdentifyArgs) -> anyhow::Result<ExitCode> {
     let service = a.common.service(true)?;
     if a.video {
-        return identify_video(&service, &a.photos, a.common.json);
+        service.follow(&a.photos, a.common.json, &mut |text| print!("{text}"))?;
+        return Ok(ExitCode::SUCCESS);
     }
-    let mut failed = 0;
-    for p in &a.photos {
-        let file = p.display().to_string();
-        let faces = Photo::read(p).and_then(|photo| service.identify(&photo, a.threshold, false));
-        failed += faces.is_err() as usize;
-        match faces {
-            Err(e) if a.common.json => println!("{}", serde_json::json!({ "file": file, "error": e.to_string() })),
-            Err(e) => eprintln!("error: {e}"),
-            Ok(faces) if a.common.json => println!("{}", serde_json::json!({ "file": file, "faces": faces })),
-            Ok(faces) if faces.is_empty() => println!("{file}: no face found"),
-            Ok(faces) => faces.iter().for_each(|f| println!("{file}: {f}")),
+    let mut failed = false;
+    for answer in a.photos.iter().map(|p| service.identify_file(p, a.threshold)) {
+        failed |= answer.failed();
+        if answer.failed() && !a.common.json {
+            eprint!("{answer}");
+        } else {
+            super::show(a.common.json, &answer)?;
         }
     }
-    Ok(if failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
+    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }
 
 #[derive(clap::Args)]
@@ -166,26 +151,5 @@ pub struct RenameArgs {
 pub fn rename(a: RenameArgs) -> anyhow::Result<ExitCode> {
     let (old, new) = a.common.service(false)?.rename(&a.old, &a.new)?;
     println!("renamed {old} to {new}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `identify --video`: each frame's answer as JSON, or the tracks as their names change.
-fn identify_video(service: &FaceService, paths: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
-    let mut frames = Frames::open(paths)?;
-    let mut log = Log::new(frames.fps());
-    let mut stream = Stream::new(service.faces()?, Settings::default());
-    while let Some(img) = frames.next_frame()? {
-        let report = stream.next(service, &img)?;
-        if json {
-            println!("{}", serde_json::to_string(&report)?);
-        } else {
-            print!("{}", log.frame(&report));
-        }
-    }
-    if json {
-        println!("{}", serde_json::json!({ "summary": stream.summary() }));
-    } else {
-        print!("{}", log.summary(stream.frames(), &stream.summary()));
-    }
     Ok(ExitCode::SUCCESS)
 }

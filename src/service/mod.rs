@@ -6,6 +6,7 @@
 //! memory back. A gallery whose embeddings came from another model is re-embedded from its
 //! stored crops before any embedding is compared with it.
 pub mod card;
+pub mod files;
 pub mod stream;
 mod text;
 
