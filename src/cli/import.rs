@@ -3,9 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
-use crate::model::{dlib, io};
+use crate::service::models;
 
 #[derive(clap::Subcommand)]
 pub enum Command {
@@ -24,20 +22,7 @@ pub struct DlibArgs {
 
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     match c {
-        Command::Dlib(a) => {
-            let (cfg, mut params, metric) = dlib::read(&a.file)?;
-            dlib::set_distance_head(&mut params, metric.distance_threshold);
-            io::save(&a.out, &cfg, &params, None, None).with_context(|| format!("writing {}", a.out.display()))?;
-            println!(
-                "{}: {} tensors, {} parameters; dlib's metric: margin {}, distance threshold {} -> {}",
-                a.file.display(),
-                params.specs.len(),
-                params.data.len(),
-                metric.margin,
-                metric.distance_threshold,
-                a.out.display()
-            );
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Dlib(a) => print!("{}", models::import_dlib(&a.file, &a.out)?),
     }
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@
 //! stored crops before any embedding is compared with it.
 pub mod card;
 pub mod files;
+pub mod models;
 pub mod stream;
 mod text;
 
