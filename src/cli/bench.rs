@@ -106,13 +106,7 @@ pub struct GalleryArgs {
 pub fn gallery(a: GalleryArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(a.sizes.windows(2).all(|w| w[0] < w[1]) && !a.sizes.is_empty(), "--sizes: increasing numbers, found {:?}", a.sizes);
     anyhow::ensure!(a.reps > 0 && a.per_person > 0 && a.dim > 0, "--reps, --per-person and --dim must be at least 1");
-    let report = bench::gallery_backends(&a.gallery, &a.sizes, a.dim, a.per_person, a.reps)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{report}");
-    }
-    Ok(ExitCode::SUCCESS)
+    super::show_pretty(a.json, &bench::gallery_backends(&a.gallery, &a.sizes, a.dim, a.per_person, a.reps)?)
 }
 
 #[derive(clap::Args)]

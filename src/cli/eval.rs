@@ -194,12 +194,7 @@ pub struct VideoArgs {
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     match c {
         Command::Oneshot(a) => {
-            let tasks = match (&a.lfw, &a.runs, &a.omniglot) {
-                (Some(root), _, _) => oneshot::Tasks::Lfw { root, fold: a.fold },
-                (None, Some(dir), _) => oneshot::Tasks::Lake(dir),
-                (None, None, Some(dir)) => oneshot::Tasks::Omniglot(dir),
-                (None, None, None) => anyhow::bail!("give --runs DIR (Lake's runs), --omniglot DIR or --lfw DIR"),
-            };
+            let tasks = oneshot::Tasks::of(a.lfw.as_deref(), a.fold, a.runs.as_deref(), a.omniglot.as_deref())?;
             let m = &a.model;
             super::show(m.json, &oneshot::on_model(&m.model, m.cpu.threads, a.arith.precision, &tasks, a.way, a.trials, a.seed)?)
         }
@@ -216,7 +211,6 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
             super::show(m.json, &lfw_folds::view2(&m.model, m.cpu.threads, a.arith.precision, &a.lfw, a.align, a.fold)?)
         }
         Command::Rule(a) => {
-            anyhow::ensure!(a.enrol > 0 && a.queries > 0, "--enrol and --queries must be at least 1");
             let m = &a.model;
             super::show(m.json, &rule::on_lfw(&m.model, m.cpu.threads, &a.people.lfw, a.people.fit_fold, a.people.test_fold, a.enrol, a.queries, a.detection, a.fit_detection)?)
         }
@@ -234,11 +228,7 @@ fn faces(a: FacesArgs) -> anyhow::Result<ExitCode> {
 fn video(a: VideoArgs) -> anyhow::Result<ExitCode> {
     let faces = a.model.load(None)?;
     let r = crate::eval::video::calibrate(faces.pipeline(), &a.people.lfw, a.far, a.people.fit_fold, a.people.test_fold, a.seed)?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-    } else {
-        print!("{r}");
-    }
+    super::show_pretty(a.json, &r)?;
     if let Some(dir) = &a.write_card {
         r.write_card(dir)?;
         eprintln!("wrote the video rule into {}", dir.join(crate::model::card::FILE).display());

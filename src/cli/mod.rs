@@ -107,8 +107,17 @@ pub fn run() -> anyhow::Result<ExitCode> {
 /// Prints a command's result: one line of JSON with `--json`, else its text (the result's
 /// `Display`, every line of which ends in a newline).
 fn show<T: serde::Serialize + std::fmt::Display>(json: bool, result: &T) -> anyhow::Result<ExitCode> {
+    show_with(json, result, serde_json::to_string)
+}
+
+/// `show` for the long reports people also read as JSON: indented.
+fn show_pretty<T: serde::Serialize + std::fmt::Display>(json: bool, result: &T) -> anyhow::Result<ExitCode> {
+    show_with(json, result, serde_json::to_string_pretty)
+}
+
+fn show_with<T: std::fmt::Display>(json: bool, result: &T, to_json: fn(&T) -> serde_json::Result<String>) -> anyhow::Result<ExitCode> {
     if json {
-        println!("{}", serde_json::to_string(result)?);
+        println!("{}", to_json(result)?);
     } else {
         print!("{result}");
     }
