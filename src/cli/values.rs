@@ -8,6 +8,7 @@ use crate::data::sets::Dataset;
 use crate::engine::gemm::Precision;
 use crate::eval::faces::Align;
 use crate::gallery::Check;
+use crate::service::training::{Batches, Optimizer};
 use crate::train::batch::Augment;
 use crate::train::Init;
 
@@ -54,6 +55,16 @@ value_enum!(Dataset {
     Lfw => "lfw": "people.txt and images_deepfunneled/",
     Folder => "folder": "One folder of photos per identity (PERSON/*.jpg)",
     App => "app": "The face app's anchor/, positive/ and negative/",
+});
+
+value_enum!(Optimizer {
+    Adam => "adam": "The face app's (lr 1e-4 unless --lr)",
+    Sgd => "sgd": "The paper's per-layer recipe, momentum and decay",
+});
+
+value_enum!(Batches {
+    Pairs => "pairs": "Independent pairs",
+    Images => "images": "Embed each image once, score every same pair in the batch and as many different pairs",
 });
 
 value_enum!(Augment {

@@ -9,6 +9,7 @@ pub mod card;
 pub mod files;
 pub mod models;
 pub mod stream;
+pub mod training;
 mod text;
 
 pub use text::Log;
