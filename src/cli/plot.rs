@@ -4,8 +4,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::plot::{self, source};
 
 #[derive(clap::Subcommand)]
@@ -80,21 +78,8 @@ pub struct ScoresArgs {
 
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     let (fig, to) = match c {
-        Command::Curves(a) => {
-            anyhow::ensure!(a.name.is_empty() || a.name.len() == a.runs.len(), "--name given {} times for {} runs: give one per run or none", a.name.len(), a.runs.len());
-            let runs = source::read_runs(&a.runs, &a.name)?;
-            let fig = if let [(name, history)] = &runs[..] {
-                plot::curves::figure(history, name).with_context(|| format!("drawing {}", a.runs[0].display()))?
-            } else {
-                plot::curves::compare(&runs).context("drawing the runs side by side")?
-            };
-            (fig, a.picture)
-        }
-        Command::Roc(a) => {
-            anyhow::ensure!(a.labels.is_empty() || a.labels.len() == a.evals.len(), "--label given {} times for {} files: give one per file or none", a.labels.len(), a.evals.len());
-            let models = a.evals.iter().enumerate().map(|(k, path)| Ok(source::read_eval(path)?.with(a.labels.get(k).cloned(), a.threshold))).collect::<crate::Result<Vec<_>>>()?;
-            (plot::roc::figure(&models)?, a.picture)
-        }
+        Command::Curves(a) => (plot::curves::of_files(&a.runs, &a.name)?, a.picture),
+        Command::Roc(a) => (plot::roc::of_files(&a.evals, &a.labels, a.threshold)?, a.picture),
         Command::Scores(a) => (plot::scores::figure(&source::read_eval(&a.eval)?.with(a.label, a.threshold), a.bins)?, a.picture),
     };
     plot::save(&fig, &to.out, to.width.zip(to.height))?;
