@@ -108,20 +108,13 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     };
     let deadline = a.minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
     let tty = std::io::stderr().is_terminal();
-    let why = training::train(&data, &a.out, &choices, a.resume, a.cpu.threads, deadline, &mut |line| eprintln!("{line}"), &mut |p| progress(p, tty))?;
+    // A progress line that cannot be written (standard error closed) does not stop the run.
+    let mut progress = |p: &Progress| {
+        if let Some(text) = training::progress_text(p, tty) {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+    };
+    let why = training::train(&data, &a.out, &choices, a.resume, a.cpu.threads, deadline, &mut |line| eprintln!("{line}"), &mut progress)?;
     eprintln!("{why}; run folder {}", a.out.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Each epoch's line; between them, on a terminal a bar redrawn in place, else a line every
-/// tenth of an epoch.
-fn progress(p: &Progress, tty: bool) {
-    let mut err = std::io::stderr();
-    let clear = if tty { "\r\x1b[2K" } else { "" };
-    let _ = match (p.record, tty) {
-        (Some(_), _) => writeln!(err, "{clear}{p}"),
-        (None, true) => write!(err, "{clear}{p}"),
-        (None, false) if p.step % (p.steps / 10).max(1) == 0 => writeln!(err, "{p}"),
-        (None, false) => Ok(()),
-    };
 }

@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::service::Model;
-use crate::train::tune::{self, Tuning};
+use crate::service::{training, Model};
+use crate::train::tune::Tuning;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,12 +34,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let (ck, card) = Model::from_arg(a.model).load()?;
     let t = Tuning { app: &a.app, lfw: a.lfw.as_deref(), out: &a.out, holdout: a.holdout, epochs: a.epochs, steps: a.steps };
-    let (report, history) = tune::tune(&ck, &card, &t)?;
-    for r in &history {
-        println!("epoch {:>3}: loss {:.4}, precision {:.3}, recall {:.3}, held-out acceptance {:.3}", r.epoch, r.loss, r.precision, r.recall, r.val_oneshot);
-    }
-    print!("{report}");
+    print!("{}", training::tune_head(&Model::from_arg(a.model.clone()), &t)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,9 @@
 //! `siamface train`'s one call: a run set up from the choices given, or resumed from the last
 //! checkpoint in its folder, on a dataset loaded at the network's input size, and trained by
-//! `train::Trainer` until it ends, stops improving or runs out of time.
+//! `train::Trainer` until it ends, stops improving or runs out of time; its progress as a
+//! terminal or a log shows it. And `siamface train-head`'s: a face model's head fine-tuned on one
+//! person (`train::tune`), with its history.
+use std::fmt::{self, Display, Formatter};
 use std::path::Path;
 use std::time::Instant;
 
@@ -8,9 +11,13 @@ use crate::config::OptimizerConfig;
 use crate::data::sets::{self, Dataset, LfwFolds};
 use crate::engine::gemm::{Kernel, Precision};
 use crate::error::Result;
+use crate::eval::history::EpochRecord;
 use crate::train::batch::{Augment, Mode};
 use crate::train::trainer::{model_config, LAST};
+use crate::train::tune::{self, Tuning};
 use crate::train::{Init, Progress, TrainConfig, Trainer};
+
+use super::Model;
 
 /// How the weights are updated.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,4 +133,38 @@ pub fn train(data: &Data, out: &Path, choices: &Choices, resume: bool, threads: 
     let precision = trainer.model().precision();
     note(&format!("products: {precision:?} on the {} kernel", Kernel::for_precision(precision).name()));
     trainer.run(deadline, progress)
+}
+
+/// What a terminal (`tty`) or a log shows of `p`: the epoch's line once it has its record;
+/// before that, on a terminal the bar redrawn in place, in a log a line every tenth of an epoch.
+pub fn progress_text(p: &Progress, tty: bool) -> Option<String> {
+    let clear = if tty { "\r\x1b[2K" } else { "" };
+    match (p.record, tty) {
+        (Some(_), _) => Some(format!("{clear}{p}\n")),
+        (None, true) => Some(format!("{clear}{p}")),
+        (None, false) if p.step % (p.steps / 10).max(1) == 0 => Some(format!("{p}\n")),
+        (None, false) => None,
+    }
+}
+
+/// What `tune_head` did: the head's epochs, then the before/after report.
+pub struct Tuned {
+    pub history: Vec<EpochRecord>,
+    pub report: tune::Report,
+}
+
+/// Fine-tunes the head of `model` as `t` says (`train::tune`).
+pub fn tune_head(model: &Model, t: &Tuning) -> Result<Tuned> {
+    let (ck, card) = model.load()?;
+    let (report, history) = tune::tune(&ck, &card, t)?;
+    Ok(Tuned { history, report })
+}
+
+impl Display for Tuned {
+    fn fmt(&self, f: &mut Formatter) -> fmt::Result {
+        for r in &self.history {
+            writeln!(f, "epoch {:>3}: loss {:.4}, precision {:.3}, recall {:.3}, held-out acceptance {:.3}", r.epoch, r.loss, r.precision, r.recall, r.val_oneshot)?;
+        }
+        write!(f, "{}", self.report)
+    }
 }
