@@ -71,13 +71,8 @@ pub struct GalleryArg {
 impl GalleryArg {
     /// `--gallery`, or the default file.
     pub fn location(&self) -> Location {
-        self.gallery.clone().unwrap_or_else(|| {
-            let base = std::env::var_os("XDG_DATA_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-                .unwrap_or_else(|| PathBuf::from("."));
-            Location::File(base.join("siamface").join("gallery.sqlite"))
-        })
+        let var = |name| std::env::var_os(name).map(PathBuf::from);
+        self.gallery.clone().unwrap_or_else(|| Location::default_file(var("XDG_DATA_HOME"), var("HOME")))
     }
 }
 

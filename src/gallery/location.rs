@@ -41,6 +41,14 @@ impl Location {
         }
     }
 
+    /// The gallery used when none is named: `gallery.sqlite` in `siamface/` under
+    /// `$XDG_DATA_HOME` (given as `xdg_data_home`), else under `~/.local/share` (`home`), else
+    /// under the working directory.
+    pub fn default_file(xdg_data_home: Option<PathBuf>, home: Option<PathBuf>) -> Location {
+        let base = xdg_data_home.or_else(|| home.map(|h| h.join(".local/share"))).unwrap_or_else(|| PathBuf::from("."));
+        Location::File(base.join("siamface").join("gallery.sqlite"))
+    }
+
     /// The SQLite file, for the tools that check, repair, export and import a file (a file can
     /// be damaged and need them; a PostgreSQL gallery has the database's own: `pg_dump`,
     /// `amcheck`).
