@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::options::{FaceModel, GalleryArg};
 use crate::server::guard::{self, Token};
@@ -64,29 +63,18 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let Args { addr, token, token_file, allow_host, jobs, queue_wait, header_timeout, body_timeout, body_idle, max_connections, collect_cap_mb, gallery, model, threshold, collect } = a;
     // On the command line (rather than from SIAMFACE_TOKEN) the token shows in the process list.
-    if a.token.is_some() && std::env::args_os().any(|a| a == "--token" || a.to_string_lossy().starts_with("--token=")) {
+    if token.is_some() && std::env::args_os().any(|a| a == "--token" || a.to_string_lossy().starts_with("--token=")) {
         eprintln!("warning: --token on the command line can be read by every user of this machine in the process list; use --token-file or SIAMFACE_TOKEN");
     }
-    let secs = Duration::from_secs;
-    let settings = Settings {
-        addr: a.addr,
-        token: Token::given(a.token.as_deref(), a.token_file.as_deref()).map_err(anyhow::Error::msg)?,
-        allow_host: a.allow_host,
-        jobs: a.jobs,
-        queue_wait: secs(a.queue_wait),
-        header_timeout: secs(a.header_timeout),
-        body_timeout: secs(a.body_timeout),
-        body_idle: secs(a.body_idle),
-        max_connections: a.max_connections,
-        collect: a.collect.clone(),
-        collect_cap_mb: a.collect_cap_mb,
-    };
+    let token = Token::given(token.as_deref(), token_file.as_deref()).map_err(anyhow::Error::msg)?;
+    let settings = Settings { addr, token, allow_host, jobs, queue_wait, header_timeout, body_timeout, body_idle, max_connections, collect: collect.clone(), collect_cap_mb };
     settings.check().map_err(anyhow::Error::msg)?;
-    let gallery = a.gallery.location();
+    let gallery = gallery.location();
     // Opening re-embeds a gallery made with another model, before the first request.
-    let state = Arc::new(Inner { service: a.model.service(gallery.clone(), a.threshold, true)?, collect_dir: a.collect });
-    listen::run(a.addr, settings.limits(), |bound| {
+    let state = Arc::new(Inner { service: model.service(gallery.clone(), threshold, true)?, collect_dir: collect });
+    listen::run(addr, settings.limits(), |bound| {
         println!("siamface is serving on http://{bound} (gallery {gallery})");
         server::app(state, Arc::new(settings.guard(bound)))
     })?;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use super::guard::{Guard, Token};
 use super::listen::Limits;
 
+/// The times are in seconds, as they are typed.
 pub struct Settings {
     pub addr: SocketAddr,
     pub token: Option<Token>,
@@ -16,11 +17,11 @@ pub struct Settings {
     pub allow_host: Vec<String>,
     /// Model requests at once.
     pub jobs: usize,
-    pub queue_wait: Duration,
+    pub queue_wait: u64,
     /// For a request's headers, an idle connection and an unread answer alike.
-    pub header_timeout: Duration,
-    pub body_timeout: Duration,
-    pub body_idle: Duration,
+    pub header_timeout: u64,
+    pub body_timeout: u64,
+    pub body_idle: u64,
     pub max_connections: usize,
     /// The collection folder and the megabytes it may hold.
     pub collect: Option<PathBuf>,
@@ -41,7 +42,7 @@ impl Settings {
 
     /// The listener's limits; the header timeout is at least a second.
     pub fn limits(&self) -> Limits {
-        let t = self.header_timeout.max(Duration::from_secs(1));
+        let t = Duration::from_secs(self.header_timeout.max(1));
         Limits { header_timeout: t, write_timeout: t, max_connections: self.max_connections }
     }
 
@@ -50,9 +51,9 @@ impl Settings {
         let mut guard = Guard::new(bound, &self.allow_host);
         guard.token = self.token;
         guard.jobs = Arc::new(tokio::sync::Semaphore::new(self.jobs));
-        guard.queue_wait = self.queue_wait;
-        guard.body_timeout = self.body_timeout;
-        guard.body_idle = self.body_idle;
+        guard.queue_wait = Duration::from_secs(self.queue_wait);
+        guard.body_timeout = Duration::from_secs(self.body_timeout);
+        guard.body_idle = Duration::from_secs(self.body_idle);
         guard.collect = self.collect.map(|d| (d, self.collect_cap_mb * 1_000_000));
         guard
     }
