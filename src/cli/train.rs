@@ -1,9 +1,7 @@
-//! `siamface train`: a training run set up from the flags (or resumed from its last checkpoint)
-//! and run by `train::Trainer`, its progress on standard error.
+//! `siamface train`: the flags as `service::training`'s choices, its progress on standard error.
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
 use crate::data::sets::{Dataset, LfwFolds};
 use crate::engine::gemm::Precision;
@@ -13,9 +11,7 @@ use crate::train::{Init, Progress};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Dataset folder: Omniglot (images_background.npz, images_evaluation.npz, alphabets.tsv),
-    /// LFW (people.txt, images_deepfunneled/), identity folders (PERSON/*.jpg) or the face
-    /// app's anchor/ positive/ negative/.
+    /// Dataset folder, of the kind --dataset names.
     #[arg(long)]
     data: PathBuf,
     /// What --data holds.
@@ -77,9 +73,8 @@ pub struct Args {
     init: Init,
     #[command(flatten)]
     cpu: super::options::Threads,
-    /// Arithmetic of the products: bf16 trains in mixed precision (f32 weights, gradients and
-    /// optimiser state), 1.4x faster measured on koch105 where the CPU has AVX512_BF16. With
-    /// --resume, changes the run's precision from here on.
+    /// Arithmetic of the products (bf16 measured 1.4x faster on koch105); with --resume, changes
+    /// the run's precision from here on.
     #[arg(long, value_enum)]
     precision: Option<Precision>,
     /// Stop (after saving) once this many minutes have passed.
@@ -89,24 +84,8 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let data = Data { dir: &a.data, dataset: a.dataset, folds: LfwFolds { validation: a.lfw_val_fold, test: a.lfw_test_fold } };
-    let choices = Choices {
-        config: a.config,
-        optimizer: a.optimizer,
-        lr: a.lr,
-        epochs: a.epochs,
-        steps: a.steps,
-        batch: a.batch,
-        batches: a.mode,
-        per_class: a.per_class,
-        augment: a.augment,
-        patience: a.patience,
-        val_way: a.val_way,
-        val_trials: a.val_trials,
-        seed: a.seed,
-        init: a.init,
-        precision: a.precision,
-    };
-    let deadline = a.minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
+    let Args { config, optimizer, lr, epochs, steps, batch, mode, per_class, augment, patience, val_way, val_trials, seed, init, precision, .. } = a;
+    let choices = Choices { config, optimizer, lr, epochs, steps, batch, mode, per_class, augment, patience, val_way, val_trials, seed, init, precision };
     let tty = std::io::stderr().is_terminal();
     // A progress line that cannot be written (standard error closed) does not stop the run.
     let mut progress = |p: &Progress| {
@@ -114,7 +93,7 @@ pub fn run(a: Args) -> anyhow::Result<ExitCode> {
             let _ = std::io::stderr().write_all(text.as_bytes());
         }
     };
-    let why = training::train(&data, &a.out, &choices, a.resume, a.cpu.threads, deadline, &mut |line| eprintln!("{line}"), &mut progress)?;
+    let why = training::train(&data, &a.out, &choices, a.resume, a.cpu.threads, a.minutes, &mut |line| eprintln!("{line}"), &mut progress)?;
     eprintln!("{why}; run folder {}", a.out.display());
     Ok(ExitCode::SUCCESS)
 }

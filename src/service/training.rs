@@ -5,7 +5,7 @@
 //! person (`train::tune`), with its history.
 use std::fmt::{self, Display, Formatter};
 use std::path::Path;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::config::OptimizerConfig;
 use crate::data::sets::{self, Dataset, LfwFolds};
@@ -55,7 +55,7 @@ pub struct Choices {
     pub epochs: Option<usize>,
     pub steps: usize,
     pub batch: usize,
-    pub batches: Batches,
+    pub mode: Batches,
     pub per_class: usize,
     pub augment: Augment,
     pub patience: usize,
@@ -86,7 +86,7 @@ impl Choices {
             epochs: self.epochs.unwrap_or(200),
             steps_per_epoch: self.steps.max(1),
             batch: self.batch.max(2),
-            mode: match self.batches {
+            mode: match self.mode {
                 Batches::Pairs => Mode::Pairs,
                 Batches::Images => Mode::Images { per_class: self.per_class },
             },
@@ -101,11 +101,13 @@ impl Choices {
 }
 
 /// Trains into the run folder `out` (a new run made from `choices`, or with `resume` the run
-/// there) until the run ends, stops improving or passes `deadline`, and says why it stopped.
+/// there) until the run ends, stops improving or has run for `minutes` (then after saving), and
+/// says why it stopped.
 /// `note` hears what was loaded and which kernel runs the products before the first step,
 /// `progress` where the run is after every step.
 #[allow(clippy::too_many_arguments)]
-pub fn train(data: &Data, out: &Path, choices: &Choices, resume: bool, threads: usize, deadline: Option<Instant>, note: &mut dyn FnMut(&str), progress: &mut dyn FnMut(&Progress)) -> Result<String> {
+pub fn train(data: &Data, out: &Path, choices: &Choices, resume: bool, threads: usize, minutes: Option<f64>, note: &mut dyn FnMut(&str), progress: &mut dyn FnMut(&Progress)) -> Result<String> {
+    let deadline = minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
     let new = if resume { None } else { Some(choices.config()?) };
     let model = match &new {
         Some(c) => c.model.clone(),
