@@ -1,5 +1,4 @@
-//! `siamface calibrate`: measures a model's activation ranges for `--precision int8` on sample
-//! photos and writes them beside its weights (`int8.json`).
+//! `siamface calibrate`: the flags given to `service::models::calibrate`, its report printed.
 use std::path::PathBuf;
 use std::process::ExitCode;
 

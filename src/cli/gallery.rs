@@ -12,8 +12,7 @@ pub enum Command {
     /// Check the gallery file: SQLite's own check, then every image's crop and embedding (exit
     /// status 1 when anything is wrong).
     Check {
-        /// How thorough: quick (crops' headers only), or full (also compares every index with its
-        /// table and decodes every crop).
+        /// How thorough: quick (crops' headers only), or full (also decodes every crop).
         #[arg(long, value_enum, default_value_t = Check::Full)]
         check: Check,
         #[command(flatten)]
@@ -44,9 +43,8 @@ pub enum Command {
 pub struct At {
     #[command(flatten)]
     gallery: super::options::GalleryArg,
-    /// Print JSON for programs.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::options::Output,
 }
 
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
@@ -54,7 +52,7 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Check { check, at } => {
             // Exit status 1 when the file or any image is found wrong.
             let r = crate::gallery::check_file(at.gallery.location().sqlite_file()?, check)?;
-            super::show(at.json, &r)?;
+            at.output.show(&r)?;
             return Ok(if r.ok { ExitCode::SUCCESS } else { ExitCode::FAILURE });
         }
         Command::Repair { at } => (Task::Repair, at),
@@ -62,8 +60,8 @@ pub fn run(c: Command) -> anyhow::Result<ExitCode> {
         Command::Import { dir, at } => (Task::Import(dir), at),
     };
     let done = archive::perform(at.gallery.location().sqlite_file()?, task)?;
-    if !at.json {
+    if !at.output.json {
         done.report().unreadable.iter().for_each(|line| eprintln!("unreadable: {line}"));
     }
-    super::show(at.json, &done)
+    at.output.show(&done)
 }

@@ -1,5 +1,4 @@
-//! `siamface train-head`: fine-tune a face model's head on one person's pictures against other
-//! people, the tower frozen (`train::tune`); prints the history and the before/after.
+//! `siamface train-head`: `service::training::tune_head` on the flags, its history printed.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -35,6 +34,6 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let t = Tuning { app: &a.app, lfw: a.lfw.as_deref(), out: &a.out, holdout: a.holdout, epochs: a.epochs, steps: a.steps };
-    print!("{}", training::tune_head(&Model::from_arg(a.model.clone()), &t)?);
+    print!("{}", training::tune_head(&Model::from_arg(a.model), &t)?);
     Ok(ExitCode::SUCCESS)
 }

@@ -40,7 +40,7 @@ value_enum!(Precision {
 });
 
 value_enum!(Align {
-    Detect => "detect": "Find the face (YuNet) and align it by its own landmarks, as the app does with any photo",
+    Detect => "detect": "Find the face (YuNet; the one nearest the centre, as LFW labels it) and align it by its own landmarks, as the app does with any photo",
     Frame => "frame": "Take LFW's deep-funneled frame as the canonical frame (no detection): how the Koch face models were trained",
 });
 
