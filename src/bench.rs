@@ -139,6 +139,9 @@ pub fn peak_rss_mb() -> f64 {
 
 pub fn run(opts: &Options) -> Result<Report> {
     use crate::engine::gemm::{Kernel, Precision};
+    if opts.tf_python.is_some() != opts.tf_script.is_some() {
+        return Err(Error::input("--tf-python and --tf-script", "give both or neither"));
+    }
     let cfg = ModelConfig::preset(&opts.preset)?;
     let mut rng = Rng::new(0);
     let params = Params::init(&cfg, &mut rng)?;

@@ -42,6 +42,12 @@ pub struct GalleryReport {
 /// ratios the command prints.
 pub fn gallery_backends(locations: &[crate::gallery::Location], sizes: &[usize], dim: usize, per_person: usize, reps: usize) -> Result<GalleryReport> {
     use crate::gallery::{identify, Enrolment, Store};
+    if sizes.is_empty() || !sizes.windows(2).all(|w| w[0] < w[1]) {
+        return Err(Error::input("--sizes", format!("increasing numbers, found {sizes:?}")));
+    }
+    if reps == 0 || per_person == 0 || dim == 0 {
+        return Err(Error::input("--reps, --per-person and --dim", "must be at least 1"));
+    }
     let cfg = ModelConfig { embedding: dim, ..ModelConfig::small35() };
     let mut rng = Rng::new(9);
     let net = Siamese::new(cfg.clone(), Params::init(&cfg, &mut rng)?, 0)?;

@@ -1,13 +1,9 @@
-//! `siamface calibrate`: measures a model's activation ranges for `--precision int8` on sample
-//! photos and writes them beside its weights (`int8.json`).
+//! `siamface calibrate`: the flags given to `service::models::calibrate`, its report printed.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
-use crate::eval::faces::{sample_inputs, Align};
-use crate::face::Detector;
-use crate::model::{io, Siamese};
+use crate::eval::faces::Align;
+use crate::service::models;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -24,24 +20,11 @@ pub struct Args {
     /// How a photo becomes the network's input.
     #[arg(long, value_enum, default_value_t = Align::Detect)]
     align: Align,
-    /// Worker threads (0 = every core).
-    #[arg(long, default_value_t = 0)]
-    threads: usize,
+    #[command(flatten)]
+    cpu: super::options::Threads,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    anyhow::ensure!(a.model.is_dir(), "{}: --model must be a model directory, where int8.json is written", a.model.display());
-    let ck = io::load(&a.model).with_context(|| format!("loading {}", a.model.display()))?;
-    let mut net = Siamese::new(ck.config, ck.params, a.threads)?;
-    let det = Detector::new()?;
-    let (inputs, used, skipped) = sample_inputs(&net, &det, &a.images, a.count, a.align)?;
-    anyhow::ensure!(used > 0, "{}: no face found in the {skipped} photos picked", a.images.display());
-    let source = format!("{used} photos of {} ({:?} crops)", a.images.display(), a.align).to_lowercase();
-    let c = net.calibrate(&inputs, &source)?;
-    c.write(&a.model)?;
-    println!("{}: int8 ranges of {} weight matrices from {used} photos ({skipped} without a face skipped)", a.model.join(crate::model::int8::FILE).display(), c.inputs.len());
-    for (i, r) in c.inputs.iter().enumerate() {
-        println!("  matrix {i:>2} ({}x{}): range [{:.4}, {:.4}] of seen [{:.4}, {:.4}]", r.k, r.n, r.lo, r.hi, r.seen_min, r.seen_max);
-    }
+    print!("{}", models::calibrate(&a.model, &a.images, a.count, a.align, a.cpu.threads)?);
     Ok(ExitCode::SUCCESS)
 }

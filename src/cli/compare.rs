@@ -15,19 +15,16 @@ pub struct Args {
     /// Decision threshold on the probability, from 0 to 1; default: the model card's, else 0.5.
     #[arg(long, value_parser = super::options::unit)]
     threshold: Option<f32>,
-    /// Print the score, decision, threshold and both faces' boxes as one JSON object.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: super::options::Output,
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
     let out = a.model.load(None)?.compare(&Photo::read(&a.a)?, &Photo::read(&a.b)?, a.threshold)?;
-    if !a.json {
-        for s in [&out.a, &out.b].into_iter().filter(|s| s.faces > 1) {
-            eprintln!("note: {}: {} faces found; using the largest", s.file, s.faces);
-        }
+    if !a.output.json {
+        out.notes().for_each(|note| eprintln!("{note}"));
     }
-    super::show(a.json, &out)?;
+    a.output.show(&out)?;
     // 0 same, 1 different, 2 error (main), as `cmp` answers.
     Ok(if out.same { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -15,32 +15,16 @@ mod values;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::Parser;
 
 /// One-shot face recognition on the CPU: enrol a person from one photo, then verify, identify
 /// and follow them in photos and video (a Siamese network: dlib's face ResNet by default, or
 /// Koch's network).
 #[derive(Parser)]
 #[command(name = "siamface", version)]
-pub struct Cli {
-    #[command(subcommand)]
-    command: Command,
-}
-
-#[derive(Subcommand)]
 enum Command {
-    /// Enrol a person from one photo (one-shot) or several.
-    Enroll(people::EnrollArgs),
-    /// Is the face in this photo the claimed person?
-    Verify(people::VerifyArgs),
-    /// Who are the faces in these photos (or "unknown")?
-    Identify(people::IdentifyArgs),
-    /// List the enrolled people.
-    People(people::PeopleArgs),
-    /// Rename an enrolled person.
-    Rename(people::RenameArgs),
-    /// Delete a person and everything stored for them.
-    Forget(people::ForgetArgs),
+    #[command(flatten)]
+    People(people::Command),
     /// Check, repair, export or import the gallery file.
     #[command(subcommand)]
     Gallery(gallery::Command),
@@ -63,14 +47,8 @@ enum Command {
     /// Draw training curves, ROC curves or score histograms from saved results (.png or .svg).
     #[command(subcommand)]
     Plot(plot::Command),
-    /// Measure training and inference speed and memory (optionally beside TensorFlow).
-    Bench(bench::Args),
-    /// Measure the face pipeline per photo and the tower on a batch (optionally beside dlib).
-    BenchFaces(bench::FacesArgs),
-    /// Time the gallery backends (SQLite, PostgreSQL) at 10k to 1M enrolled faces.
-    BenchGallery(bench::GalleryArgs),
-    /// Frames per second of identify --video with 1 and 5 faces, beside embedding every frame.
-    BenchVideo(bench::VideoArgs),
+    #[command(flatten)]
+    Bench(bench::Command),
 }
 
 pub fn run() -> anyhow::Result<ExitCode> {
@@ -79,22 +57,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
         println!("siamface {}\nmodel: {}", env!("CARGO_PKG_VERSION"), crate::model::bundled::describe()?);
         return Ok(ExitCode::SUCCESS);
     }
-    let cli = Cli::parse();
+    let command = Command::parse();
     crate::engine::gemm::check_env().map_err(anyhow::Error::msg)?;
-    match cli.command {
-        Command::Bench(a) => bench::run(a),
-        Command::BenchFaces(a) => bench::faces(a),
-        Command::BenchGallery(a) => bench::gallery(a),
-        Command::BenchVideo(a) => bench::video(a),
+    match command {
+        Command::Bench(c) => bench::run(c),
         Command::Compare(a) => compare::run(a),
         Command::Calibrate(a) => calibrate::run(a),
         Command::Serve(a) => serve::run(a),
-        Command::Enroll(a) => people::enroll(a),
-        Command::Verify(a) => people::verify(a),
-        Command::Identify(a) => people::identify(a),
-        Command::People(a) => people::people(a),
-        Command::Rename(a) => people::rename(a),
-        Command::Forget(a) => people::forget(a),
+        Command::People(c) => people::run(c),
         Command::Gallery(c) => gallery::run(c),
         Command::Train(a) => train::run(a),
         Command::TrainHead(a) => train_head::run(a),
@@ -102,15 +72,4 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Import(c) => import::run(c),
         Command::Plot(c) => plot::run(c),
     }
-}
-
-/// Prints a command's result: one line of JSON with `--json`, else its text (the result's
-/// `Display`, every line of which ends in a newline).
-fn show<T: serde::Serialize + std::fmt::Display>(json: bool, result: &T) -> anyhow::Result<ExitCode> {
-    if json {
-        println!("{}", serde_json::to_string(result)?);
-    } else {
-        print!("{result}");
-    }
-    Ok(ExitCode::SUCCESS)
 }

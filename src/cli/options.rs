@@ -1,10 +1,44 @@
 //! Options several commands share, declared once so that each reads, defaults and is described
 //! in `--help` the same way in every command that has it; and the value parsers they use.
-use std::path::PathBuf;
+use std::fmt::Display;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use serde::Serialize;
 
 use crate::engine::gemm::Precision;
 use crate::gallery::Location;
 use crate::service::{card, FaceService, Faces, Model, Options};
+
+/// `--json`, and the printing of a command's result that it chooses.
+#[derive(clap::Args)]
+pub struct Output {
+    /// Print JSON, for programs, instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+impl Output {
+    /// Prints a command's result: one line of JSON with `--json`, else its text (the result's
+    /// `Display`, every line of which ends in a newline).
+    pub fn show<T: Serialize + Display>(&self, result: &T) -> anyhow::Result<ExitCode> {
+        self.print(result, serde_json::to_string)
+    }
+
+    /// `show` for the long reports people also read as JSON: indented.
+    pub fn show_pretty<T: Serialize + Display>(&self, result: &T) -> anyhow::Result<ExitCode> {
+        self.print(result, serde_json::to_string_pretty)
+    }
+
+    fn print<T: Display>(&self, result: &T, to_json: fn(&T) -> serde_json::Result<String>) -> anyhow::Result<ExitCode> {
+        if self.json {
+            println!("{}", to_json(result)?);
+        } else {
+            print!("{result}");
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
 
 #[derive(clap::Args)]
 pub struct Threads {
@@ -15,8 +49,7 @@ pub struct Threads {
 
 #[derive(clap::Args)]
 pub struct Arith {
-    /// Arithmetic of the model's products: f32, or bf16 (1.4-1.8x faster measured where the CPU has
-    /// AVX512_BF16 or AMX; embeddings within bf16's rounding of f32's).
+    /// Arithmetic of the model's products; bf16 measured 1.4-1.8x faster, to within its rounding.
     #[arg(long, value_enum, default_value_t = Precision::F32)]
     pub precision: Precision,
 }
@@ -55,9 +88,15 @@ pub struct Evaluated {
     pub model: PathBuf,
     #[command(flatten)]
     pub cpu: Threads,
-    /// Print the result as one JSON object, for scripts and `siamface plot`.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub output: Output,
+}
+
+impl Evaluated {
+    /// Prints what `evaluate` answers for the model at `--model` on `--threads`.
+    pub fn show<T: Serialize + Display>(&self, evaluate: impl FnOnce(&Path, usize) -> crate::Result<T>) -> anyhow::Result<ExitCode> {
+        self.output.show(&evaluate(&self.model, self.cpu.threads)?)
+    }
 }
 
 #[derive(clap::Args)]
@@ -71,13 +110,8 @@ pub struct GalleryArg {
 impl GalleryArg {
     /// `--gallery`, or the default file.
     pub fn location(&self) -> Location {
-        self.gallery.clone().unwrap_or_else(|| {
-            let base = std::env::var_os("XDG_DATA_HOME")
-                .map(PathBuf::from)
-                .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-                .unwrap_or_else(|| PathBuf::from("."));
-            Location::File(base.join("siamface").join("gallery.sqlite"))
-        })
+        let var = |name| std::env::var_os(name).map(PathBuf::from);
+        self.gallery.clone().unwrap_or_else(|| Location::default_file(var("XDG_DATA_HOME"), var("HOME")))
     }
 }
 

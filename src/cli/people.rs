@@ -1,14 +1,87 @@
-//! The gallery commands: enroll, verify, identify, people, rename, forget. Each parses its
-//! arguments, makes one call of the face service, and prints the answer as text or JSON;
-//! `identify --video` prints each track as its name changes.
+//! The gallery commands (enroll, verify, identify, people, rename, forget): each one call of the
+//! face service, printed as text or JSON; `identify --video` prints each track as it is named.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::options::{unit, FaceModel, GalleryArg};
-use crate::data::frames::Frames;
-use crate::face::track::Settings;
-use crate::service::stream::Stream;
-use crate::service::{FaceService, Log, Photo};
+use super::options::{unit, FaceModel, GalleryArg, Output};
+use crate::service::{FaceService, Photo};
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Enrol a person from one photo (one-shot) or several.
+    Enroll {
+        /// The person's name.
+        name: String,
+        /// One photo (one-shot) or several; with --video, a short clip of the person (a .y4m
+        /// file, - for standard input, or images taken as consecutive frames).
+        #[arg(required = true)]
+        photos: Vec<PathBuf>,
+        /// Enrol from a clip: the face is followed across its frames and the sharpest, most
+        /// varied of them are stored. The clip must show this one person.
+        #[arg(long)]
+        video: bool,
+        /// Add these photos to someone already enrolled.
+        #[arg(long)]
+        add: bool,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Is the face in this photo the claimed person?
+    Verify {
+        /// The photo of the person who claims to be someone enrolled (its largest face is used).
+        photo: PathBuf,
+        /// The person the photo claims to show.
+        #[arg(long = "as")]
+        claimed: String,
+        /// Score at which one enrolment image accepts the face (default: the model card's, else
+        /// 0.5). (`--detection` is the older name of this option.)
+        #[arg(long = "image-threshold", alias = "detection", value_name = "IMAGE_THRESHOLD", value_parser = unit)]
+        detection: Option<f32>,
+        /// Fraction of enrolment images that must accept the face (default: the model card's,
+        /// calibrated on held-out people; else 0.5).
+        #[arg(long, value_parser = unit)]
+        verification: Option<f32>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Who are the faces in these photos (or "unknown")?
+    Identify {
+        /// Photos to look at; with --video, one YUV4MPEG2 stream (a .y4m file, or - for standard
+        /// input as `ffmpeg -i clip.mp4 -f yuv4mpegpipe -` writes it) or images taken as frames.
+        #[arg(required = true)]
+        photos: Vec<PathBuf>,
+        /// Follow the faces across frames and name each on the evidence of its whole track.
+        #[arg(long)]
+        video: bool,
+        /// Lowest score that names someone in a photo, from 0 to 1; default: the model card's,
+        /// else 0.5. (Video tracks are named by the card's video rule.)
+        #[arg(long, value_parser = unit)]
+        threshold: Option<f32>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// List the enrolled people.
+    People {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Rename an enrolled person.
+    Rename {
+        /// The name as enrolled (any case).
+        old: String,
+        /// The new name; their pictures and embeddings stay.
+        new: String,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Delete a person and everything stored for them.
+    Forget {
+        /// The person to delete, as enrolled (any case).
+        name: String,
+        #[command(flatten)]
+        common: Common,
+    },
+}
 
 /// Options every gallery command shares.
 #[derive(clap::Args)]
@@ -17,9 +90,8 @@ pub struct Common {
     gallery: GalleryArg,
     #[command(flatten)]
     model: FaceModel,
-    /// Print JSON for programs.
-    #[arg(long)]
-    json: bool,
+    #[command(flatten)]
+    output: Output,
 }
 
 impl Common {
@@ -29,163 +101,49 @@ impl Common {
     }
 }
 
-#[derive(clap::Args)]
-pub struct EnrollArgs {
-    /// The person's name.
-    name: String,
-    /// One photo (one-shot) or several; with --video, a short clip of the person (a .y4m file,
-    /// - for standard input, or images taken as consecutive frames).
-    #[arg(required = true)]
-    photos: Vec<PathBuf>,
-    /// Enrol from a clip: the face is followed across its frames and the sharpest, most varied
-    /// of them are stored. The clip must show this one person.
-    #[arg(long)]
-    video: bool,
-    /// Add these photos to someone already enrolled.
-    #[arg(long)]
-    add: bool,
-    #[command(flatten)]
-    common: Common,
-}
-
-pub fn enroll(a: EnrollArgs) -> anyhow::Result<ExitCode> {
-    let service = a.common.service(true)?;
-    let done = if a.video {
-        let mut frames = Frames::open(&a.photos)?;
-        service.enroll_video(&a.name, &mut || frames.next_frame(), a.add)?
-    } else {
-        let photos = a.photos.iter().map(|p| Photo::read(p)).collect::<Result<Vec<_>, _>>()?;
-        service.enroll(&a.name, &photos, a.add)?
-    };
-    for (file, n) in &done.crowded {
-        eprintln!("note: {file}: {n} faces found; enrolled the largest");
+pub fn run(c: Command) -> anyhow::Result<ExitCode> {
+    match c {
+        Command::Enroll { name, photos, video, add, common } => {
+            let done = common.service(true)?.enroll_files(&name, &photos, video, add)?;
+            done.notes().for_each(|note| eprintln!("{note}"));
+            common.output.show(&done)
+        }
+        Command::Verify { photo, claimed, detection, verification, common } => {
+            let v = common.service(true)?.verify(&Photo::read(&photo)?, &claimed, detection, verification)?;
+            common.output.show(&v)?;
+            // 0 verified, 1 not verified, 2 error (main).
+            Ok(if v.verified { ExitCode::SUCCESS } else { ExitCode::from(1) })
+        }
+        Command::Identify { photos, video, threshold, common } => identify(&photos, video, threshold, &common),
+        Command::People { common } => common.output.show(&common.service(false)?.people()?),
+        Command::Rename { old, new, common } => {
+            let (old, new) = common.service(false)?.rename(&old, &new)?;
+            println!("renamed {old} to {new}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Forget { name, common } => {
+            println!("forgot {}", common.service(false)?.forget(&name)?);
+            Ok(ExitCode::SUCCESS)
+        }
     }
-    super::show(a.common.json, &done)
-}
-
-#[derive(clap::Args)]
-pub struct IdentifyArgs {
-    /// Photos to look at; with --video, one YUV4MPEG2 stream (a .y4m file, or - for standard
-    /// input, as `ffmpeg -i clip.mp4 -f yuv4mpegpipe -` writes) or several images taken as
-    /// consecutive frames.
-    #[arg(required = true)]
-    photos: Vec<PathBuf>,
-    /// Follow the faces across frames and name each on the evidence of its whole track.
-    #[arg(long)]
-    video: bool,
-    /// Lowest score that names someone in a photo, from 0 to 1; default: the model card's,
-    /// else 0.5. (Video tracks are named by the card's video rule.)
-    #[arg(long, value_parser = unit)]
-    threshold: Option<f32>,
-    #[command(flatten)]
-    common: Common,
 }
 
 /// Each photo is identified on its own: a bad photo is reported and the others still are; the
 /// exit code is 2 if any photo could not be read.
-pub fn identify(a: IdentifyArgs) -> anyhow::Result<ExitCode> {
-    let service = a.common.service(true)?;
-    if a.video {
-        return identify_video(&service, &a.photos, a.common.json);
+fn identify(photos: &[PathBuf], video: bool, threshold: Option<f32>, common: &Common) -> anyhow::Result<ExitCode> {
+    let service = common.service(true)?;
+    if video {
+        service.follow(photos, common.output.json, &mut |text| print!("{text}"))?;
+        return Ok(ExitCode::SUCCESS);
     }
-    let mut failed = 0;
-    for p in &a.photos {
-        let file = p.display().to_string();
-        let faces = Photo::read(p).and_then(|photo| service.identify(&photo, a.threshold, false));
-        failed += faces.is_err() as usize;
-        match faces {
-            Err(e) if a.common.json => println!("{}", serde_json::json!({ "file": file, "error": e.to_string() })),
-            Err(e) => eprintln!("error: {e}"),
-            Ok(faces) if a.common.json => println!("{}", serde_json::json!({ "file": file, "faces": faces })),
-            Ok(faces) if faces.is_empty() => println!("{file}: no face found"),
-            Ok(faces) => faces.iter().for_each(|f| println!("{file}: {f}")),
-        }
-    }
-    Ok(if failed > 0 { ExitCode::from(2) } else { ExitCode::SUCCESS })
-}
-
-#[derive(clap::Args)]
-pub struct VerifyArgs {
-    /// The photo of the person who claims to be someone enrolled (its largest face is used).
-    photo: PathBuf,
-    /// The person the photo claims to show.
-    #[arg(long = "as")]
-    claimed: String,
-    /// Score at which one enrolment image accepts the face (default: the model card's, else
-    /// 0.5). (`--detection` is the older name of this option.)
-    #[arg(long = "image-threshold", alias = "detection", value_name = "IMAGE_THRESHOLD", value_parser = unit)]
-    detection: Option<f32>,
-    /// Fraction of enrolment images that must accept the face (default: the model card's,
-    /// calibrated on held-out people; else 0.5).
-    #[arg(long, value_parser = unit)]
-    verification: Option<f32>,
-    #[command(flatten)]
-    common: Common,
-}
-
-pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let v = a.common.service(true)?.verify(&Photo::read(&a.photo)?, &a.claimed, a.detection, a.verification)?;
-    super::show(a.common.json, &v)?;
-    // 0 verified, 1 not verified, 2 error (main).
-    Ok(if v.verified { ExitCode::SUCCESS } else { ExitCode::from(1) })
-}
-
-#[derive(clap::Args)]
-pub struct PeopleArgs {
-    #[command(flatten)]
-    common: Common,
-}
-
-pub fn people(a: PeopleArgs) -> anyhow::Result<ExitCode> {
-    super::show(a.common.json, &a.common.service(false)?.people()?)
-}
-
-#[derive(clap::Args)]
-pub struct ForgetArgs {
-    /// The person to delete, as enrolled (any case).
-    name: String,
-    #[command(flatten)]
-    common: Common,
-}
-
-pub fn forget(a: ForgetArgs) -> anyhow::Result<ExitCode> {
-    println!("forgot {}", a.common.service(false)?.forget(&a.name)?);
-    Ok(ExitCode::SUCCESS)
-}
-
-#[derive(clap::Args)]
-pub struct RenameArgs {
-    /// The name as enrolled (any case).
-    old: String,
-    /// The new name; their pictures and embeddings stay.
-    new: String,
-    #[command(flatten)]
-    common: Common,
-}
-
-pub fn rename(a: RenameArgs) -> anyhow::Result<ExitCode> {
-    let (old, new) = a.common.service(false)?.rename(&a.old, &a.new)?;
-    println!("renamed {old} to {new}");
-    Ok(ExitCode::SUCCESS)
-}
-
-/// `identify --video`: each frame's answer as JSON, or the tracks as their names change.
-fn identify_video(service: &FaceService, paths: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
-    let mut frames = Frames::open(paths)?;
-    let mut log = Log::new(frames.fps());
-    let mut stream = Stream::new(service.faces()?, Settings::default());
-    while let Some(img) = frames.next_frame()? {
-        let report = stream.next(service, &img)?;
-        if json {
-            println!("{}", serde_json::to_string(&report)?);
+    let mut failed = false;
+    for answer in photos.iter().map(|p| service.identify_file(p, threshold)) {
+        failed |= answer.failed();
+        if answer.failed() && !common.output.json {
+            eprint!("{answer}");
         } else {
-            print!("{}", log.frame(&report));
+            common.output.show(&answer)?;
         }
     }
-    if json {
-        println!("{}", serde_json::json!({ "summary": stream.summary() }));
-    } else {
-        print!("{}", log.summary(stream.frames(), &stream.summary()));
-    }
-    Ok(ExitCode::SUCCESS)
+    Ok(if failed { ExitCode::from(2) } else { ExitCode::SUCCESS })
 }

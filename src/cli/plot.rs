@@ -4,19 +4,52 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
-
 use crate::plot::{self, source};
 
 #[derive(clap::Subcommand)]
 pub enum Command {
     /// Training curves (loss; precision and recall; accuracy) from a run's history.json, or
     /// several runs' loss and validation accuracy side by side.
-    Curves(CurvesArgs),
+    Curves {
+        /// Run folder (its history.json) or history.json file; several side by side, a colour each.
+        #[arg(required = true)]
+        runs: Vec<PathBuf>,
+        /// Name of each run, in order (default: the run folder's name).
+        #[arg(long)]
+        name: Vec<String>,
+        #[command(flatten)]
+        picture: Picture,
+    },
     /// ROC curves of one or more saved evaluations on one picture.
-    Roc(RocArgs),
+    Roc {
+        /// JSON written by `siamface eval verify --json` or `eval lfw --json`, one per model.
+        #[arg(required = true)]
+        evals: Vec<PathBuf>,
+        /// Legend name of each model, in the order of the files (default: the model's path).
+        #[arg(long = "label")]
+        labels: Vec<String>,
+        /// Operating threshold to mark on every model (default: each file's `threshold`).
+        #[arg(long)]
+        threshold: Option<f64>,
+        #[command(flatten)]
+        picture: Picture,
+    },
     /// Genuine and impostor score histograms of a saved evaluation, the threshold drawn.
-    Scores(ScoresArgs),
+    Scores {
+        /// JSON written by `siamface eval verify --json` or `eval lfw --json`.
+        eval: PathBuf,
+        /// Name in the caption (default: the model's path).
+        #[arg(long)]
+        label: Option<String>,
+        /// Decision threshold to draw (default: the file's `threshold`).
+        #[arg(long)]
+        threshold: Option<f64>,
+        /// Histogram bars between scores 0 and 1.
+        #[arg(long, default_value_t = 40)]
+        bins: usize,
+        #[command(flatten)]
+        picture: Picture,
+    },
 }
 
 /// The picture to write.
@@ -33,69 +66,11 @@ pub struct Picture {
     height: Option<u32>,
 }
 
-#[derive(clap::Args)]
-pub struct CurvesArgs {
-    /// Run folder (its history.json) or a history.json file; several draw their loss and
-    /// validation accuracy side by side, one colour each.
-    #[arg(required = true)]
-    runs: Vec<PathBuf>,
-    /// Name of each run, in order (default: the run folder's name).
-    #[arg(long)]
-    name: Vec<String>,
-    #[command(flatten)]
-    picture: Picture,
-}
-
-#[derive(clap::Args)]
-pub struct RocArgs {
-    /// JSON written by `siamface eval verify --json` or `eval lfw --json`, one per model.
-    #[arg(required = true)]
-    evals: Vec<PathBuf>,
-    /// Legend name of each model, in the order of the files (default: the model's path).
-    #[arg(long = "label")]
-    labels: Vec<String>,
-    /// Operating threshold to mark on every model (default: each file's `threshold`).
-    #[arg(long)]
-    threshold: Option<f64>,
-    #[command(flatten)]
-    picture: Picture,
-}
-
-#[derive(clap::Args)]
-pub struct ScoresArgs {
-    /// JSON written by `siamface eval verify --json` or `eval lfw --json`.
-    eval: PathBuf,
-    /// Name in the caption (default: the model's path).
-    #[arg(long)]
-    label: Option<String>,
-    /// Decision threshold to draw (default: the file's `threshold`).
-    #[arg(long)]
-    threshold: Option<f64>,
-    /// Histogram bars between scores 0 and 1.
-    #[arg(long, default_value_t = 40)]
-    bins: usize,
-    #[command(flatten)]
-    picture: Picture,
-}
-
 pub fn run(c: Command) -> anyhow::Result<ExitCode> {
     let (fig, to) = match c {
-        Command::Curves(a) => {
-            anyhow::ensure!(a.name.is_empty() || a.name.len() == a.runs.len(), "--name given {} times for {} runs: give one per run or none", a.name.len(), a.runs.len());
-            let runs = source::read_runs(&a.runs, &a.name)?;
-            let fig = if let [(name, history)] = &runs[..] {
-                plot::curves::figure(history, name).with_context(|| format!("drawing {}", a.runs[0].display()))?
-            } else {
-                plot::curves::compare(&runs).context("drawing the runs side by side")?
-            };
-            (fig, a.picture)
-        }
-        Command::Roc(a) => {
-            anyhow::ensure!(a.labels.is_empty() || a.labels.len() == a.evals.len(), "--label given {} times for {} files: give one per file or none", a.labels.len(), a.evals.len());
-            let models = a.evals.iter().enumerate().map(|(k, path)| Ok(source::read_eval(path)?.with(a.labels.get(k).cloned(), a.threshold))).collect::<crate::Result<Vec<_>>>()?;
-            (plot::roc::figure(&models)?, a.picture)
-        }
-        Command::Scores(a) => (plot::scores::figure(&source::read_eval(&a.eval)?.with(a.label, a.threshold), a.bins)?, a.picture),
+        Command::Curves { runs, name, picture } => (plot::curves::of_files(&runs, &name)?, picture),
+        Command::Roc { evals, labels, threshold, picture } => (plot::roc::of_files(&evals, &labels, threshold)?, picture),
+        Command::Scores { eval, label, threshold, bins, picture } => (plot::scores::figure(&source::read_eval(&eval)?.with(label, threshold), bins)?, picture),
     };
     plot::save(&fig, &to.out, to.width.zip(to.height))?;
     Ok(ExitCode::SUCCESS)

@@ -1,15 +1,13 @@
-//! `siamface serve`: validates the server's options (token, host names, limits), loads the model
-//! and gallery, binds, and serves the router with its guard.
+//! `siamface serve`: reads the server's settings (`server::Settings` checks them), loads the
+//! model and gallery, binds, and serves the router with its guard.
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use super::options::{FaceModel, GalleryArg};
-use crate::server::guard::{self, Guard, Token};
-use crate::server::listen::{self, Limits};
-use crate::server::{self, Inner};
+use crate::server::guard::{self, Token};
+use crate::server::{self, listen, Inner, Settings};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -65,32 +63,20 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
+    let Args { addr, token, token_file, allow_host, jobs, queue_wait, header_timeout, body_timeout, body_idle, max_connections, collect_cap_mb, gallery, model, threshold, collect } = a;
     // On the command line (rather than from SIAMFACE_TOKEN) the token shows in the process list.
-    if a.token.is_some() && std::env::args_os().any(|a| a == "--token" || a.to_string_lossy().starts_with("--token=")) {
+    if token.is_some() && std::env::args_os().any(|a| a == "--token" || a.to_string_lossy().starts_with("--token=")) {
         eprintln!("warning: --token on the command line can be read by every user of this machine in the process list; use --token-file or SIAMFACE_TOKEN");
     }
-    let token = Token::given(a.token.as_deref(), a.token_file.as_deref()).map_err(anyhow::Error::msg)?;
-    if !a.addr.ip().is_loopback() && token.is_none() {
-        anyhow::bail!("--addr {}: serving beyond this machine requires --token, --token-file or SIAMFACE_TOKEN", a.addr);
-    }
-    if a.jobs == 0 || a.max_connections == 0 {
-        anyhow::bail!("--jobs and --max-connections must be at least 1");
-    }
-    let gpath = a.gallery.location();
+    let token = Token::given(token.as_deref(), token_file.as_deref()).map_err(anyhow::Error::msg)?;
+    let settings = Settings { addr, token, allow_host, jobs, queue_wait, header_timeout, body_timeout, body_idle, max_connections, collect: collect.clone(), collect_cap_mb };
+    settings.check().map_err(anyhow::Error::msg)?;
+    let gallery = gallery.location();
     // Opening re-embeds a gallery made with another model, before the first request.
-    let state = Arc::new(Inner { service: a.model.service(gpath.clone(), a.threshold, true)?, collect_dir: a.collect.clone() });
-    let t = Duration::from_secs(a.header_timeout.max(1));
-    let limits = Limits { header_timeout: t, write_timeout: t, max_connections: a.max_connections };
-    listen::run(a.addr, limits, |bound| {
-        let mut guard = Guard::new(bound, &a.allow_host);
-        guard.token = token;
-        guard.jobs = Arc::new(tokio::sync::Semaphore::new(a.jobs));
-        guard.queue_wait = Duration::from_secs(a.queue_wait);
-        guard.body_timeout = Duration::from_secs(a.body_timeout);
-        guard.body_idle = Duration::from_secs(a.body_idle);
-        guard.collect = a.collect.clone().map(|d| (d, a.collect_cap_mb * 1_000_000));
-        println!("siamface is serving on http://{bound} (gallery {gpath})");
-        server::app(state, Arc::new(guard))
+    let state = Arc::new(Inner { service: model.service(gallery.clone(), threshold, true)?, collect_dir: collect });
+    listen::run(addr, settings.limits(), |bound| {
+        println!("siamface is serving on http://{bound} (gallery {gallery})");
+        server::app(state, Arc::new(settings.guard(bound)))
     })?;
     Ok(ExitCode::SUCCESS)
 }

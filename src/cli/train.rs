@@ -1,40 +1,17 @@
-//! `siamface train`: a training run set up from the flags (or resumed from its last checkpoint)
-//! and run by `train::Trainer`, its progress on standard error.
+//! `siamface train`: the flags as `service::training`'s choices, its progress on standard error.
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
 
-use anyhow::Context;
-
-use crate::config::OptimizerConfig;
-use crate::data::sets::{self, Dataset};
-use crate::engine::gemm::{Kernel, Precision};
-use crate::train::batch::{Augment, Mode};
-use crate::train::trainer::{model_config, LAST};
-use crate::train::{Init, Progress, TrainConfig, Trainer};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum OptimizerKind {
-    /// The face app's (lr 1e-4 unless --lr).
-    Adam,
-    /// The paper's per-layer recipe, momentum and decay.
-    Sgd,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
-pub enum BatchMode {
-    /// Independent pairs.
-    Pairs,
-    /// Embed each image once, score every same pair in the batch and as many different pairs.
-    Images,
-}
+use crate::data::sets::{Dataset, LfwFolds};
+use crate::engine::gemm::Precision;
+use crate::service::training::{self, Batches, Choices, Data, Optimizer};
+use crate::train::batch::Augment;
+use crate::train::{Init, Progress};
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Dataset folder: Omniglot (images_background.npz, images_evaluation.npz, alphabets.tsv),
-    /// LFW (people.txt, images_deepfunneled/), identity folders (PERSON/*.jpg) or the face
-    /// app's anchor/ positive/ negative/.
+    /// Dataset folder, of the kind --dataset names.
     #[arg(long)]
     data: PathBuf,
     /// What --data holds.
@@ -56,8 +33,8 @@ pub struct Args {
     #[arg(long, default_value = "koch105")]
     config: String,
     /// How the weights are updated.
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
-    optimizer: OptimizerKind,
+    #[arg(long, value_enum, default_value_t = Optimizer::Adam)]
+    optimizer: Optimizer,
     /// Learning rate (Adam), or of every layer (SGD).
     #[arg(long)]
     lr: Option<f32>,
@@ -71,8 +48,8 @@ pub struct Args {
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// How a batch is made.
-    #[arg(long, value_enum, default_value_t = BatchMode::Pairs)]
-    mode: BatchMode,
+    #[arg(long, value_enum, default_value_t = Batches::Pairs)]
+    mode: Batches,
     /// Images of each class in a batch of --mode images.
     #[arg(long, default_value_t = 4)]
     per_class: usize,
@@ -96,9 +73,8 @@ pub struct Args {
     init: Init,
     #[command(flatten)]
     cpu: super::options::Threads,
-    /// Arithmetic of the products: bf16 trains in mixed precision (f32 weights, gradients and
-    /// optimiser state), 1.4x faster measured on koch105 where the CPU has AVX512_BF16. With
-    /// --resume, changes the run's precision from here on.
+    /// Arithmetic of the products (bf16 measured 1.4x faster on koch105); with --resume, changes
+    /// the run's precision from here on.
     #[arg(long, value_enum)]
     precision: Option<Precision>,
     /// Stop (after saving) once this many minutes have passed.
@@ -107,70 +83,17 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let cfg = if a.resume { crate::model::io::load(&a.out.join(LAST)).context("--resume")?.config } else { model_config(&a.config)? };
-    let folds = sets::LfwFolds { validation: a.lfw_val_fold, test: a.lfw_test_fold };
-    let s = sets::load(a.dataset, &a.data, &cfg, folds).with_context(|| format!("loading {}", a.data.display()))?;
-    if s.validation_is_training {
-        eprintln!("warning: too few identities to hold some out; validation uses the training images");
-    }
-    let (train, val) = (s.train, s.validation);
-    eprintln!("training set: {} classes, {} images; validation: {} classes, {} images", train.classes.len(), train.len(), val.classes.len(), val.len());
-    let threads = a.cpu.threads;
-    let mut trainer = if a.resume {
-        let mut t = Trainer::resume(&a.out, &train, &val, threads)?;
-        if let Some(e) = a.epochs {
-            t.set_epochs(e);
-        }
-        if let Some(p) = a.precision {
-            t.set_precision(p)?;
-        }
-        t
-    } else {
-        let mut optimizer = match a.optimizer {
-            OptimizerKind::Adam => OptimizerConfig::adam(),
-            OptimizerKind::Sgd => OptimizerConfig::sgd(cfg.conv.len() + 2),
-        };
-        if let Some(lr) = a.lr {
-            optimizer = optimizer.with_lr(lr);
-        }
-        let config = TrainConfig {
-            model: cfg,
-            optimizer,
-            seed: a.seed,
-            epochs: a.epochs.unwrap_or(200),
-            steps_per_epoch: a.steps.max(1),
-            batch: a.batch.max(2),
-            mode: match a.mode {
-                BatchMode::Pairs => Mode::Pairs,
-                BatchMode::Images => Mode::Images { per_class: a.per_class },
-            },
-            augment: a.augment,
-            patience: a.patience,
-            val_way: a.val_way,
-            val_trials: a.val_trials,
-            init: a.init,
-            precision: a.precision.unwrap_or_default(),
-        };
-        Trainer::new(config, &train, &val, &a.out, threads)?
-    };
-    let precision = trainer.model().precision();
-    eprintln!("products: {precision:?} on the {} kernel", Kernel::for_precision(precision).name());
-    let deadline = a.minutes.map(|m| Instant::now() + Duration::from_secs_f64(m * 60.0));
+    let data = Data { dir: &a.data, dataset: a.dataset, folds: LfwFolds { validation: a.lfw_val_fold, test: a.lfw_test_fold } };
+    let Args { config, optimizer, lr, epochs, steps, batch, mode, per_class, augment, patience, val_way, val_trials, seed, init, precision, .. } = a;
+    let choices = Choices { config, optimizer, lr, epochs, steps, batch, mode, per_class, augment, patience, val_way, val_trials, seed, init, precision };
     let tty = std::io::stderr().is_terminal();
-    let why = trainer.run(deadline, &mut |p: &Progress| progress(p, tty))?;
+    // A progress line that cannot be written (standard error closed) does not stop the run.
+    let mut progress = |p: &Progress| {
+        if let Some(text) = training::progress_text(p, tty) {
+            let _ = std::io::stderr().write_all(text.as_bytes());
+        }
+    };
+    let why = training::train(&data, &a.out, &choices, a.resume, a.cpu.threads, a.minutes, &mut |line| eprintln!("{line}"), &mut progress)?;
     eprintln!("{why}; run folder {}", a.out.display());
     Ok(ExitCode::SUCCESS)
-}
-
-/// Each epoch's line; between them, on a terminal a bar redrawn in place, else a line every
-/// tenth of an epoch.
-fn progress(p: &Progress, tty: bool) {
-    let mut err = std::io::stderr();
-    let clear = if tty { "\r\x1b[2K" } else { "" };
-    let _ = match (p.record, tty) {
-        (Some(_), _) => writeln!(err, "{clear}{p}"),
-        (None, true) => write!(err, "{clear}{p}"),
-        (None, false) if p.step % (p.steps / 10).max(1) == 0 => writeln!(err, "{p}"),
-        (None, false) => Ok(()),
-    };
 }

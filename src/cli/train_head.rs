@@ -1,10 +1,9 @@
-//! `siamface train-head`: fine-tune a face model's head on one person's pictures against other
-//! people, the tower frozen (`train::tune`); prints the history and the before/after.
+//! `siamface train-head`: `service::training::tune_head` on the flags, its history printed.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::service::Model;
-use crate::train::tune::{self, Tuning};
+use crate::service::{training, Model};
+use crate::train::tune::Tuning;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -34,12 +33,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> anyhow::Result<ExitCode> {
-    let (ck, card) = Model::from_arg(a.model).load()?;
     let t = Tuning { app: &a.app, lfw: a.lfw.as_deref(), out: &a.out, holdout: a.holdout, epochs: a.epochs, steps: a.steps };
-    let (report, history) = tune::tune(&ck, &card, &t)?;
-    for r in &history {
-        println!("epoch {:>3}: loss {:.4}, precision {:.3}, recall {:.3}, held-out acceptance {:.3}", r.epoch, r.loss, r.precision, r.recall, r.val_oneshot);
-    }
-    print!("{report}");
+    print!("{}", training::tune_head(&Model::from_arg(a.model), &t)?);
     Ok(ExitCode::SUCCESS)
 }

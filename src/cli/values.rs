@@ -8,6 +8,7 @@ use crate::data::sets::Dataset;
 use crate::engine::gemm::Precision;
 use crate::eval::faces::Align;
 use crate::gallery::Check;
+use crate::service::training::{Batches, Optimizer};
 use crate::train::batch::Augment;
 use crate::train::Init;
 
@@ -39,7 +40,7 @@ value_enum!(Precision {
 });
 
 value_enum!(Align {
-    Detect => "detect": "Find the face (YuNet) and align it by its own landmarks, as the app does with any photo",
+    Detect => "detect": "Find the face (YuNet; the one nearest the centre, as LFW labels it) and align it by its own landmarks, as the app does with any photo",
     Frame => "frame": "Take LFW's deep-funneled frame as the canonical frame (no detection): how the Koch face models were trained",
 });
 
@@ -54,6 +55,16 @@ value_enum!(Dataset {
     Lfw => "lfw": "people.txt and images_deepfunneled/",
     Folder => "folder": "One folder of photos per identity (PERSON/*.jpg)",
     App => "app": "The face app's anchor/, positive/ and negative/",
+});
+
+value_enum!(Optimizer {
+    Adam => "adam": "The face app's (lr 1e-4 unless --lr)",
+    Sgd => "sgd": "The paper's per-layer recipe, momentum and decay",
+});
+
+value_enum!(Batches {
+    Pairs => "pairs": "Independent pairs",
+    Images => "images": "Embed each image once, score every same pair in the batch and as many different pairs",
 });
 
 value_enum!(Augment {

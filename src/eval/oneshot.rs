@@ -157,6 +157,19 @@ pub enum Tasks<'a> {
     Lfw { root: &'a Path, fold: usize },
 }
 
+impl<'a> Tasks<'a> {
+    /// The tasks of the folder given: an LFW folder's (people of people.txt `fold`), else Lake's
+    /// runs, else Omniglot's.
+    pub fn of(lfw: Option<&'a Path>, fold: usize, runs: Option<&'a Path>, omniglot: Option<&'a Path>) -> Result<Tasks<'a>> {
+        match (lfw, runs, omniglot) {
+            (Some(root), _, _) => Ok(Tasks::Lfw { root, fold }),
+            (None, Some(dir), _) => Ok(Tasks::Lake(dir)),
+            (None, None, Some(dir)) => Ok(Tasks::Omniglot(dir)),
+            (None, None, None) => Err(Error::input("eval oneshot", "give --runs DIR (Lake's runs), --omniglot DIR or --lfw DIR")),
+        }
+    }
+}
+
 /// `siamface eval oneshot`: the report and what was drawn.
 #[derive(Serialize)]
 pub struct Outcome {

@@ -171,6 +171,9 @@ pub fn on_lfw(
     detection: Option<f32>,
     fit_detection: bool,
 ) -> crate::error::Result<OnLfw> {
+    if enrol == 0 || queries == 0 {
+        return Err(crate::error::Error::input("--enrol and --queries", "must be at least 1"));
+    }
     let ck = crate::model::io::load(model)?;
     let net = crate::model::Siamese::new(ck.config, ck.params, threads)?;
     let card = crate::model::card::Card::read(model)?.same_at();

@@ -280,8 +280,9 @@ pub fn calibrate(pipe: &Pipeline, lfw: &std::path::Path, far: f64, calibration: 
 
 impl Report {
     /// Writes the fitted rule, where it came from and this report into the card of the model
-    /// directory `dir`, which must have one; everything else on the card stays.
-    pub fn write_card(&self, dir: &std::path::Path) -> Result<()> {
+    /// directory `dir`, which must have one; everything else on the card stays. Returns the
+    /// card's path.
+    pub fn write_card(&self, dir: &std::path::Path) -> Result<std::path::PathBuf> {
         let path = dir.join(crate::model::card::FILE);
         if !path.is_file() {
             return Err(crate::Error::io(&path, std::io::Error::from(std::io::ErrorKind::NotFound)));
@@ -299,7 +300,8 @@ impl Report {
             .into(),
         );
         card.notes.insert("evaluation_video".into(), serde_json::to_value(self).map_err(|e| crate::Error::Internal(format!("video report: {e}")))?);
-        card.write(dir)
+        card.write(dir)?;
+        Ok(path)
     }
 }
 

@@ -213,6 +213,65 @@ pub fn import(g: &mut Gallery, dir: &Path) -> Result<Report> {
     })
 }
 
+/// Looking after a gallery file besides checking it (`siamface gallery repair|export|import`).
+pub enum Task {
+    /// `repair`: rebuild the file from every readable person.
+    Repair,
+    /// `export`: copy every readable person into this new folder.
+    Export(PathBuf),
+    /// `import`: enrol every person of this exported folder.
+    Import(PathBuf),
+}
+
+/// What a task did: in JSON its `Repaired` or `Report`; as text the counts, and where the
+/// people went or where the damaged file was kept.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Done {
+    Repaired(Repaired),
+    Exported {
+        #[serde(flatten)]
+        report: Report,
+        #[serde(skip)]
+        dir: PathBuf,
+    },
+    Imported(Report),
+}
+
+impl Done {
+    /// The counts, and the people and images left behind.
+    pub fn report(&self) -> &Report {
+        match self {
+            Done::Repaired(r) => &r.report,
+            Done::Exported { report, .. } | Done::Imported(report) => report,
+        }
+    }
+}
+
+impl std::fmt::Display for Done {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        let r = self.report();
+        match self {
+            Done::Repaired(done) => {
+                writeln!(f, "rebuilt with {} people, {} images", r.people, r.images)?;
+                writeln!(f, "the damaged file is kept as {}", done.damaged.display())
+            }
+            Done::Exported { dir, .. } => writeln!(f, "exported to {}: {} people, {} images", dir.display(), r.people, r.images),
+            Done::Imported(_) => writeln!(f, "imported {} people, {} images", r.people, r.images),
+        }
+    }
+}
+
+/// Does `task` on the gallery file at `path`. An export opens the file unchecked: it is how a
+/// damaged file's people are saved.
+pub fn perform(path: &Path, task: Task) -> Result<Done> {
+    Ok(match task {
+        Task::Repair => Done::Repaired(repair(path)?),
+        Task::Export(dir) => Done::Exported { report: export(&Gallery::open_with(path, Check::None)?, &dir)?, dir },
+        Task::Import(dir) => Done::Imported(import(&mut Gallery::open(path)?, &dir)?),
+    })
+}
+
 /// What `repair` did: the report of the rebuild, and where the damaged file now is.
 #[derive(Debug, Serialize)]
 pub struct Repaired {

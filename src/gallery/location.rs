@@ -3,7 +3,7 @@
 //! before anything is created, so a mistyped or unsupported database never turns into a folder
 //! called `mysql:` with an SQLite file deep inside it.
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
@@ -38,6 +38,27 @@ impl Location {
             "sqlite" | "file" if !rest.is_empty() => Ok(Location::File(PathBuf::from(rest))),
             "sqlite" | "file" => Err(Error::input("gallery", format!("`{text}` names no file; expected {SUPPORTED}"))),
             _ => Err(Error::input("gallery", format!("`{scheme}://` is not a gallery this program can open; expected {SUPPORTED}"))),
+        }
+    }
+
+    /// The gallery used when none is named: `gallery.sqlite` in `siamface/` under
+    /// `$XDG_DATA_HOME` (given as `xdg_data_home`), else under `~/.local/share` (`home`), else
+    /// under the working directory.
+    pub fn default_file(xdg_data_home: Option<PathBuf>, home: Option<PathBuf>) -> Location {
+        let base = xdg_data_home.or_else(|| home.map(|h| h.join(".local/share"))).unwrap_or_else(|| PathBuf::from("."));
+        Location::File(base.join("siamface").join("gallery.sqlite"))
+    }
+
+    /// The SQLite file, for the tools that check, repair, export and import a file (a file can
+    /// be damaged and need them; a PostgreSQL gallery has the database's own: `pg_dump`,
+    /// `amcheck`).
+    pub fn sqlite_file(&self) -> Result<&Path> {
+        match self {
+            Location::File(p) => Ok(p),
+            Location::Postgres(url) => Err(Error::input(
+                format!("--gallery {}", redact(url)),
+                "`siamface gallery` checks, repairs, exports and imports SQLite files; back up a PostgreSQL gallery with pg_dump",
+            )),
         }
     }
 }

@@ -1,9 +1,12 @@
 //! The training curves, the picture a training run leaves behind: loss; precision and recall;
 //! training-pair accuracy and validation one-shot accuracy, per epoch, with the best validation
 //! epoch (the one saved as `best/`) marked on all three and the pairs seen in the caption.
+use std::path::PathBuf;
+
 use crate::error::{Error, Result};
 use crate::eval::history::EpochRecord;
 
+use super::source::read_runs;
 use super::{Axis, Corner, Entry, Figure, Key, Line, Mark, Panel, Shape, BLUE, GREEN, GREY, ORANGE};
 
 /// The epoch the trainer keeps as best: the first with the highest validation accuracy.
@@ -22,9 +25,21 @@ fn thousands(n: u64) -> String {
     }
 }
 
+/// The curves of the runs at `paths` (run folders or history files): one run's three panels, or
+/// several runs side by side. `names` names the runs in order, or none of them.
+pub fn of_files(paths: &[PathBuf], names: &[String]) -> Result<Figure> {
+    if !names.is_empty() && names.len() != paths.len() {
+        return Err(Error::input("--name", format!("given {} times for {} runs: give one per run or none", names.len(), paths.len())));
+    }
+    match &read_runs(paths, names)?[..] {
+        [(name, history)] => figure(history, name),
+        runs => compare(runs),
+    }
+}
+
 /// The three panels of a run's history; `name` heads the caption.
 pub fn figure(history: &[EpochRecord], name: &str) -> Result<Figure> {
-    let best = best_epoch(history).ok_or_else(|| Error::config("history", "no epochs to draw"))?;
+    let best = best_epoch(history).ok_or_else(|| Error::config("history", format!("{name}: no epochs to draw")))?;
     let first = history.iter().map(|r| r.epoch).min().unwrap_or(1) as f64;
     let last = history.iter().map(|r| r.epoch).max().unwrap_or(1) as f64;
     let x = if last > first { Axis::Linear(first, last) } else { Axis::Linear(first - 0.5, last + 0.5) };

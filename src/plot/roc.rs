@@ -1,10 +1,12 @@
 //! ROC curves on a logarithmic false-accept axis (1e-5 to 1), where the rates a deployment runs
 //! at (1e-4 to 1e-2) get as much room as the rest; each model's equal error rate and operating
 //! threshold are marked and their values given in the legend. Several models share one picture.
+use std::path::PathBuf;
+
 use crate::error::{Error, Result};
 use crate::eval::verification;
 
-use super::source::Scored;
+use super::source::{read_eval, Scored};
 use super::{percent, Axis, Corner, Entry, Figure, Key, Line, Mark, Panel, Shape, PALETTE};
 
 pub const FAR_MIN: f64 = 1e-5;
@@ -34,6 +36,16 @@ pub fn drawn_points(curve: &[verification::RocPoint], negatives: usize) -> Vec<(
     let mut out = vec![(floor.max(FAR_MIN), zero_tar)];
     out.extend(curve.iter().filter(|p| p.far > 0.0).map(|p| (p.far.max(FAR_MIN), p.tar)));
     out
+}
+
+/// The saved evaluations at `paths` on one picture, named by `labels` in order (else each by its
+/// file's `model`), each marked at `threshold` (else at its file's).
+pub fn of_files(paths: &[PathBuf], labels: &[String], threshold: Option<f64>) -> Result<Figure> {
+    if !labels.is_empty() && labels.len() != paths.len() {
+        return Err(Error::input("--label", format!("given {} times for {} files: give one per file or none", labels.len(), paths.len())));
+    }
+    let models = paths.iter().enumerate().map(|(k, path)| Ok(read_eval(path)?.with(labels.get(k).cloned(), threshold))).collect::<Result<Vec<_>>>()?;
+    figure(&models)
 }
 
 pub fn figure(models: &[Scored]) -> Result<Figure> {

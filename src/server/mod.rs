@@ -9,6 +9,7 @@ pub mod limits;
 pub mod listen;
 mod page;
 mod routes;
+mod settings;
 pub mod stream;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use axum::Router;
 
 pub use error::AppError;
 pub use guard::Guard;
+pub use settings::Settings;
 
 use crate::service::FaceService;
 

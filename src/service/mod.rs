@@ -6,7 +6,10 @@
 //! memory back. A gallery whose embeddings came from another model is re-embedded from its
 //! stored crops before any embedding is compared with it.
 pub mod card;
+pub mod files;
+pub mod models;
 pub mod stream;
+pub mod training;
 mod text;
 
 pub use text::Log;
