@@ -149,15 +149,26 @@ pub fn pack_a_row(row: &[f32], i: usize, k: usize, dst: &mut [u16]) {
     }
 }
 
+/// Whether the AVX-512 packers that round with `vcvtne2ps2bf16` run here: on every CPU with a
+/// bf16 kernel (AVX512_BF16 or AMX), where they replace the portable rounding. They differ from
+/// `from_f32` only on `f32` subnormals, which they make zero: the kernels read a bf16
+/// subnormal as zero anyway.
+pub(super) fn simd_bf16() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return simd() && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512bf16");
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Packs row `i` of an A of depth `k` whose 16-value halves are read by `halves` past
 /// `x[base]` (zero in lanes no segment covers): `pack_a_row` of the gathered row, bit for bit,
 /// without gathering it first (a convolution's patch row straight from its input).
 pub fn pack_a_row_segments(x: &[f32], base: usize, halves: &Segments, i: usize, k: usize, dst: &mut [u16]) {
-    pack_a_row_segments_on(simd(), x, base, halves, i, k, dst)
+    pack_a_row_segments_on(simd_bf16(), x, base, halves, i, k, dst)
 }
 
-/// `pack_a_row_segments` in AVX-512 when `simd` (which the caller has checked), portable
-/// otherwise.
+/// `pack_a_row_segments` in AVX-512 when `simd` (`simd_bf16()`, which the caller has
+/// checked), portable otherwise.
 pub(super) fn pack_a_row_segments_on(simd: bool, x: &[f32], base: usize, halves: &Segments, i: usize, k: usize, dst: &mut [u16]) {
     let (ks, at) = (steps(k), row_slot(i, k));
     assert!(halves.halves() == k.div_ceil(16), "pack_a_row_segments: {} halves for a depth of {k}", halves.halves());
@@ -165,7 +176,8 @@ pub(super) fn pack_a_row_segments_on(simd: bool, x: &[f32], base: usize, halves:
     assert!(ks == 0 || dst.len() >= at + (ks - 1) * 2 * TILE + STEP, "pack_a_row_segments: destination too short for row {i}");
     #[cfg(target_arch = "x86_64")]
     if simd {
-        // SAFETY: AVX-512F is present (`simd`); the assertions bound every segment and slot.
+        // SAFETY: AVX-512F and AVX512_BF16 are present (`simd`); the assertions bound every
+        // segment and slot.
         return unsafe { super::bf16_simd::pack_row_segments(x.as_ptr().add(base), halves, dst.as_mut_ptr().add(at), 2 * TILE) };
     }
     let _ = simd;

@@ -69,23 +69,27 @@ unsafe fn gather16(base: *const f32, segs: &[Seg]) -> __m512 {
     v
 }
 
-/// One row of A whose 16-value halves are read by `halves[h]` past `base`, rounded into its
+/// 32 floats rounded to bf16 by `vcvtne2ps2bf16`, `lo`'s 16 first: to nearest even as
+/// `round16`, NaN kept quiet, but an `f32` subnormal becomes zero (as `vdpbf16ps` and the tiles
+/// read a bf16 subnormal anyway).
+#[inline]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn round32(lo: __m512, hi: __m512) -> __m512i {
+    std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo))
+}
+
+/// One row of A whose 16-value halves are read by `halves` past `base`, rounded into its
 /// 32-value slots (zero past the last half), the slot of depth step `s` at `out + s * stride`:
 /// a convolution's patch row packed straight from its input.
 ///
 /// # Safety
-/// AVX-512F present; every segment lies inside the input's allocation; every slot of
-/// `halves.len().div_ceil(2)` steps lies inside the destination.
-#[target_feature(enable = "avx512f")]
+/// AVX-512F and AVX512_BF16 present; every segment lies inside the input's allocation; every
+/// slot of `halves.halves().div_ceil(2)` steps lies inside the destination.
+#[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn pack_row_segments(base: *const f32, halves: &Segments, out: *mut u16, stride: usize) {
+    let half = |h: usize| gather16(base, halves.half(h));
     for s in 0..halves.halves().div_ceil(2) {
-        for part in 0..2 {
-            let v = match 2 * s + part < halves.halves() {
-                true => _mm512_cvtepi32_epi16(round16(gather16(base, halves.half(2 * s + part)))),
-                false => _mm256_setzero_si256(),
-            };
-            _mm256_storeu_si256(out.add(s * stride + 16 * part) as *mut __m256i, v);
-        }
+        _mm512_storeu_si512(out.add(s * stride) as *mut _, round32(half(2 * s), half(2 * s + 1)));
     }
 }
 
@@ -94,15 +98,18 @@ pub unsafe fn pack_row_segments(base: *const f32, halves: &Segments, out: *mut u
 /// `out + s * 2 * TILE + r * STEP`. A convolution's patch columns, all pixels deep.
 ///
 /// # Safety
-/// AVX-512F present; every segment of every pixel lies inside `x`'s allocation; `out` holds
-/// `ks` steps.
-#[target_feature(enable = "avx512f")]
+/// AVX-512F, AVX-512BW and AVX512_BF16 present; every segment of every pixel lies inside `x`'s
+/// allocation; `out` holds `ks` steps.
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 pub unsafe fn pack_half_rows(x: *const f32, bases: &[usize], segs: &[Seg], depth: usize, ks: usize, out: *mut u16) {
-    let row = |p: usize| if p < depth { round16(gather16(x.add(bases[p]), segs)) } else { _mm512_setzero_si512() };
+    // Two rows rounded side by side, then interleaved into VNNI pairs.
+    let order: [u16; 32] = std::array::from_fn(|i| (i / 2 + 16 * (i % 2)) as u16);
+    let order = _mm512_loadu_si512(order.as_ptr() as *const _);
+    let row = |p: usize| if p < depth { gather16(x.add(bases[p]), segs) } else { _mm512_setzero_ps() };
     for s in 0..ks {
         for r in 0..STEP / 2 {
             let p = s * STEP + 2 * r;
-            let pair = _mm512_or_si512(row(p), _mm512_slli_epi32::<16>(row(p + 1)));
+            let pair = _mm512_permutexvar_epi16(order, round32(row(p), row(p + 1)));
             _mm512_storeu_si512(out.add(s * 2 * TILE + r * STEP) as *mut _, pair);
         }
     }

@@ -169,6 +169,17 @@ fn forward_band_packed(x: &[f32], levels: Option<&[u8]>, pb: &PackedB, s: &Shape
     matmul_rows_packed(rows, pb, col, |i, row| im2col(x, s, row0 + i, 1, row), out, s.k, Par::One);
 }
 
+super::multiversion! {
+/// `sums[j] += sum_i rows[i * k + j]`: the bias gradient, summed over output pixels.
+pub fn sum_rows(rows: &[f32], k: usize, sums: &mut [f32]) {
+    for row in rows.chunks_exact(k) {
+        for (g, d) in sums.iter_mut().zip(row) {
+            *g += d;
+        }
+    }
+}
+}
+
 /// Gradients of `forward`: adds into `dw` and `db`, and writes `dx` when asked for (the first
 /// layer's input needs none).
 ///
@@ -188,14 +199,9 @@ pub fn backward(
 ) {
     assert_eq!(dout.len(), s.pixels() * s.k, "conv output gradient length");
     assert_eq!(dw.len(), s.weights(), "conv weight gradient length");
-    for row in dout.chunks_exact(s.k) {
-        for (g, d) in db.iter_mut().zip(row) {
-            *g += d;
-        }
-    }
-    if let Some(dx) = dx.as_deref_mut() {
+    sum_rows(dout, s.k, db);
+    if let Some(dx) = dx.as_deref() {
         assert_eq!(dx.len(), x.len(), "conv input gradient length");
-        dx.fill(0.0);
     }
     let (patch, step) = (s.patch(), s.chunk_rows(col.len()));
     let kernel = if w.prec == Precision::F32 { Kernel::F32 } else { Kernel::for_precision(Precision::Bf16) };
@@ -211,6 +217,9 @@ pub fn backward(
             (None, _) => return,
             _ => {}
         }
+    }
+    if let Some(dx) = dx.as_deref_mut() {
+        dx.fill(0.0);
     }
     for row0 in (0..s.pixels()).step_by(step) {
         let rows = step.min(s.pixels() - row0);

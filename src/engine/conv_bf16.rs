@@ -43,7 +43,7 @@ pub fn weight_grad(kernel: Kernel, x: &[f32], dout: &[f32], s: &Shape, dw: &mut 
     bf16::pack_a(View { data: dout, rs: 1, cs: k }, k, pixels, &mut pa);
     PANELS.set((Vec::new(), pb));
     let bases = bases(s);
-    let (halves, simd) = (s.patch_halves(), bf16::simd());
+    let (halves, simd) = (s.patch_halves(), bf16::simd_bf16());
     let (pa_ref, bases, halves, dst) = (&pa[..], &bases[..], &halves, Dst(dw.as_mut_ptr()));
     let run = |_: std::ops::Range<usize>, bands: std::ops::Range<usize>| {
         let tiles = (kernel == Kernel::Bf16Amx).then(super::amx::Tiles::configure);
@@ -157,7 +157,8 @@ mod transpose_simd {
 }
 
 /// Patch columns `c0..c0 + 32` of every output pixel (the depth) as one B band, `pack_b`'s
-/// layout bit for bit; in AVX-512 when `simd`. `halves` is `s.patch_halves()`.
+/// layout bit for bit (but for `f32` subnormals, see `bf16::simd_bf16`); in AVX-512 when `simd`
+/// (`simd_bf16()`). `halves` is `s.patch_halves()`.
 #[allow(clippy::too_many_arguments)]
 fn patch_band(x: &[f32], s: &Shape, bases: &[usize], halves: &Segments, c0: usize, ks: usize, band: &mut [u16], simd: bool) {
     let pixels = s.pixels();
@@ -167,7 +168,7 @@ fn patch_band(x: &[f32], s: &Shape, bases: &[usize], halves: &Segments, c0: usiz
         assert!(pixels == 0 || bases[pixels - 1] + halves.end() <= x.len());
         #[cfg(target_arch = "x86_64")]
         if simd {
-            // SAFETY: AVX-512F is present (`simd`); every segment of a pixel lies inside its
+            // SAFETY: AVX-512F, BW and BF16 are present (`simd`); every segment of a pixel lies inside its
             // patch, so inside `x`; `band` holds `ks` steps (asserted).
             unsafe { super::bf16_simd::pack_half_rows(x.as_ptr(), bases, segs, pixels, ks, band.as_mut_ptr().add(half * TILE)) };
             continue;
@@ -259,7 +260,7 @@ mod tests {
     #[test]
     fn patch_bands_are_pack_b_of_the_patch_matrix_bit_for_bit() {
         let mut rng = Rng::new(21);
-        let simds = if bf16::simd() { vec![false, true] } else { vec![false] };
+        let simds = if bf16::simd_bf16() { vec![false, true] } else { vec![false] };
         for s in SHAPES {
             let x = random(s.h * s.w * s.c, &mut rng);
             let (pixels, patch) = (s.pixels(), s.patch());
@@ -282,7 +283,7 @@ mod tests {
     #[test]
     fn patch_rows_packed_from_their_segments_equal_packing_the_gathered_row_bit_for_bit() {
         let mut rng = Rng::new(25);
-        let simds = if bf16::simd() { vec![false, true] } else { vec![false] };
+        let simds = if bf16::simd_bf16() { vec![false, true] } else { vec![false] };
         for s in SHAPES {
             let x = random(s.h * s.w * s.c, &mut rng);
             let (patch, halves) = (s.patch(), s.patch_halves());

@@ -103,22 +103,25 @@ impl PackedB {
 
     fn pack(b: Op, k: usize, n: usize, kernel: Kernel, parallel: bool) -> PackedB {
         assert!(kernel != Kernel::F32 && !kernel.is_int8() && kernel.runs_here(), "PackedB: {kernel:?} is not a bf16 kernel that runs here");
-        let (cs, rs, span) = b.steps(k, n);
+        let span = b.steps(k, n).2;
         assert!(b.data.len() >= span, "PackedB: operand has {} elements, needs {span}", b.data.len());
         let mut panels = vec![0u16; bf16::packed_len(n, k)];
-        // Band by band (on every thread of the pool when asked: a dense layer's weights are 38M
-        // values).
-        let band = bf16::packed_len(BLOCK, k).max(1);
-        let one = |(j, dst): (usize, &mut [u16])| {
-            let (c0, w) = (j * BLOCK, BLOCK.min(n - j * BLOCK));
-            bf16::pack_b(View { data: &b.data[c0 * cs as usize..], rs: rs as usize, cs: cs as usize }, k, w, dst);
-        };
-        if parallel {
-            panels.par_chunks_mut(band).enumerate().for_each(one);
-        } else {
-            panels.chunks_mut(band).enumerate().for_each(one);
-        }
+        fill_bf16(&mut panels, b, k, n, parallel);
         PackedB { panels: Panels::Bf16(panels), k, n, kernel }
+    }
+
+    /// Packs `b` (`k x n` as before) over these bf16 panels, on the current pool's threads:
+    /// training's weights after each update, without allocating (and faulting in) the panels
+    /// again. False, and nothing written, unless these are bf16 panels of that shape.
+    pub fn repack(&mut self, b: Op) -> bool {
+        let (k, n) = (self.k, self.n);
+        match &mut self.panels {
+            Panels::Bf16(panels) if b.data.len() >= b.steps(k, n).2 => {
+                fill_bf16(panels, b, k, n, true);
+                true
+            }
+            _ => false,
+        }
     }
 
     /// `b` packed when `precision` runs on a bf16 kernel here, `None` when it runs in `f32` (no
@@ -142,6 +145,22 @@ impl PackedB {
     }
     pub fn n(&self) -> usize {
         self.n
+    }
+}
+
+/// Writes every value of `panels` (`bf16::packed_len(n, k)`) from `b`, band by band (on every
+/// thread of the pool when `parallel`: a dense layer's weights are 38M values).
+fn fill_bf16(panels: &mut [u16], b: Op, k: usize, n: usize, parallel: bool) {
+    let (cs, rs, _) = b.steps(k, n);
+    let band = bf16::packed_len(BLOCK, k).max(1);
+    let one = |(j, dst): (usize, &mut [u16])| {
+        let (c0, w) = (j * BLOCK, BLOCK.min(n - j * BLOCK));
+        bf16::pack_b(View { data: &b.data[c0 * cs as usize..], rs: rs as usize, cs: cs as usize }, k, w, dst);
+    };
+    if parallel {
+        panels.par_chunks_mut(band).enumerate().for_each(one);
+    } else {
+        panels.chunks_mut(band).enumerate().for_each(one);
     }
 }
 

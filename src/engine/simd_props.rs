@@ -164,5 +164,11 @@ fn pooling_and_col2im_match_their_portable_builds() {
             dx
         });
         check("col2im_add", seed, &f3, &s3);
+        let (f4, s4) = both(|| {
+            let mut sums = dx0[..c].to_vec();
+            conv::sum_rows(&dcol[..rows * c], c, &mut sums);
+            sums
+        });
+        check("sum_rows", seed, &f4, &s4);
     }
 }

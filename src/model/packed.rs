@@ -53,6 +53,20 @@ impl Packed {
         Packed { prec, right, transposed }
     }
 
+    /// `matrices` of `params` packed again over these panels (bf16 only, as training packs):
+    /// false, with the panels left in an unknown state, when these were not packed from the same
+    /// matrices, so the caller packs anew.
+    pub fn repack(&mut self, params: &[f32], matrices: &[(Matrix, bool)], prec: Precision) -> bool {
+        if prec != self.prec || self.right.len() != matrices.len() || self.transposed.len() != matrices.iter().filter(|(_, t)| *t).count() {
+            return false;
+        }
+        matrices.iter().all(|(m, t)| {
+            let data = &params[m.offset..m.offset + m.k * m.n];
+            let right = self.right.get_mut(&m.offset).is_some_and(|p| p.k() == m.k && p.n() == m.n && p.repack(Op::n(data)));
+            right && (!t || self.transposed.get_mut(&m.offset).is_some_and(|p| p.k() == m.n && p.n() == m.k && p.repack(Op::t(data))))
+        })
+    }
+
     /// `matrices` kept in `f32`, each recording the activations it multiplies into its own copy
     /// of `stats` (one per matrix): calibration.
     pub fn observing(params: &[f32], matrices: &[(Matrix, bool)], stats: Vec<Stats>) -> Packed {

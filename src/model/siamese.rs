@@ -133,11 +133,20 @@ impl Siamese {
     }
 
     /// The weights packed for a training step, with the transposed panels that the input
-    /// gradients multiply by, on this model's threads. Not kept: the step's update changes the
-    /// weights they were packed from.
-    pub(super) fn pack_for_training(&self) -> Packed {
+    /// gradients multiply by, on this model's threads. Not kept by the model: the step's update
+    /// changes the weights they were packed from. The training state hands back the last step's
+    /// panels as `reuse`, packed over in place when they fit (a step then maps no fresh pages
+    /// for 150 MB of dense-layer panels).
+    pub(super) fn pack_for_training(&self, reuse: Option<Packed>) -> Packed {
         let matrices = self.tower.matrices(&self.params, true);
-        self.pool.install(|| Packed::new(&self.params.data, &matrices, self.precision, self.int8.as_deref(), true))
+        self.pool.install(|| {
+            if let Some(mut p) = reuse.filter(|_| self.int8.is_none()) {
+                if p.repack(&self.params.data, &matrices, self.precision) {
+                    return p;
+                }
+            }
+            Packed::new(&self.params.data, &matrices, self.precision, self.int8.as_deref(), true)
+        })
     }
 
     /// Koch's tower, the one trained end to end here; an error for a layered tower.

@@ -25,6 +25,8 @@ pub struct TrainState {
     dflat: Vec<f32>,
     logits: Vec<f32>,
     dlogits: Vec<f32>,
+    /// The last step's packed weights, packed over by the next step (`pack_for_training`).
+    packed: Option<Packed>,
 }
 
 impl TrainState {
@@ -38,6 +40,7 @@ impl TrainState {
             dflat: Vec::new(),
             logits: Vec::new(),
             dlogits: Vec::new(),
+            packed: None,
         })
     }
 
@@ -67,7 +70,7 @@ impl TrainState {
         if !self.work.fits(&k.layers, model.threads()) {
             self.work = BatchWork::new(&k.layers, model.threads());
         }
-        let packed = model.pack_for_training();
+        let packed = model.pack_for_training(self.packed.take());
         k.forward(model.params(), &packed, model.pool(), images, n, &mut self.work);
         let d = k.embedding;
         self.logits.resize(pairs.len(), 0.0);
@@ -77,6 +80,7 @@ impl TrainState {
         let out = StepOutput { loss: loss::bce_logits(&self.logits, labels) };
         loss::bce_logits_backward(&self.logits, labels, &mut self.dlogits);
         self.backward(model, k, &packed, images, n, pairs);
+        self.packed = Some(packed);
         Ok(out)
     }
 
