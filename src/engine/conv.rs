@@ -236,17 +236,18 @@ pub fn backward(
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
     use crate::engine::gradcheck;
     use crate::engine::reference;
     use crate::rng::Rng;
 
-    fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
+    pub(in crate::engine) fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
         (0..n).map(|_| rng.normal() as f32).collect()
     }
 
-    const SHAPES: &[Shape] = &[
+    /// Ragged shapes, kernel rows narrower than 16 values, a kernel as large as the input.
+    pub(in crate::engine) const SHAPES: &[Shape] = &[
         Shape { h: 1, w: 1, c: 1, kh: 1, kw: 1, k: 1 },
         Shape { h: 5, w: 7, c: 1, kh: 3, kw: 2, k: 3 },
         Shape { h: 7, w: 3, c: 3, kh: 7, kw: 1, k: 2 },

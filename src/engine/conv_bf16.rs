@@ -228,25 +228,38 @@ pub fn input_grad(w_t: &PackedB, dout: &[f32], s: &Shape, dx: &mut [f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::conv::tests::{random, SHAPES};
     use crate::engine::conv::{backward, im2col};
     use crate::engine::gemm::{Op, Precision, Weights};
     use crate::engine::panels::bf16_kernels_to_check;
     use crate::engine::reference;
     use crate::rng::Rng;
 
-    fn random(n: usize, rng: &mut Rng) -> Vec<f32> {
-        (0..n).map(|_| rng.normal() as f32).collect()
+    /// `conv`'s shapes, and kernel rows that are whole halves of 16 values or more.
+    fn shapes() -> Vec<Shape> {
+        let wide = [Shape { h: 9, w: 8, c: 16, kh: 3, kw: 2, k: 40 }, Shape { h: 14, w: 13, c: 32, kh: 4, kw: 4, k: 33 }];
+        SHAPES.iter().copied().chain(wide).collect()
     }
 
-    /// Ragged shapes, kernel rows narrower than 16 columns (gathered across rows), and runs that
-    /// are whole halves.
-    const SHAPES: &[Shape] = &[
-        Shape { h: 1, w: 1, c: 1, kh: 1, kw: 1, k: 1 },
-        Shape { h: 5, w: 7, c: 1, kh: 3, kw: 2, k: 3 },
-        Shape { h: 12, w: 11, c: 2, kh: 10, kw: 10, k: 7 },
-        Shape { h: 9, w: 8, c: 16, kh: 3, kw: 2, k: 40 },
-        Shape { h: 14, w: 13, c: 32, kh: 4, kw: 4, k: 33 },
-    ];
+    /// A random input, weights and output gradient on `s`, the exact gradients, and the sums of
+    /// their terms' magnitudes, which bound bf16's rounding.
+    struct Case {
+        x: Vec<f32>,
+        w: Vec<f32>,
+        dout: Vec<f32>,
+        dx: Vec<f32>,
+        dw: Vec<f32>,
+        dx_size: Vec<f32>,
+        dw_size: Vec<f32>,
+    }
+
+    fn case(s: &Shape, rng: &mut Rng) -> Case {
+        let (x, w, dout) = (random(s.h * s.w * s.c, rng), random(s.weights(), rng), random(s.pixels() * s.k, rng));
+        let (dx, dw, _) = reference::conv_backward(&x, &w, &dout, s);
+        let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
+        let (dx_size, dw_size, _) = reference::conv_backward(&abs(&x), &abs(&w), &abs(&dout), s);
+        Case { x, w, dout, dx, dw, dx_size, dw_size }
+    }
 
     /// The kernels' products add bf16 pairs exactly and sum in `f32`: each element is within
     /// 2^-7 + 2^-16 of the sum of its terms' magnitudes (`size`) of the exact value.
@@ -261,7 +274,7 @@ mod tests {
     fn patch_bands_are_pack_b_of_the_patch_matrix_bit_for_bit() {
         let mut rng = Rng::new(21);
         let simds = if bf16::simd_bf16() { vec![false, true] } else { vec![false] };
-        for s in SHAPES {
+        for s in &shapes() {
             let x = random(s.h * s.w * s.c, &mut rng);
             let (pixels, patch) = (s.pixels(), s.patch());
             let mut col = vec![0f32; pixels * patch];
@@ -284,7 +297,7 @@ mod tests {
     fn patch_rows_packed_from_their_segments_equal_packing_the_gathered_row_bit_for_bit() {
         let mut rng = Rng::new(25);
         let simds = if bf16::simd_bf16() { vec![false, true] } else { vec![false] };
-        for s in SHAPES {
+        for s in &shapes() {
             let x = random(s.h * s.w * s.c, &mut rng);
             let (patch, halves) = (s.patch(), s.patch_halves());
             let mut row = vec![0f32; patch];
@@ -321,17 +334,14 @@ mod tests {
     fn weight_gradient_is_within_bf16_rounding_on_every_kernel_and_split() {
         let mut rng = Rng::new(23);
         for kernel in bf16_kernels_to_check("convolution weight gradient by patch bands") {
-            for s in SHAPES {
-                let (x, w, dout) = (random(s.h * s.w * s.c, &mut rng), random(s.weights(), &mut rng), random(s.pixels() * s.k, &mut rng));
-                let (_, want, _) = reference::conv_backward(&x, &w, &dout, s);
-                let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
-                let (_, size, _) = reference::conv_backward(&abs(&x), &w, &abs(&dout), s);
+            for s in &shapes() {
+                let c = case(s, &mut rng);
                 for par in [Par::One, Par::Many(2), Par::Many(3)] {
                     let start = random(s.weights(), &mut rng);
                     let mut dw = start.clone();
-                    weight_grad(kernel, &x, &dout, s, &mut dw, par);
+                    weight_grad(kernel, &c.x, &c.dout, s, &mut dw, par);
                     let added: Vec<f32> = dw.iter().zip(&start).map(|(a, b)| a - b).collect();
-                    assert_within_rounding(&added, &want, &size, &format!("dw {s:?} {par:?} on {}", kernel.name()));
+                    assert_within_rounding(&added, &c.dw, &c.dw_size, &format!("dw {s:?} {par:?} on {}", kernel.name()));
                 }
             }
         }
@@ -341,11 +351,8 @@ mod tests {
     fn input_gradient_added_block_by_block_is_within_bf16_rounding_and_equals_the_chunked_path() {
         let mut rng = Rng::new(24);
         for kernel in bf16_kernels_to_check("convolution input gradient folded into col2im") {
-            for s in SHAPES {
-                let (x, w, dout) = (random(s.h * s.w * s.c, &mut rng), random(s.weights(), &mut rng), random(s.pixels() * s.k, &mut rng));
-                let (want, _, _) = reference::conv_backward(&x, &w, &dout, s);
-                let abs = |v: &[f32]| v.iter().map(|x| x.abs()).collect::<Vec<f32>>();
-                let (size, _, _) = reference::conv_backward(&x, &abs(&w), &abs(&dout), s);
+            for s in &shapes() {
+                let Case { x, w, dout, dx: want, dx_size: size, .. } = case(s, &mut rng);
                 let w_t = PackedB::new(Op::t(&w), s.k, s.patch(), kernel);
                 let mut dx = vec![f32::NAN; x.len()];
                 input_grad(&w_t, &dout, s, &mut dx);
