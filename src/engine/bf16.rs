@@ -92,11 +92,11 @@ impl Segments {
     pub fn new(halves: impl IntoIterator<Item = Vec<Seg>>) -> Segments {
         let (mut segs, mut start) = (Vec::new(), vec![0]);
         for h in halves {
-            assert!(h.iter().all(|g| g.lane + g.len <= 16), "Segments: a segment past its half's 16 lanes");
+            assert!(h.iter().all(|g| g.len >= 1 && g.lane < 16 && g.len <= 16 - g.lane), "Segments: a segment outside its half's 16 lanes");
             segs.extend(h);
             start.push(segs.len());
         }
-        let end = segs.iter().map(|g| g.offset + g.len).max().unwrap_or(0);
+        let end = segs.iter().map(|g| g.offset.checked_add(g.len).expect("Segments: a segment past the address space")).max().unwrap_or(0);
         Segments { segs, start, end }
     }
 
@@ -151,8 +151,10 @@ pub fn pack_a_row(row: &[f32], i: usize, k: usize, dst: &mut [u16]) {
 
 /// Whether the AVX-512 packers that round with `vcvtne2ps2bf16` run here: on every CPU with a
 /// bf16 kernel (AVX512_BF16 or AMX), where they replace the portable rounding. They differ from
-/// `from_f32` only on `f32` subnormals, which they make zero: the kernels read a bf16
-/// subnormal as zero anyway.
+/// `from_f32` only on `f32` subnormals, which they make zero: most round to bf16 subnormals,
+/// which the kernels read as zero anyway, but the largest (magnitude at least
+/// `0x007F8000`) round up to 2^-126, so a product with one of them differs by at most 2^-126 times
+/// the other operand.
 pub(super) fn simd_bf16() -> bool {
     #[cfg(target_arch = "x86_64")]
     return simd() && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512bf16");
@@ -172,11 +174,11 @@ pub fn pack_a_row_segments(x: &[f32], base: usize, halves: &Segments, i: usize, 
 pub(super) fn pack_a_row_segments_on(simd: bool, x: &[f32], base: usize, halves: &Segments, i: usize, k: usize, dst: &mut [u16]) {
     let (ks, at) = (steps(k), row_slot(i, k));
     assert!(halves.halves() == k.div_ceil(16), "pack_a_row_segments: {} halves for a depth of {k}", halves.halves());
-    assert!(base + halves.end() <= x.len(), "pack_a_row_segments: a segment past the input");
+    assert!(halves.end() <= x.len() && base <= x.len() - halves.end(), "pack_a_row_segments: a segment past the input");
     assert!(ks == 0 || dst.len() >= at + (ks - 1) * 2 * TILE + STEP, "pack_a_row_segments: destination too short for row {i}");
     #[cfg(target_arch = "x86_64")]
-    if simd {
-        // SAFETY: AVX-512F and AVX512_BF16 are present (`simd`); the assertions bound every
+    if simd && simd_bf16() {
+        // SAFETY: AVX-512F, BW and BF16 are present (`simd_bf16`); the assertions bound every
         // segment and slot.
         return unsafe { super::bf16_simd::pack_row_segments(x.as_ptr().add(base), halves, dst.as_mut_ptr().add(at), 2 * TILE) };
     }
@@ -419,5 +421,28 @@ mod tests {
                 assert_eq!(dst[TILE + r * STEP + 2 * q..][..2], [0, 0], "column {} past n", 16 + q);
             }
         }
+    }
+
+    #[test]
+    fn the_simd_rounding_differs_from_the_portable_one_only_by_making_f32_subnormals_zero() {
+        if !simd_bf16() {
+            use std::io::Write;
+            let _ = writeln!(std::io::stderr(), "SKIPPED vcvtne2ps2bf16 rounding: no AVX512_BF16 on this CPU (portable rounding only)");
+            return;
+        }
+        let bits = [1u32, 0x007F_7FFF, 0x007F_8000, 0x807F_FFFF, 0x0080_0000, 0x3F80_8000, 0x3F81_8000, 0xBF80_7FFF, 0x7F7F_FFFF, 0x7F80_0000, 0xFF80_0000, 0x7FC0_0001, 0x7F80_0001, 0, 0x8000_0000, 0x4049_0FDB];
+        let x: Vec<f32> = bits.iter().map(|b| f32::from_bits(*b)).collect();
+        let halves = Segments::new([vec![Seg { lane: 0, len: 16, offset: 0 }]]);
+        let (mut fast, mut slow) = (vec![7u16; packed_len(BLOCK, 16)], vec![7u16; packed_len(BLOCK, 16)]);
+        pack_a_row_segments_on(true, &x, 0, &halves, 0, 16, &mut fast);
+        pack_a_row_segments_on(false, &x, 0, &halves, 0, 16, &mut slow);
+        for (q, b) in bits.iter().enumerate() {
+            if b & 0x7F80_0000 == 0 && b & 0x007F_FFFF != 0 {
+                assert_eq!(fast[q] & 0x7FFF, 0, "subnormal {b:#010x} becomes zero");
+            } else {
+                assert_eq!(fast[q], slow[q], "{b:#010x}");
+            }
+        }
+        assert_eq!(slow[2], 0x0080, "the largest subnormals round up to 2^-126 in the portable rounding");
     }
 }

@@ -14,7 +14,9 @@ use super::bf16::{BLOCK, STEP, TILE};
 
 /// Whether this CPU has `vdpbf16ps`.
 pub fn supported() -> bool {
-    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bf16")
+    // BW too: the `avx512bf16` target feature implies it, so a CPU (or hypervisor) without it
+    // must not run code compiled for that feature.
+    std::arch::is_x86_feature_detected!("avx512f") && std::arch::is_x86_feature_detected!("avx512bw") && std::arch::is_x86_feature_detected!("avx512bf16")
 }
 
 /// `acc` (32 x 32 `f32`, row stride 32) = the product of `ks` depth steps of the packed A band `a`

@@ -28,7 +28,7 @@ impl Dst {
 /// a shorter kernel). `tiles` is this thread's AMX configuration when `kernel` is the tiles.
 #[inline]
 pub(super) fn block_on(kernel: Kernel, tiles: Option<&Tiles>, a: &[u16], b: &[u16], ks: usize, rows: usize, acc: &mut [f32; BLOCK * BLOCK]) {
-    debug_assert!(a.len() >= ks * 2 * TILE && b.len() >= ks * 2 * TILE);
+    assert!(a.len() >= ks * 2 * TILE && b.len() >= ks * 2 * TILE, "block_on: bands shorter than {ks} steps");
     match (tiles, kernel) {
         (Some(t), _) => t.block(a, b, ks, acc),
         #[cfg(target_arch = "x86_64")]

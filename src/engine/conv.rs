@@ -172,6 +172,9 @@ fn forward_band_packed(x: &[f32], levels: Option<&[u8]>, pb: &PackedB, s: &Shape
 super::multiversion! {
 /// `sums[j] += sum_i rows[i * k + j]`: the bias gradient, summed over output pixels.
 pub fn sum_rows(rows: &[f32], k: usize, sums: &mut [f32]) {
+    if k == 0 {
+        return;
+    }
     for row in rows.chunks_exact(k) {
         for (g, d) in sums.iter_mut().zip(row) {
             *g += d;
@@ -210,7 +213,8 @@ pub fn backward(
         super::conv_bf16::weight_grad(kernel, x, dout, s, dw, par);
         // One image on one thread adds its input gradient's blocks straight onto `dx`; split
         // over threads, the blocks of neighbouring pixels would add onto the same inputs, so
-        // that case takes the chunks below.
+        // that case takes the chunks below: the same terms, summed in another order (a batch
+        // smaller than the thread count gets input gradients a rounding apart).
         let fused = w.packed_t.filter(|p| p.k() == s.k && p.n() == patch && p.kernel() != Kernel::F32 && !p.kernel().is_int8());
         match (dx.as_deref_mut(), fused) {
             (Some(dx), Some(pt)) if !matches!(par, Par::Many(t) if t > 1) => return super::conv_bf16::input_grad(pt, dout, s, dx),

@@ -167,8 +167,8 @@ fn patch_band(x: &[f32], s: &Shape, bases: &[usize], halves: &Segments, c0: usiz
         let segs = halves.half(c0 / 16 + half);
         assert!(pixels == 0 || bases[pixels - 1] + halves.end() <= x.len());
         #[cfg(target_arch = "x86_64")]
-        if simd {
-            // SAFETY: AVX-512F, BW and BF16 are present (`simd`); every segment of a pixel lies inside its
+        if simd && bf16::simd_bf16() {
+            // SAFETY: AVX-512F, BW and BF16 are present (`simd_bf16`); every segment of a pixel lies inside its
             // patch, so inside `x`; `band` holds `ks` steps (asserted).
             unsafe { super::bf16_simd::pack_half_rows(x.as_ptr(), bases, segs, pixels, ks, band.as_mut_ptr().add(half * TILE)) };
             continue;

@@ -113,6 +113,7 @@ impl PackedB {
     /// Packs `b` (`k x n` as before) over these bf16 panels, on the current pool's threads:
     /// training's weights after each update, without allocating (and faulting in) the panels
     /// again. False, and nothing written, unless these are bf16 panels of that shape.
+    #[must_use]
     pub fn repack(&mut self, b: Op) -> bool {
         let (k, n) = (self.k, self.n);
         match &mut self.panels {

@@ -56,6 +56,7 @@ impl Packed {
     /// `matrices` of `params` packed again over these panels (bf16 only, as training packs):
     /// false, with the panels left in an unknown state, when these were not packed from the same
     /// matrices, so the caller packs anew.
+    #[must_use]
     pub fn repack(&mut self, params: &[f32], matrices: &[(Matrix, bool)], prec: Precision) -> bool {
         if prec != self.prec || self.right.len() != matrices.len() || self.transposed.len() != matrices.iter().filter(|(_, t)| *t).count() {
             return false;
