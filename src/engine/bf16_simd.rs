@@ -26,7 +26,7 @@ unsafe fn round16(x: __m512) -> __m512i {
 
 /// Lanes `0..n` of 16.
 #[inline]
-fn lanes(n: usize) -> __mmask16 {
+pub(super) fn lanes(n: usize) -> __mmask16 {
     if n >= 16 { 0xffff } else { ((1u32 << n) - 1) as __mmask16 }
 }
 

@@ -44,20 +44,34 @@ impl Shape {
         (q / run) * self.w * self.c + q % run
     }
 
+    /// Where output pixel `p`'s patch starts in the input: `(oy * w + ox) * c`.
+    pub fn pixel_base(&self, p: usize) -> usize {
+        ((p / self.ow()) * self.w + p % self.ow()) * self.c
+    }
+
+    /// Patch columns `from..to` as the contiguous runs of the input they read: `(first column,
+    /// length)`, split where a kernel row ends.
+    pub fn runs(&self, from: usize, to: usize) -> impl Iterator<Item = (usize, usize)> {
+        let run = self.kw * self.c;
+        let mut q = from;
+        std::iter::from_fn(move || {
+            (q < to).then(|| {
+                let len = (run - q % run).min(to - q);
+                q += len;
+                (q - len, len)
+            })
+        })
+    }
+
     /// The patch row's columns in halves of 16 (the last one short), each as the runs of the
     /// input it reads past its pixel's first value: one run when the half lies in one kernel
     /// row, more when kernel rows are narrower than 16 values.
     pub fn patch_halves(&self) -> Segments {
-        let (patch, run) = (self.patch(), self.kw * self.c);
+        let patch = self.patch();
         Segments::new((0..patch.div_ceil(16)).map(|h| {
-                let (mut q, end, mut segs) = (16 * h, (16 * h + 16).min(patch), Vec::new());
-                while q < end {
-                    let len = (run - q % run).min(end - q);
-                    segs.push(Seg { lane: q - 16 * h, len, offset: self.column_offset(q) });
-                    q += len;
-                }
-                segs
-            }))
+            let first = 16 * h;
+            self.runs(first, (first + 16).min(patch)).map(|(q, len)| Seg { lane: q - first, len, offset: self.column_offset(q) }).collect()
+        }))
     }
 
     /// Output pixels per im2col chunk for a scratch buffer of `scratch` floats.
@@ -159,10 +173,10 @@ fn forward_band_packed(x: &[f32], levels: Option<&[u8]>, pb: &PackedB, s: &Shape
         return matmul_levels_packed(rows, pb, &mut row, |i, r| im2col(levels, s, row0 + i, 1, r), out, s.k, Par::One);
     }
     if pb.bf16_panels().is_some() {
-        let (halves, patch, ow) = (s.patch_halves(), s.patch(), s.ow());
+        let (halves, patch) = (s.patch_halves(), s.patch());
         let pack = |g: usize, i: usize, pa: &mut [u16]| {
             let p = row0 + g;
-            bf16::pack_a_row_segments(x, ((p / ow) * s.w + p % ow) * s.c, &halves, i, patch, pa);
+            bf16::pack_a_row_segments(x, s.pixel_base(p), &halves, i, patch, pa);
         };
         return matmul_packed_rows(rows, pb, pack, out, s.k, Par::One);
     }

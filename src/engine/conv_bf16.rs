@@ -9,21 +9,22 @@
 //!   columns came from, so the im2col-shaped product is never stored and read back by a separate
 //!   `col2im`.
 
-use super::bf16::{self, View, BLOCK, STEP, TILE};
+use super::bf16::{self, Segments, View, BLOCK, STEP, TILE};
 use super::blocks::{add_or_copy, block_on, blocks_with, split, Dst};
-use super::bf16::Segments;
 use super::conv::Shape;
 use super::gemm::{Kernel, Par};
 use super::panels::PackedB;
 
 thread_local! {
-    /// `dout^T`'s panels and one band of the patches, kept per thread between calls.
-    static PANELS: std::cell::Cell<(Vec<u16>, Vec<u16>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+    /// The left operand's panels (`dout^T` or `dout`), kept per thread between calls.
+    static A_PANELS: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
+    /// One band of the patches, kept per thread between calls.
+    static BAND: std::cell::Cell<Vec<u16>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Where output pixel `p`'s patch starts in the input: `(oy * w + ox) * c`.
+/// Where each output pixel's patch starts in the input.
 fn bases(s: &Shape) -> Vec<usize> {
-    (0..s.pixels()).map(|p| ((p / s.ow()) * s.w + p % s.ow()) * s.c).collect()
+    (0..s.pixels()).map(|p| s.pixel_base(p)).collect()
 }
 
 /// `dw (patch x k) += (dout^T col)^T` for one image `x` on the bf16 `kernel`, the bands of
@@ -38,16 +39,15 @@ pub fn weight_grad(kernel: Kernel, x: &[f32], dout: &[f32], s: &Shape, dw: &mut 
         return;
     }
     let ks = bf16::steps(pixels);
-    let (mut pa, pb) = PANELS.take();
+    let mut pa = A_PANELS.take();
     pa.resize(pa.len().max(bf16::packed_len(k, pixels)), 0);
     bf16::pack_a(View { data: dout, rs: 1, cs: k }, k, pixels, &mut pa);
-    PANELS.set((Vec::new(), pb));
     let bases = bases(s);
     let (halves, simd) = (s.patch_halves(), bf16::simd_bf16());
     let (pa_ref, bases, halves, dst) = (&pa[..], &bases[..], &halves, Dst(dw.as_mut_ptr()));
     let run = |_: std::ops::Range<usize>, bands: std::ops::Range<usize>| {
         let tiles = (kernel == Kernel::Bf16Amx).then(super::amx::Tiles::configure);
-        let (keep, mut band) = PANELS.take();
+        let mut band = BAND.take();
         band.resize(band.len().max(ks * 2 * TILE), 0);
         let mut acc = [0f32; BLOCK * BLOCK];
         for j in bands {
@@ -65,11 +65,10 @@ pub fn weight_grad(kernel: Kernel, x: &[f32], dout: &[f32], s: &Shape, dw: &mut 
                 add_transposed(&acc, rows, cols, d, k);
             }
         }
-        PANELS.set((keep, band));
+        BAND.set(band);
     };
     split(par, 1, patch.div_ceil(BLOCK), run);
-    let (_, pb) = PANELS.take();
-    PANELS.set((pa, pb));
+    A_PANELS.set(pa);
 }
 
 /// `d[q * ld + i] += acc[i][q]` for the block's first `rows` rows and `cols` columns: a block
@@ -94,13 +93,9 @@ fn add_transposed_portable(acc: &[f32; BLOCK * BLOCK], rows: usize, cols: usize,
 
 #[cfg(target_arch = "x86_64")]
 mod transpose_simd {
+    use super::super::bf16_simd::lanes;
     use super::BLOCK;
     use std::arch::x86_64::*;
-
-    /// Lanes `0..n` of 16.
-    fn lanes(n: usize) -> __mmask16 {
-        if n >= 16 { 0xffff } else { ((1u32 << n) - 1) as __mmask16 }
-    }
 
     /// The 16 x 16 transpose of `r` (row `i` in `r[i]`): column `c` comes back in `r[c]`.
     #[inline]
@@ -203,26 +198,22 @@ pub fn input_grad(w_t: &PackedB, dout: &[f32], s: &Shape, dx: &mut [f32]) {
     if pixels == 0 || patch == 0 || k == 0 {
         return;
     }
-    let (mut pa, pb) = PANELS.take();
+    let mut pa = A_PANELS.take();
     pa.resize(pa.len().max(bf16::packed_len(pixels, k)), 0);
     bf16::pack_a(View { data: dout, rs: k, cs: 1 }, pixels, k, &mut pa);
-    let (bases, run, dst) = (bases(s), s.kw * s.c, Dst(dx.as_mut_ptr()));
+    let (bases, dst) = (bases(s), Dst(dx.as_mut_ptr()));
     blocks_with(w_t.kernel(), &pa, panels, pixels, patch, k, Par::One, |r0, c0, acc| {
-        let end = (c0 + BLOCK).min(patch);
         for r in 0..BLOCK.min(pixels - r0) {
-            let mut q = c0;
-            while q < end {
-                let len = (run - q % run).min(end - q);
+            for (q, len) in s.runs(c0, (c0 + BLOCK).min(patch)) {
                 // SAFETY: the patch column's pixel lies inside the input (`bases` and
                 // `column_offset` stay within `h x w x c` for valid pixels and columns), and
                 // only this thread writes `dx`.
                 let d = unsafe { dst.run(bases[r0 + r] + s.column_offset(q), len) };
                 add_or_copy(&acc[r * BLOCK + q - c0..][..len], d, true);
-                q += len;
             }
         }
     });
-    PANELS.set((pa, pb));
+    A_PANELS.set(pa);
 }
 
 #[cfg(test)]
