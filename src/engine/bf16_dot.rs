@@ -51,6 +51,94 @@ unsafe fn strip<const R: usize>(a: *const u16, b: *const u16, ks: usize, row0: u
             }
         }
     }
+    store(&c, row0, acc);
+}
+
+/// `block`, with A's rows read in place from an image instead of from packed panels (a
+/// convolution's patches, `conv_direct`): row `r`'s depth step `s` is the 32 bf16 values at
+/// `rows[r] + offs[s]`, whose dwords are the VNNI pairs (neighbouring channels) that A's packed
+/// tile rows would hold; B is packed as for `block`. Rows past `rows.len()` are not computed.
+///
+/// # Safety
+/// As `block`, for `offs.len()` steps of `b`; each `rows[r] + offs[s]` starts 32 readable values.
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub unsafe fn block_gathered(rows: &[*const u16], offs: &[usize], b: *const u16, acc: *mut f32) {
+    super::strips!(rows.len(), gathered_strip(rows, b, offs, acc));
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn gathered_strip<const R: usize>(rows: &[*const u16], b: *const u16, offs: &[usize], row0: usize, acc: *mut f32) {
+    let mut c = [[_mm512_setzero_ps(); 2]; R];
+    let mut at = [std::ptr::null::<i32>(); R];
+    for (s, &off) in offs.iter().enumerate() {
+        for (r, p) in at.iter_mut().enumerate() {
+            *p = rows[row0 + r].add(off) as *const i32;
+        }
+        let b0 = b.add(2 * s * TILE);
+        let b1 = b0.add(TILE);
+        for p in 0..STEP / 2 {
+            let x0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b0.add(p * STEP) as *const _));
+            let x1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b1.add(p * STEP) as *const _));
+            for (cr, a) in c.iter_mut().zip(&at) {
+                let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(a.add(p).read_unaligned()));
+                cr[0] = _mm512_dpbf16_ps(cr[0], pair, x0);
+                cr[1] = _mm512_dpbf16_ps(cr[1], pair, x1);
+            }
+        }
+    }
+    store(&c, row0, acc);
+}
+
+/// Where `block_pairs` reads: pair `j` of run `t` has A's rows at dwords `a + t * a_run + j *
+/// a_step + r` and B's 32 columns at dwords `b + (t * len + j) * b_step`.
+#[derive(Clone, Copy)]
+pub struct PairWalk {
+    pub a: *const u32,
+    pub a_step: usize,
+    pub a_run: usize,
+    pub runs: usize,
+    pub len: usize,
+    pub b: *const u32,
+    pub b_step: usize,
+}
+
+/// The block of `runs x len` depth pairs laid out as `walk` says, for the first `rows` rows: a
+/// convolution's weight gradient, whose depth is the image's pixel pairs (`conv_direct`).
+///
+/// # Safety
+/// AVX512F and AVX512_BF16 present; every dword `walk` names for `rows` rows and 32 columns is
+/// readable; `acc` holds `BLOCK * BLOCK` floats.
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub unsafe fn block_pairs(walk: PairWalk, rows: usize, acc: *mut f32) {
+    super::strips!(rows, pairs_strip(walk, (), (), acc));
+}
+
+#[inline]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn pairs_strip<const R: usize>(w: PairWalk, _: (), _: (), row0: usize, acc: *mut f32) {
+    let mut c = [[_mm512_setzero_ps(); 2]; R];
+    for t in 0..w.runs {
+        let a = w.a.add(t * w.a_run + row0) as *const i32;
+        let b = w.b.add(t * w.len * w.b_step) as *const i32;
+        for j in 0..w.len {
+            let x0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(j * w.b_step) as *const _));
+            let x1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(j * w.b_step + 16) as *const _));
+            let aj = a.add(j * w.a_step);
+            for (r, cr) in c.iter_mut().enumerate() {
+                let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(aj.add(r).read_unaligned()));
+                cr[0] = _mm512_dpbf16_ps(cr[0], pair, x0);
+                cr[1] = _mm512_dpbf16_ps(cr[1], pair, x1);
+            }
+        }
+    }
+    store(&c, row0, acc);
+}
+
+/// A strip's accumulators into rows `row0..` of the 32 x 32 block.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn store<const R: usize>(c: &[[__m512; 2]; R], row0: usize, acc: *mut f32) {
     for (r, cr) in c.iter().enumerate() {
         let out = acc.add((row0 + r) * BLOCK);
         _mm512_storeu_ps(out, cr[0]);

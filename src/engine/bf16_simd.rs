@@ -115,6 +115,40 @@ pub unsafe fn pack_half_rows(x: *const f32, bases: &[usize], segs: &[Seg], depth
     }
 }
 
+/// `len` floats at `src` rounded as `round32` into bf16 at `out`, which holds `len` rounded up
+/// to 32 values (zero past `len`): an image that `conv_direct` reads in place.
+///
+/// # Safety
+/// AVX-512F and AVX512_BF16 present; `src` holds `len` floats and `out` `len.next_multiple_of(32)`.
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub unsafe fn round_run(src: *const f32, len: usize, out: *mut u16) {
+    for i in (0..len).step_by(32) {
+        let (lo, hi) = ((len - i).min(16), (len - i).saturating_sub(16));
+        let lo = _mm512_maskz_loadu_ps(lanes(lo), src.add(i));
+        let hi = if hi == 0 { _mm512_setzero_ps() } else { _mm512_maskz_loadu_ps(lanes(hi), src.add(i + 16)) };
+        _mm512_storeu_si512(out.add(i) as *mut _, round32(lo, hi));
+    }
+}
+
+/// The VNNI pairs `lo[i] | hi[i] << 16` of two runs of floats, rounded as `round32`, for
+/// `i < len` (a multiple of 16) at `out`; values at `valid` and past are zero, and so is every
+/// `hi` when it is `None`.
+///
+/// # Safety
+/// AVX-512F, AVX-512BW and AVX512_BF16 present; `lo` and `hi` hold `valid.min(len)` floats and
+/// `out` `len` dwords.
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+pub unsafe fn pair_runs(lo: *const f32, hi: Option<*const f32>, len: usize, valid: usize, out: *mut u32) {
+    let order: [u16; 32] = std::array::from_fn(|i| (i / 2 + 16 * (i % 2)) as u16);
+    let order = _mm512_loadu_si512(order.as_ptr() as *const _);
+    for i in (0..len).step_by(16) {
+        let m = lanes(valid.saturating_sub(i));
+        let l = _mm512_maskz_loadu_ps(m, lo.wrapping_add(i));
+        let h = hi.map_or(_mm512_setzero_ps(), |h| _mm512_maskz_loadu_ps(m, h.wrapping_add(i)));
+        _mm512_storeu_si512(out.add(i) as *mut _, _mm512_permutexvar_epi16(order, round32(l, h)));
+    }
+}
+
 /// Writes the 16 x 16 dword transpose of `d` as one 16-row tile at `out`.
 #[inline]
 unsafe fn transposed_tile(d: &[u32; 256], out: *mut u16) {

@@ -172,6 +172,10 @@ fn forward_band_packed(x: &[f32], levels: Option<&[u8]>, pb: &PackedB, s: &Shape
         let mut row = vec![0u8; s.patch()];
         return matmul_levels_packed(rows, pb, &mut row, |i, r| im2col(levels, s, row0 + i, 1, r), out, s.k, Par::One);
     }
+    #[cfg(target_arch = "x86_64")]
+    if super::conv_direct::forward_applies(pb.kernel(), s) {
+        return super::conv_direct::forward(x, pb, s, row0, out);
+    }
     if pb.bf16_panels().is_some() {
         let (halves, patch) = (s.patch_halves(), s.patch());
         let pack = |g: usize, i: usize, pa: &mut [u16]| {

@@ -29,7 +29,17 @@ fn bases(s: &Shape) -> Vec<usize> {
 
 /// `dw (patch x k) += (dout^T col)^T` for one image `x` on the bf16 `kernel`, the bands of
 /// patch columns split over `par`'s threads (each writes its own rows of `dw`).
+/// Shapes whose patches `conv_direct` reads in place go there.
 pub fn weight_grad(kernel: Kernel, x: &[f32], dout: &[f32], s: &Shape, dw: &mut [f32], par: Par) {
+    #[cfg(target_arch = "x86_64")]
+    if super::conv_direct::weight_grad_applies(kernel, s) {
+        return super::conv_direct::weight_grad(kernel, x, dout, s, dw, par);
+    }
+    weight_grad_packed(kernel, x, dout, s, dw, par);
+}
+
+/// `weight_grad` with the patches packed band by band, for every shape and bf16 kernel.
+pub(super) fn weight_grad_packed(kernel: Kernel, x: &[f32], dout: &[f32], s: &Shape, dw: &mut [f32], par: Par) {
     let (pixels, patch, k) = (s.pixels(), s.patch(), s.k);
     assert!(kernel != Kernel::F32 && !kernel.is_int8() && kernel.runs_here(), "weight_grad: {kernel:?} is not a bf16 kernel that runs here");
     assert_eq!(x.len(), s.h * s.w * s.c, "conv input length");

@@ -85,6 +85,8 @@ pub mod bf16_dot;
 mod bf16_simd;
 pub mod conv;
 mod conv_bf16;
+#[cfg(target_arch = "x86_64")]
+mod conv_direct;
 pub mod conv2d;
 pub mod gemm;
 pub mod head;
