@@ -55,12 +55,13 @@ unsafe fn strip<const R: usize>(a: *const u16, b: *const u16, ks: usize, row0: u
 }
 
 /// `block`, with A's rows read in place from an image instead of from packed panels (a
-/// convolution's patches, `conv_direct`): row `r`'s depth step `s` is the 32 bf16 values at
-/// `rows[r] + offs[s]`, whose dwords are the VNNI pairs (neighbouring channels) that A's packed
-/// tile rows would hold; B is packed as for `block`. Rows past `rows.len()` are not computed.
+/// convolution's patches, `conv_direct`): row `r`'s depth pair `q` is the two bf16 values at
+/// `rows[r] + offs[q]`, the VNNI pair that A's packed tile row would hold; B is packed as for
+/// `block`, `offs.len()` pairs deep (its padding past them is not read). Rows past
+/// `rows.len()` are not computed.
 ///
 /// # Safety
-/// As `block`, for `offs.len()` steps of `b`; each `rows[r] + offs[s]` starts 32 readable values.
+/// As `block`, for `offs.len()` pairs of `b`; each `rows[r] + offs[q]` starts 2 readable values.
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn block_gathered(rows: &[*const u16], offs: &[usize], b: *const u16, acc: *mut f32) {
     super::strips!(rows.len(), gathered_strip(rows, b, offs, acc));
@@ -70,31 +71,27 @@ pub unsafe fn block_gathered(rows: &[*const u16], offs: &[usize], b: *const u16,
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn gathered_strip<const R: usize>(rows: &[*const u16], b: *const u16, offs: &[usize], row0: usize, acc: *mut f32) {
     let mut c = [[_mm512_setzero_ps(); 2]; R];
-    let mut at = [std::ptr::null::<i32>(); R];
-    for (s, &off) in offs.iter().enumerate() {
-        for (r, p) in at.iter_mut().enumerate() {
-            *p = rows[row0 + r].add(off) as *const i32;
-        }
-        let b0 = b.add(2 * s * TILE);
-        let b1 = b0.add(TILE);
-        for p in 0..STEP / 2 {
-            let x0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b0.add(p * STEP) as *const _));
-            let x1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b1.add(p * STEP) as *const _));
-            for (cr, a) in c.iter_mut().zip(&at) {
-                let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(a.add(p).read_unaligned()));
-                cr[0] = _mm512_dpbf16_ps(cr[0], pair, x0);
-                cr[1] = _mm512_dpbf16_ps(cr[1], pair, x1);
-            }
+    let at: [*const u16; R] = std::array::from_fn(|r| rows[row0 + r]);
+    for (q, &off) in offs.iter().enumerate() {
+        // Pair `p` of step `s` of B's band: see `bf16`'s layout.
+        let b0 = b.add(2 * (q / (STEP / 2)) * TILE + (q % (STEP / 2)) * STEP);
+        let x0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b0 as *const _));
+        let x1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b0.add(TILE) as *const _));
+        for (cr, a) in c.iter_mut().zip(&at) {
+            let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32((a.add(off) as *const i32).read_unaligned()));
+            cr[0] = _mm512_dpbf16_ps(cr[0], pair, x0);
+            cr[1] = _mm512_dpbf16_ps(cr[1], pair, x1);
         }
     }
     store(&c, row0, acc);
 }
 
-/// Where `block_pairs` reads: pair `j` of run `t` has A's rows at dwords `a + t * a_run + j *
-/// a_step + r` and B's 32 columns at dwords `b + (t * len + j) * b_step`.
+/// Where `block_pairs` reads: pair `j` of run `t` has A's row `r` at dword `a + rows[r] + t *
+/// a_run + j * a_step` and B's 32 columns at dwords `b + (t * len + j) * b_step`.
 #[derive(Clone, Copy)]
 pub struct PairWalk {
     pub a: *const u32,
+    pub rows: *const usize,
     pub a_step: usize,
     pub a_run: usize,
     pub runs: usize,
@@ -108,7 +105,7 @@ pub struct PairWalk {
 ///
 /// # Safety
 /// AVX512F and AVX512_BF16 present; every dword `walk` names for `rows` rows and 32 columns is
-/// readable; `acc` holds `BLOCK * BLOCK` floats.
+/// readable (`rows` holds `rows` offsets); `acc` holds `BLOCK * BLOCK` floats.
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn block_pairs(walk: PairWalk, rows: usize, acc: *mut f32) {
     super::strips!(rows, pairs_strip(walk, (), (), acc));
@@ -118,15 +115,15 @@ pub unsafe fn block_pairs(walk: PairWalk, rows: usize, acc: *mut f32) {
 #[target_feature(enable = "avx512f,avx512bf16")]
 unsafe fn pairs_strip<const R: usize>(w: PairWalk, _: (), _: (), row0: usize, acc: *mut f32) {
     let mut c = [[_mm512_setzero_ps(); 2]; R];
+    let at: [*const i32; R] = std::array::from_fn(|r| w.a.add(*w.rows.add(row0 + r)) as *const i32);
     for t in 0..w.runs {
-        let a = w.a.add(t * w.a_run + row0) as *const i32;
         let b = w.b.add(t * w.len * w.b_step) as *const i32;
         for j in 0..w.len {
             let x0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(j * w.b_step) as *const _));
             let x1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(j * w.b_step + 16) as *const _));
-            let aj = a.add(j * w.a_step);
-            for (r, cr) in c.iter_mut().enumerate() {
-                let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(aj.add(r).read_unaligned()));
+            let aj = t * w.a_run + j * w.a_step;
+            for (cr, a) in c.iter_mut().zip(&at) {
+                let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(a.add(aj).read_unaligned()));
                 cr[0] = _mm512_dpbf16_ps(cr[0], pair, x0);
                 cr[1] = _mm512_dpbf16_ps(cr[1], pair, x1);
             }

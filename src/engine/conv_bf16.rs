@@ -10,7 +10,7 @@
 //!   `col2im`.
 
 use super::bf16::{self, Segments, View, BLOCK, STEP, TILE};
-use super::blocks::{add_or_copy, block_on, blocks_with, split, Dst};
+use super::blocks::{block_on, blocks_with, split, store_rows, Dst};
 use super::conv::Shape;
 use super::gemm::{Kernel, Par};
 use super::panels::PackedB;
@@ -213,14 +213,13 @@ pub fn input_grad(w_t: &PackedB, dout: &[f32], s: &Shape, dx: &mut [f32]) {
     bf16::pack_a(View { data: dout, rs: k, cs: 1 }, pixels, k, &mut pa);
     let (bases, dst) = (bases(s), Dst(dx.as_mut_ptr()));
     blocks_with(w_t.kernel(), &pa, panels, pixels, patch, k, Par::One, |r0, c0, acc| {
-        for r in 0..BLOCK.min(pixels - r0) {
-            for (q, len) in s.runs(c0, (c0 + BLOCK).min(patch)) {
-                // SAFETY: the patch column's pixel lies inside the input (`bases` and
-                // `column_offset` stay within `h x w x c` for valid pixels and columns), and
-                // only this thread writes `dx`.
-                let d = unsafe { dst.run(bases[r0 + r] + s.column_offset(q), len) };
-                add_or_copy(&acc[r * BLOCK + q - c0..][..len], d, true);
-            }
+        let rows = BLOCK.min(pixels - r0);
+        for (q, len) in s.runs(c0, (c0 + BLOCK).min(patch)) {
+            // SAFETY: the patch column's pixel lies inside the input (`bases` and
+            // `column_offset` stay within `h x w x c` for valid pixels and columns), and only
+            // this thread writes `dx`.
+            let off = s.column_offset(q);
+            unsafe { store_rows(acc, rows, q - c0, len, |r| dst.at(bases[r0 + r] + off), true) };
         }
     });
     A_PANELS.set(pa);

@@ -1,9 +1,9 @@
 //! A convolution's forward product and weight gradient in bf16 that read the image in place,
-//! with no patch matrix packed at all: on `vdpbf16ps` a patch's VNNI pairs already lie in memory
-//! when the channels come in whole steps of 32.
-//! - Forward, `out = col W`: A's pairs are neighbouring channels of one input pixel, so each
-//!   output pixel's row is read from the image rounded once to bf16, a step of 32 channels at the
-//!   offset of its kernel pixel (`bf16_dot::block_gathered`).
+//! with no patch matrix packed at all: on `vdpbf16ps` a patch's VNNI pairs already lie in
+//! memory, two neighbouring values of one kernel row.
+//! - Forward, `out = col W`: A's pairs are neighbouring values of a kernel row (two channels, or
+//!   with one channel two pixels), so each output pixel's row is read from the image rounded
+//!   once to bf16, pair by pair at the offsets of its patch (`bf16_dot::block_gathered`).
 //! - Weight gradient, `dW = col^T dout`, whose depth is the output pixels: its pairs are two
 //!   neighbouring output pixels, which read two neighbouring input pixels. The image is stored
 //!   once as those pairs (`x[y][i][c] | x[y][i + 1][c] << 16`, twice the image) and `dout` as its
@@ -12,15 +12,17 @@
 //!
 //! Each product sums the same bf16 pairs in the same order as the packed path, so the two agree
 //! bit for bit (tested); only the cost of packing the patches, 2 x `patch` values per pixel per
-//! pass, is gone. Other shapes (a first layer's single channel, an odd output width) and other
-//! kernels take the packed path (`conv_bf16`).
-use super::bf16::{BLOCK, STEP, TILE};
+//! pass, is gone, and a first layer's patch of 100 values is no longer padded to 128. Other
+//! shapes (kernel rows of an odd number of values, an odd output width) and other kernels take
+//! the packed path (`conv_bf16`).
+use super::bf16::{self, BLOCK, TILE};
 use super::bf16_dot::{self, PairWalk};
 use super::bf16_simd;
-use super::blocks::{add_or_copy, split, Dst};
+use super::blocks::{split, store_rows, Dst};
 use super::conv::Shape;
 use super::gemm::{Kernel, Par};
 use super::panels::PackedB;
+use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
 
 thread_local! {
     /// The image rounded to bf16 (forward), kept per thread between calls.
@@ -30,15 +32,16 @@ thread_local! {
 }
 
 /// Whether the forward product reads `s`'s patches in place on `kernel`: the AVX512_BF16 blocks,
-/// and channels in whole steps, so that no step straddles two kernel pixels.
+/// and kernel rows of an even number of values, so that no depth pair straddles two of them.
 pub fn forward_applies(kernel: Kernel, s: &Shape) -> bool {
-    kernel == Kernel::Bf16Avx512 && s.c % STEP == 0 && s.c > 0 && s.pixels() > 0 && s.k > 0
+    kernel == Kernel::Bf16Avx512 && (s.kw * s.c).is_multiple_of(2) && s.c > 0 && s.pixels() > 0 && s.k > 0
 }
 
-/// Whether the weight gradient does: as `forward_applies`, and an even output width, so that a
-/// pair of output pixels never straddles two rows.
+/// Whether the weight gradient does: the AVX512_BF16 blocks and an even output width, so that
+/// a pair of output pixels never straddles two rows (any channel count: each row of a block
+/// finds its own patch column in the image).
 pub fn weight_grad_applies(kernel: Kernel, s: &Shape) -> bool {
-    forward_applies(kernel, s) && s.ow() % 2 == 0
+    kernel == Kernel::Bf16Avx512 && s.ow().is_multiple_of(2) && s.c > 0 && s.pixels() > 0 && s.k > 0
 }
 
 /// Output pixels `row0..row0 + out.len() / k` of `x` convolved with `pb` (the weights packed as
@@ -60,8 +63,8 @@ pub fn forward(x: &[f32], pb: &PackedB, s: &Shape, row0: usize, out: &mut [f32])
     // SAFETY: `forward_applies` saw the AVX512_BF16 kernel run here (F and BW with it); `x`
     // holds `hi` floats and `image` their count rounded up to 32.
     unsafe { bf16_simd::round_run(x[lo..hi].as_ptr(), hi - lo, image.as_mut_ptr()) };
-    let offs: Vec<usize> = (0..patch / STEP).map(|st| s.column_offset(st * STEP)).collect();
-    let panel = offs.len() * 2 * TILE;
+    let offs: Vec<usize> = (0..patch / 2).map(|q| s.column_offset(2 * q)).collect();
+    let panel = bf16::steps(patch) * 2 * TILE;
     let mut acc = [0f32; BLOCK * BLOCK];
     let mut at = [std::ptr::null::<u16>(); BLOCK];
     for i in (0..rows).step_by(BLOCK) {
@@ -71,13 +74,12 @@ pub fn forward(x: &[f32], pb: &PackedB, s: &Shape, row0: usize, out: &mut [f32])
         }
         for j in 0..k.div_ceil(BLOCK) {
             let b = &panels[j * panel..(j + 1) * panel];
-            // SAFETY: the kernel runs here; every row's step `off` reads 32 values of one kernel
-            // pixel's channels, inside the rounded rows; `b` holds every step.
+            // SAFETY: the kernel runs here; every row's pair `off` reads two neighbours in one
+            // kernel row, inside the rounded rows; `b` holds every step.
             unsafe { bf16_dot::block_gathered(&at[..m], &offs, b.as_ptr(), acc.as_mut_ptr()) };
-            let w = BLOCK.min(k - j * BLOCK);
-            for r in 0..m {
-                add_or_copy(&acc[r * BLOCK..r * BLOCK + w], &mut out[(i + r) * k + j * BLOCK..][..w], false);
-            }
+            let (w, o) = (BLOCK.min(k - j * BLOCK), out.as_mut_ptr());
+            // SAFETY: rows i + r < rows and columns j * 32 + w <= k lie inside `out`.
+            unsafe { store_rows(&acc, m, 0, w, |r| o.add((i + r) * k + j * BLOCK), false) };
         }
     }
     IMAGE.set(image);
@@ -91,54 +93,73 @@ pub fn weight_grad(kernel: Kernel, x: &[f32], dout: &[f32], s: &Shape, dw: &mut 
     assert!(weight_grad_applies(kernel, s) && kernel.runs_here(), "conv_direct::weight_grad: {s:?} on {kernel:?}");
     assert!(x.len() == s.h * w * c && dout.len() == s.pixels() * k && dw.len() == patch * k, "conv_direct::weight_grad: lengths");
     let (mut image, mut grads) = PAIRS.take();
-    image.resize(image.len().max(x.len()), 0);
     grads.resize(grads.len().max(pairs * kp), 0);
+    // A row of the image is `w * c` values, so its pairs are the row and itself shifted by one
+    // pixel: `(w - 1) * c` pairs, rounded up to 16 dwords, whose spill the next row overwrites
+    // (the last row's lands in the padding). The last pixel of a row pairs with nothing: no
+    // output pixel pair reads it.
+    let (len, valid) = (((w - 1) * c).next_multiple_of(16), (w - 1) * c);
+    image.resize(image.len().max(x.len() + 16), 0);
     for y in 0..s.h {
-        for i in 0..w {
-            let at = (y * w + i) * c;
-            // The last column pairs with nothing: no output pixel pair reads it.
-            let right = (i + 1 < w).then(|| x[at + c..].as_ptr());
-            // SAFETY: the kernel runs here (F, BW and BF16); `x` holds this pixel's `c` values
-            // and, when there is one, its right neighbour's; `image` holds `x.len()` dwords.
-            unsafe { bf16_simd::pair_runs(x[at..].as_ptr(), right, c, c, image.as_mut_ptr().add(at)) };
+        let row = &x[y * w * c..];
+        // SAFETY: the kernel runs here (F, BW and BF16); the row and the row from its second
+        // pixel hold `valid` values each, and `image` holds `len` dwords past the row's start.
+        unsafe { bf16_simd::pair_runs(row.as_ptr(), Some(row[c..].as_ptr()), len, valid, image.as_mut_ptr().add(y * w * c)) };
+    }
+    // Each block of 32 filters apart, so that a block's walk reads one contiguous stream.
+    for fb in 0..kp / BLOCK {
+        let f0 = fb * BLOCK;
+        for q in 0..pairs {
+            let (lo, hi) = (&dout[2 * q * k + f0..], &dout[(2 * q + 1) * k + f0..]);
+            // SAFETY: as above; pixels `2q` and `2q + 1` have filters `f0..k` (f0 < k), and
+            // `grads` holds `kp / 32` blocks of `pairs` rows of 32 dwords.
+            unsafe { bf16_simd::pair_runs(lo.as_ptr(), Some(hi.as_ptr()), BLOCK, k - f0, grads.as_mut_ptr().add((fb * pairs + q) * BLOCK)) };
         }
     }
-    for q in 0..pairs {
-        // SAFETY: as above; pixels `2q` and `2q + 1` have `k` values each, and `grads` holds
-        // `pairs` rows of `kp` dwords.
-        unsafe { bf16_simd::pair_runs(dout[2 * q * k..].as_ptr(), Some(dout[(2 * q + 1) * k..].as_ptr()), kp, k, grads.as_mut_ptr().add(q * kp)) };
-    }
     let (image_ref, grads_ref, dst) = (&image[..x.len()], &grads[..pairs * kp], Dst(dw.as_mut_ptr()));
+    let dw_at = dst.0 as usize;
     let run = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
         let mut acc = [0f32; BLOCK * BLOCK];
         for jb in rows {
             let q0 = jb * BLOCK;
+            let m = BLOCK.min(patch - q0);
+            // Where each of the block's patch columns starts in the image.
+            let offs: [usize; BLOCK] = std::array::from_fn(|r| s.column_offset(q0 + r.min(m - 1)));
             for fb in cols.clone() {
                 let walk = PairWalk {
-                    a: image_ref[s.column_offset(q0)..].as_ptr(),
+                    a: image_ref.as_ptr(),
+                    rows: offs.as_ptr(),
                     a_step: 2 * c,
                     a_run: w * c,
                     runs: s.oh(),
                     len: half,
-                    b: grads_ref[fb * BLOCK..].as_ptr(),
-                    b_step: kp,
+                    b: grads_ref[fb * pairs * BLOCK..].as_ptr(),
+                    b_step: BLOCK,
                 };
-                // SAFETY: the kernel runs here. The 32 patch columns from `q0` are channels of
-                // one kernel pixel, so pair `j` of output row `t` reads the image pair at input
-                // pixel `(t + kr, 2j + kc)`, whose right neighbour exists (2j + 1 + kc < w);
-                // the output gradient's pair `t * half + j` holds `kp` dwords.
-                unsafe { bf16_dot::block_pairs(walk, BLOCK, acc.as_mut_ptr()) };
                 let cols = BLOCK.min(k - fb * BLOCK);
-                for r in 0..BLOCK {
-                    // SAFETY: row q0 + r < patch and columns up to k lie in `dw`; this thread
-                    // alone writes the rows of its blocks.
-                    let d = unsafe { dst.run((q0 + r) * k + fb * BLOCK, cols) };
-                    add_or_copy(&acc[r * BLOCK..r * BLOCK + cols], d, true);
+                // The block's rows of `dw` are fetched while it is computed: added after it, they
+                // would each wait for memory (`dw` is megabytes, read once per image).
+                for r in 0..m {
+                    let row = (dw_at as *const f32).wrapping_add((q0 + r) * k + fb * BLOCK);
+                    // SAFETY: prefetching has no effect on memory; the CPU has SSE.
+                    unsafe {
+                        _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
+                        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(cols - 1) as *const i8);
+                    }
                 }
+                // SAFETY: the kernel runs here. Pair `j` of output row `t` reads, for patch
+                // column `(kr, kc, ch)`, the image pair at input pixel `(t + kr, 2j + kc)`,
+                // channel `ch`, whose right neighbour exists (2j + 1 + kc < w); `offs` holds
+                // the block's `m` rows; the output gradient's pair `t * half + j` holds 32 dwords
+                // in each block.
+                unsafe { bf16_dot::block_pairs(walk, m, acc.as_mut_ptr()) };
+                // SAFETY: rows q0 + r < patch and columns up to k lie in `dw`; this thread
+                // alone writes the rows of its blocks.
+                unsafe { store_rows(&acc, m, 0, cols, |r| dst.at((q0 + r) * k + fb * BLOCK), true) };
             }
         }
     };
-    split(par, patch / BLOCK, kp / BLOCK, run);
+    split(par, patch.div_ceil(BLOCK), kp / BLOCK, run);
     PAIRS.set((image, grads));
 }
 
@@ -152,13 +173,18 @@ mod tests {
     use crate::engine::panels::matmul_packed_rows;
     use crate::rng::Rng;
 
-    /// Channels in whole steps; odd and even output widths; filters that fill no whole block.
+    /// Odd and even output widths; filters that fill no whole block; channels in whole steps
     const SHAPES: &[Shape] = &[
         Shape { h: 6, w: 6, c: 32, kh: 3, kw: 3, k: 40 },
         Shape { h: 9, w: 8, c: 64, kh: 4, kw: 2, k: 32 },
         Shape { h: 11, w: 12, c: 32, kh: 2, kw: 5, k: 7 },
         Shape { h: 4, w: 7, c: 96, kh: 4, kw: 4, k: 65 },
         Shape { h: 21, w: 21, c: 32, kh: 4, kw: 4, k: 33 },
+        // and not: one (a first layer), few, and kernel rows of an odd number of values.
+        Shape { h: 15, w: 15, c: 1, kh: 10, kw: 10, k: 64 },
+        Shape { h: 8, w: 9, c: 3, kh: 3, kw: 4, k: 5 },
+        Shape { h: 7, w: 7, c: 48, kh: 2, kw: 2, k: 17 },
+        Shape { h: 9, w: 12, c: 1, kh: 3, kw: 3, k: 9 },
     ];
 
     /// The native kernel, or `None` (named as skipped) on a CPU without it.
@@ -172,11 +198,14 @@ mod tests {
     }
 
     #[test]
-    fn only_whole_channel_steps_and_for_the_weight_gradient_even_widths_apply() {
-        let s = |c: usize, w: usize| Shape { h: 5, w, c, kh: 2, kw: 2, k: 4 };
-        assert!(forward_applies(Kernel::Bf16Avx512, &s(64, 6)) && !weight_grad_applies(Kernel::Bf16Avx512, &s(64, 6)));
-        assert!(weight_grad_applies(Kernel::Bf16Avx512, &s(32, 5)));
-        assert!(!forward_applies(Kernel::Bf16Avx512, &s(16, 6)) && !forward_applies(Kernel::Bf16Avx512, &s(1, 6)));
+    fn the_forward_takes_kernel_rows_of_whole_pairs_and_the_weight_gradient_even_widths() {
+        let s = |c: usize, w: usize, kw: usize| Shape { h: 5, w, c, kh: 2, kw, k: 4 };
+        let forward = |s: Shape| forward_applies(Kernel::Bf16Avx512, &s);
+        let weights = |s: Shape| weight_grad_applies(Kernel::Bf16Avx512, &s);
+        assert!(forward(s(64, 6, 2)) && forward(s(1, 6, 2)) && forward(s(2, 6, 3)));
+        assert!(!forward(s(1, 6, 3)) && !forward(s(3, 6, 3)));
+        assert!(weights(s(1, 5, 2)) && weights(s(3, 6, 3)) && !weights(s(64, 6, 2)));
+        let s = |c: usize, w: usize| s(c, w, 2);
         assert!(!forward_applies(Kernel::Bf16Portable, &s(32, 6)) && !forward_applies(Kernel::Bf16Amx, &s(32, 6)));
     }
 
@@ -184,7 +213,7 @@ mod tests {
     fn forward_in_place_equals_the_packed_patch_rows_bit_for_bit() {
         let Some(kernel) = kernel("in-place convolution forward") else { return };
         let mut rng = Rng::new(31);
-        for s in SHAPES {
+        for s in SHAPES.iter().filter(|s| forward_applies(kernel, s)) {
             let (x, w) = (random(s.h * s.w * s.c, &mut rng), random(s.weights(), &mut rng));
             let (patch, k, pixels) = (s.patch(), s.k, s.pixels());
             let pb = PackedB::new(Op::n(&w), patch, k, kernel);
