@@ -86,26 +86,26 @@ unsafe fn gathered_strip<const R: usize>(rows: &[*const u16], b: *const u16, off
     store(&c, row0, acc);
 }
 
-/// Where `block_pairs` reads: pair `j` of run `t` has A's row `r` at dword `a + rows[r] + t *
-/// a_run + j * a_step` and B's 32 columns at dwords `b + (t * len + j) * b_step`.
+/// Where `block_pairs` reads: depth pair `q` has A's row `r` at dword `a + rows[r] + pairs[q]`
+/// and B's 32 columns at dwords `b + q * b_step`. The pairs' offsets come from a table, so that
+/// the walk is one loop however the image's rows split it (a loop per row of 3 to 21 pairs
+/// would mispredict its exit every row).
 #[derive(Clone, Copy)]
 pub struct PairWalk {
     pub a: *const u32,
     pub rows: *const usize,
-    pub a_step: usize,
-    pub a_run: usize,
-    pub runs: usize,
-    pub len: usize,
+    pub pairs: *const usize,
+    pub depth: usize,
     pub b: *const u32,
     pub b_step: usize,
 }
 
-/// The block of `runs x len` depth pairs laid out as `walk` says, for the first `rows` rows: a
+/// The block of `walk.depth` depth pairs laid out as `walk` says, for the first `rows` rows: a
 /// convolution's weight gradient, whose depth is the image's pixel pairs (`conv_direct`).
 ///
 /// # Safety
 /// AVX512F and AVX512_BF16 present; every dword `walk` names for `rows` rows and 32 columns is
-/// readable (`rows` holds `rows` offsets); `acc` holds `BLOCK * BLOCK` floats.
+/// readable (`rows` holds `rows` offsets, `pairs` `depth`); `acc` holds `BLOCK * BLOCK` floats.
 #[target_feature(enable = "avx512f,avx512bf16")]
 pub unsafe fn block_pairs(walk: PairWalk, rows: usize, acc: *mut f32) {
     super::strips!(rows, pairs_strip(walk, (), (), acc));
@@ -116,17 +116,15 @@ pub unsafe fn block_pairs(walk: PairWalk, rows: usize, acc: *mut f32) {
 unsafe fn pairs_strip<const R: usize>(w: PairWalk, _: (), _: (), row0: usize, acc: *mut f32) {
     let mut c = [[_mm512_setzero_ps(); 2]; R];
     let at: [*const i32; R] = std::array::from_fn(|r| w.a.add(*w.rows.add(row0 + r)) as *const i32);
-    for t in 0..w.runs {
-        let b = w.b.add(t * w.len * w.b_step) as *const i32;
-        for j in 0..w.len {
-            let x0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(j * w.b_step) as *const _));
-            let x1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(j * w.b_step + 16) as *const _));
-            let aj = t * w.a_run + j * w.a_step;
-            for (cr, a) in c.iter_mut().zip(&at) {
-                let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(a.add(aj).read_unaligned()));
-                cr[0] = _mm512_dpbf16_ps(cr[0], pair, x0);
-                cr[1] = _mm512_dpbf16_ps(cr[1], pair, x1);
-            }
+    let b = w.b as *const i32;
+    for q in 0..w.depth {
+        let x0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(q * w.b_step) as *const _));
+        let x1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(q * w.b_step + 16) as *const _));
+        let o = *w.pairs.add(q);
+        for (cr, a) in c.iter_mut().zip(&at) {
+            let pair: __m512bh = std::mem::transmute(_mm512_set1_epi32(a.add(o).read_unaligned()));
+            cr[0] = _mm512_dpbf16_ps(cr[0], pair, x0);
+            cr[1] = _mm512_dpbf16_ps(cr[1], pair, x1);
         }
     }
     store(&c, row0, acc);

@@ -10,7 +10,7 @@
 //!   `col2im`.
 
 use super::bf16::{self, Segments, View, BLOCK, STEP, TILE};
-use super::blocks::{block_on, blocks_with, split, store_rows, Dst};
+use super::blocks::{block_on, blocks_with, prefetch_rows, split, store_rows, Dst};
 use super::conv::Shape;
 use super::gemm::{Kernel, Par};
 use super::panels::PackedB;
@@ -220,6 +220,11 @@ pub fn input_grad(w_t: &PackedB, dout: &[f32], s: &Shape, dx: &mut [f32]) {
             // this thread writes `dx`.
             let off = s.column_offset(q);
             unsafe { store_rows(acc, rows, q - c0, len, |r| dst.at(bases[r0 + r] + off), true) };
+        }
+        // The next block of this band is computed next: its rows of `dx` arrive meanwhile.
+        if let Some((q, len)) = s.runs(c0 + BLOCK, (c0 + 2 * BLOCK).min(patch)).next() {
+            let off = s.column_offset(q);
+            prefetch_rows(rows, len, |r| dst.at(bases[r0 + r] + off));
         }
     });
     A_PANELS.set(pa);

@@ -18,11 +18,10 @@
 use super::bf16::{self, BLOCK, TILE};
 use super::bf16_dot::{self, PairWalk};
 use super::bf16_simd;
-use super::blocks::{split, store_rows, Dst};
+use super::blocks::{prefetch_rows, split, store_rows, Dst};
 use super::conv::Shape;
 use super::gemm::{Kernel, Par};
 use super::panels::PackedB;
-use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
 
 thread_local! {
     /// The image rounded to bf16 (forward), kept per thread between calls.
@@ -116,8 +115,9 @@ pub fn weight_grad(kernel: Kernel, x: &[f32], dout: &[f32], s: &Shape, dw: &mut 
             unsafe { bf16_simd::pair_runs(lo.as_ptr(), Some(hi.as_ptr()), BLOCK, k - f0, grads.as_mut_ptr().add((fb * pairs + q) * BLOCK)) };
         }
     }
+    // Where each output pixel pair's left pixel is in the image: `(oy * w + 2j) * c`.
+    let starts: Vec<usize> = (0..pairs).map(|q| ((q / half) * w + 2 * (q % half)) * c).collect();
     let (image_ref, grads_ref, dst) = (&image[..x.len()], &grads[..pairs * kp], Dst(dw.as_mut_ptr()));
-    let dw_at = dst.0 as usize;
     let run = |rows: std::ops::Range<usize>, cols: std::ops::Range<usize>| {
         let mut acc = [0f32; BLOCK * BLOCK];
         for jb in rows {
@@ -129,29 +129,18 @@ pub fn weight_grad(kernel: Kernel, x: &[f32], dout: &[f32], s: &Shape, dw: &mut 
                 let walk = PairWalk {
                     a: image_ref.as_ptr(),
                     rows: offs.as_ptr(),
-                    a_step: 2 * c,
-                    a_run: w * c,
-                    runs: s.oh(),
-                    len: half,
+                    pairs: starts.as_ptr(),
+                    depth: pairs,
                     b: grads_ref[fb * pairs * BLOCK..].as_ptr(),
                     b_step: BLOCK,
                 };
                 let cols = BLOCK.min(k - fb * BLOCK);
-                // The block's rows of `dw` are fetched while it is computed: added after it, they
-                // would each wait for memory (`dw` is megabytes, read once per image).
-                for r in 0..m {
-                    let row = (dw_at as *const f32).wrapping_add((q0 + r) * k + fb * BLOCK);
-                    // SAFETY: prefetching has no effect on memory; the CPU has SSE.
-                    unsafe {
-                        _mm_prefetch::<_MM_HINT_T0>(row as *const i8);
-                        _mm_prefetch::<_MM_HINT_T0>(row.wrapping_add(cols - 1) as *const i8);
-                    }
-                }
+                prefetch_rows(m, cols, |r| dst.at((q0 + r) * k + fb * BLOCK));
                 // SAFETY: the kernel runs here. Pair `j` of output row `t` reads, for patch
                 // column `(kr, kc, ch)`, the image pair at input pixel `(t + kr, 2j + kc)`,
                 // channel `ch`, whose right neighbour exists (2j + 1 + kc < w); `offs` holds
-                // the block's `m` rows; the output gradient's pair `t * half + j` holds 32 dwords
-                // in each block.
+                // the block's `m` rows and `starts` every pair; the output gradient's pair
+                // `t * half + j` holds 32 dwords in each block.
                 unsafe { bf16_dot::block_pairs(walk, m, acc.as_mut_ptr()) };
                 // SAFETY: rows q0 + r < patch and columns up to k lie in `dw`; this thread
                 // alone writes the rows of its blocks.
