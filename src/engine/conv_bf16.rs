@@ -212,18 +212,21 @@ pub fn input_grad(w_t: &PackedB, dout: &[f32], s: &Shape, dx: &mut [f32]) {
     pa.resize(pa.len().max(bf16::packed_len(pixels, k)), 0);
     bf16::pack_a(View { data: dout, rs: k, cs: 1 }, pixels, k, &mut pa);
     let (bases, dst) = (bases(s), Dst(dx.as_mut_ptr()));
+    // Each block of patch columns as its runs in the input, `(first column in the block,
+    // length, offset in the input)`, found once rather than by divisions for every block.
+    let runs: Vec<Vec<(usize, usize, usize)>> = (0..patch.div_ceil(BLOCK))
+        .map(|j| s.runs(j * BLOCK, ((j + 1) * BLOCK).min(patch)).map(|(q, len)| (q - j * BLOCK, len, s.column_offset(q))).collect())
+        .collect();
     blocks_with(w_t.kernel(), &pa, panels, pixels, patch, k, Par::One, |r0, c0, acc| {
         let rows = BLOCK.min(pixels - r0);
-        for (q, len) in s.runs(c0, (c0 + BLOCK).min(patch)) {
+        for &(from, len, off) in &runs[c0 / BLOCK] {
             // SAFETY: the patch column's pixel lies inside the input (`bases` and
             // `column_offset` stay within `h x w x c` for valid pixels and columns), and only
             // this thread writes `dx`.
-            let off = s.column_offset(q);
-            unsafe { store_rows(acc, rows, q - c0, len, |r| dst.at(bases[r0 + r] + off), true) };
+            unsafe { store_rows(acc, rows, from, len, |r| dst.at(bases[r0 + r] + off), true) };
         }
         // The next block of this band is computed next: its rows of `dx` arrive meanwhile.
-        if let Some((q, len)) = s.runs(c0 + BLOCK, (c0 + 2 * BLOCK).min(patch)).next() {
-            let off = s.column_offset(q);
+        if let Some(&(_, len, off)) = runs.get(c0 / BLOCK + 1).and_then(|r| r.first()) {
             prefetch_rows(rows, len, |r| dst.at(bases[r0 + r] + off));
         }
     });
