@@ -237,6 +237,28 @@ fn zero_sized_products_touch_nothing_or_clear() {
     }
 }
 
+/// A right operand wider than one group of 16 bands and deeper than one packing pass (the
+/// packer walks groups of bands a few steps of depth at a time), stored either way and strided.
+#[test]
+fn wide_and_deep_packed_weights_give_the_same_product_bit_for_bit() {
+    let mut rng = Rng::new(17);
+    let kernels: Vec<Kernel> = kernels_here().into_iter().filter(|k| *k != Kernel::F32).collect();
+    for (bt, pad_b) in [(false, 0), (true, 3), (false, 5)] {
+        let case = Case { m: 7, n: 1100, k: 200, at: false, bt, pad_a: 0, pad_b, accumulate: false, par: Par::Many(2) };
+        let (a, b, c0) = case.operands(&mut rng, |r| r.normal() as f32);
+        for &kernel in &kernels {
+            let want = case.run(kernel, &a, &b, &c0);
+            let bo = Op { data: &b, t: case.bt, stride: Some(case.b_store().2) };
+            let ao = Op { data: &a, t: case.at, stride: Some(case.a_store().2) };
+            for packed in [PackedB::new(bo, case.k, case.n, kernel), PackedB::new_parallel(bo, case.k, case.n, kernel)] {
+                let mut got = c0.clone();
+                matmul_packed(ao, &packed, &mut got, case.n, case.m, case.accumulate, case.par);
+                assert_eq!(got, want, "{}", case.name(kernel));
+            }
+        }
+    }
+}
+
 #[test]
 fn packed_weights_give_the_same_product_bit_for_bit() {
     let mut rng = Rng::new(13);
