@@ -174,6 +174,8 @@ mod tests {
         Shape { h: 8, w: 9, c: 3, kh: 3, kw: 4, k: 5 },
         Shape { h: 7, w: 7, c: 48, kh: 2, kw: 2, k: 17 },
         Shape { h: 9, w: 12, c: 1, kh: 3, kw: 3, k: 9 },
+        // One block of patch columns and four of filters: threads split the columns.
+        Shape { h: 6, w: 7, c: 3, kh: 2, kw: 2, k: 100 },
     ];
 
     /// The native kernel, or `None` (named as skipped) on a CPU without it.
