@@ -10,7 +10,7 @@
 //!   `col2im`.
 
 use super::bf16::{self, Segments, View, BLOCK, STEP, TILE};
-use super::blocks::{block_on, blocks_with, prefetch_rows, split, store_rows, Dst};
+use super::blocks::{block_on, blocks_with, split, store_rows, Dst};
 use super::conv::Shape;
 use super::gemm::{Kernel, Par};
 use super::panels::PackedB;
@@ -224,10 +224,6 @@ pub fn input_grad(w_t: &PackedB, dout: &[f32], s: &Shape, dx: &mut [f32]) {
             // `column_offset` stay within `h x w x c` for valid pixels and columns), and only
             // this thread writes `dx`.
             unsafe { store_rows(acc, rows, from, len, |r| dst.at(bases[r0 + r] + off), true) };
-        }
-        // The next block of this band is computed next: its rows of `dx` arrive meanwhile.
-        if let Some(&(_, len, off)) = runs.get(c0 / BLOCK + 1).and_then(|r| r.first()) {
-            prefetch_rows(rows, len, |r| dst.at(bases[r0 + r] + off));
         }
     });
     A_PANELS.set(pa);
